@@ -1,5 +1,31 @@
-"""Device catalog, device opening, TTNN resolution and the TTNN host emulator."""
+"""tttv2-hwconfig: the device catalog, device opening, and the one place code gets TTNN from.
+
+    from tttv2_hwconfig import ttnn, open_device
+
+``ttnn`` is the real module on a machine with Tenstorrent hardware and the host emulator
+everywhere else (see the package README for the emulator's fidelity contract).
+"""
 
 from tttv2_hwconfig.__about__ import __version__
+from tttv2_hwconfig._resolve import resolve_ttnn
 
-__all__ = ["__version__"]
+ttnn, ttnn_is_emulated = resolve_ttnn()
+
+from tttv2_hwconfig.catalog import DeviceSpec, device_spec, list_devices  # noqa: E402
+from tttv2_hwconfig.devices import close_device, default_device_name, open_device  # noqa: E402
+from tttv2_hwconfig.emulator._trace import OpRecord, OpTrace, op_scope  # noqa: E402
+
+__all__ = [
+    "DeviceSpec",
+    "OpRecord",
+    "OpTrace",
+    "__version__",
+    "close_device",
+    "default_device_name",
+    "device_spec",
+    "list_devices",
+    "op_scope",
+    "open_device",
+    "ttnn",
+    "ttnn_is_emulated",
+]

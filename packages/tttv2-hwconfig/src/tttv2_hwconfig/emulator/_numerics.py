@@ -1,0 +1,201 @@
+"""Bit-exact host conversions of TTNN data formats, on torch.
+
+Every function takes a float32 tensor and returns a float32 tensor holding exactly the values the
+real ``ttnn`` 0.81.1 host conversion stores, i.e. what
+``ttnn.to_torch(ttnn.from_torch(x, dtype=..., layout=ttnn.TILE_LAYOUT)).float()`` returns. The
+conformance suite (``tests/conformance/test_numerics_conformance.py``) checks this bit for bit
+against the real wheel.
+
+bfloat16
+    Round to nearest, ties to even, on the float32 bit pattern (``bits + 0x7FFF + lsb``, keep the
+    top 16 bits). Denormals are kept (rounded like any other value), overflow goes to +-inf, and
+    every NaN becomes the canonical positive quiet NaN ``0x7FC00000`` (torch's own
+    ``.to(torch.bfloat16)`` gives ``0xFFFF0000`` for NaN; the real ttnn does not).
+
+bfloat8_b / bfloat4_b (block floats, ``mantissa_bits`` = 7 / 3)
+    A 32x32 tile is four 16x16 faces; each 16-element row of a face shares one 8-bit exponent and
+    each element keeps a sign bit and ``mantissa_bits`` bits of magnitude (explicit leading bit, no
+    hidden bit). Face rows are 16 consecutive elements of one tensor row starting at a column that
+    is a multiple of 16, so the grouping only depends on the last dimension; rank-1 tensors are
+    one row. Tile padding is filled with 0.0, whose exponent field is 0, so padding never raises a
+    shared exponent (and the padded-out values are dropped again by ``to_torch``).
+
+    Packing (tt-metal ``convert_u32_to_bfp``, is_exp_a=False), per element with float32 bits
+    ``s | e (8 bits) | f (23 bits)`` and group exponent ``E = max(e)`` over the 16 elements:
+
+    1. +-0 encodes as +0.
+    2. ``m = (1 << 23) | f`` -- the hidden bit is added even for float32 denormals (e == 0), so a
+       denormal packs like ``2**-127 * 1.f``.
+    3. ``m >>= (E - e)`` -- alignment to the shared exponent truncates; the bits shifted out are
+       lost before rounding (no sticky bit).
+    4. Keep the top ``mantissa_bits`` of the 24-bit ``m`` with round-to-nearest, ties-to-even on
+       the remaining bits; a carry out of the top bit saturates at ``2**mantissa_bits - 1``
+       (the exponent is not bumped).
+    5. A magnitude that rounds to 0 drops its sign (no -0).
+
+    Unpacking (tt-metal ``convert_bfp_to_u32``): a non-zero magnitude ``q`` is normalised to its
+    leading one, giving float32 exponent ``E - (mantissa_bits - 1 - floor(log2 q))`` and the
+    remaining bits as the top of the fraction. With ``E == 255`` (an inf/NaN in the group) this
+    yields inf or NaN bit patterns rather than overflowing; the exponent arithmetic of very small
+    groups (``E`` below the normalising shift) wraps around in the 9-bit sign+exponent field just
+    as the C++ ``uint32`` arithmetic does. Both behaviours are checked against the real wheel.
+
+All block-float work is integer arithmetic on int64 copies of the bit patterns, fully vectorized.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+__all__ = [
+    "DTYPE_ROUNDERS",
+    "round_to_bfloat16",
+    "round_to_bfloat4_b",
+    "round_to_bfloat8_b",
+    "round_to_block_float",
+    "round_to_float32",
+]
+
+_CANONICAL_NAN_BITS = 0x7FC00000
+_GROUP_SIZE = 16  # elements sharing one exponent: one row of a 16x16 face
+_SUPPORTED_MANTISSA_BITS = (3, 7)  # bfloat4_b, bfloat8_b
+
+
+def _float_bits(x: torch.Tensor) -> torch.Tensor:
+    """Unsigned float32 bit patterns of ``x`` as int64 (no sign extension)."""
+    return x.contiguous().view(torch.int32).to(torch.int64) & 0xFFFFFFFF
+
+
+def _bits_to_float(bits: torch.Tensor) -> torch.Tensor:
+    """Inverse of :func:`_float_bits` (``bits`` holds values in ``[0, 2**32)``)."""
+    signed = torch.where(bits >= 2**31, bits - 2**32, bits)
+    return signed.to(torch.int32).view(torch.float32)
+
+
+def _check_float32(x: torch.Tensor, where: str) -> None:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{where}: expected a torch.Tensor, got {type(x).__name__}")
+    if x.dtype != torch.float32:
+        raise TypeError(f"{where}: expected a float32 tensor, got {x.dtype}")
+
+
+def round_to_float32(x: torch.Tensor) -> torch.Tensor:
+    """float32 is stored as is; returns a float32 copy of ``x`` (any float dtype accepted)."""
+    return x.to(torch.float32).clone()
+
+
+def round_to_bfloat16(x: torch.Tensor) -> torch.Tensor:
+    """Round float32 values to bfloat16 exactly as the ttnn host conversion does.
+
+    Args:
+        x: float32 tensor of any shape.
+
+    Returns:
+        float32 tensor of the same shape holding bfloat16 values (round to nearest even,
+        NaN -> canonical quiet NaN).
+    """
+    _check_float32(x, "round_to_bfloat16")
+    bits = _float_bits(x)
+    lsb = (bits >> 16) & 1
+    rounded = ((bits + 0x7FFF + lsb) >> 16) << 16
+    is_nan = (bits & 0x7FFFFFFF) > 0x7F800000
+    rounded = torch.where(is_nan, torch.full_like(rounded, _CANONICAL_NAN_BITS), rounded)
+    return _bits_to_float(rounded)
+
+
+def _pad_last_dim_to_groups(bits: torch.Tensor) -> torch.Tensor:
+    """Zero-pad the last dim to a multiple of the group size (zero bits = tile padding 0.0)."""
+    pad = (-bits.shape[-1]) % _GROUP_SIZE
+    if pad:
+        bits = torch.nn.functional.pad(bits, (0, pad), value=0)
+    return bits
+
+
+def _pack_block_float(bits: torch.Tensor, mantissa_bits: int) -> tuple[torch.Tensor, ...]:
+    """Encode grouped float32 bits ``(..., groups, 16)`` -> (sign, magnitude, shared exponent)."""
+    sign = bits >> 31
+    exponent = (bits >> 23) & 0xFF
+    shared_exponent = exponent.amax(dim=-1, keepdim=True)
+
+    mantissa = (bits & 0x7FFFFF) | (1 << 23)
+    # Shifts of 24 or more leave nothing of a 24-bit mantissa; clamp keeps torch's shift defined.
+    mantissa = mantissa >> (shared_exponent - exponent).clamp(max=31)
+
+    drop_bits = 24 - mantissa_bits
+    remainder = mantissa & ((1 << drop_bits) - 1)
+    magnitude = mantissa >> drop_bits
+    tie = 1 << (drop_bits - 1)
+    round_up = (remainder > tie) | ((remainder == tie) & ((magnitude & 1) == 1))
+    magnitude = (magnitude + round_up.to(torch.int64)).clamp(max=(1 << mantissa_bits) - 1)
+
+    is_zero = (bits & 0x7FFFFFFF) == 0
+    magnitude = torch.where(is_zero, torch.zeros_like(magnitude), magnitude)
+    sign = torch.where(magnitude == 0, torch.zeros_like(sign), sign)
+    return sign, magnitude, shared_exponent
+
+
+def _unpack_block_float(
+    sign: torch.Tensor, magnitude: torch.Tensor, shared_exponent: torch.Tensor, mantissa_bits: int
+) -> torch.Tensor:
+    """Decode (sign, magnitude, shared exponent) to float32 bit patterns (int64 in [0, 2**32))."""
+    nonzero = magnitude > 0
+    # floor(log2(q)) for 1 <= q < 2**7 is exact through frexp of a float.
+    _, frexp_exponent = torch.frexp(magnitude.clamp(min=1).to(torch.float32))
+    leading_one = frexp_exponent.to(torch.int64) - 1
+    normalize_shift = (mantissa_bits - 1) - leading_one
+    exponent = shared_exponent - normalize_shift
+    fraction = (magnitude << (normalize_shift + 1)) & ((1 << mantissa_bits) - 1)
+    # C++ does this in uint32: a negative exponent wraps into the sign bit.
+    out = ((sign << 31) | ((exponent << 23) & 0xFFFFFFFF) | (fraction << (23 - mantissa_bits))) & 0xFFFFFFFF
+    return torch.where(nonzero, out, torch.zeros_like(out))
+
+
+def round_to_block_float(x: torch.Tensor, mantissa_bits: int) -> torch.Tensor:
+    """Round to a TTNN block-float format (tiled, shared exponent per 16 elements of a face row).
+
+    Args:
+        x: float32 tensor of rank >= 1, shape ``(..., height, width)`` (rank 1 is one row).
+        mantissa_bits: 7 for bfloat8_b, 3 for bfloat4_b.
+
+    Returns:
+        float32 tensor of the same shape with the values the real ttnn stores.
+    """
+    _check_float32(x, "round_to_block_float")
+    if mantissa_bits not in _SUPPORTED_MANTISSA_BITS:
+        raise ValueError(
+            f"round_to_block_float: mantissa_bits must be one of {_SUPPORTED_MANTISSA_BITS} "
+            f"(bfloat4_b, bfloat8_b), got {mantissa_bits}"
+        )
+    if x.dim() == 0:
+        raise ValueError("round_to_block_float: expected a tensor of rank >= 1, got a 0-d tensor")
+    if x.numel() == 0:
+        return x.clone()
+
+    width = x.shape[-1]
+    bits = _pad_last_dim_to_groups(_float_bits(x))
+    grouped = bits.reshape(*bits.shape[:-1], -1, _GROUP_SIZE)
+    sign, magnitude, shared_exponent = _pack_block_float(grouped, mantissa_bits)
+    out = _unpack_block_float(sign, magnitude, shared_exponent, mantissa_bits)
+    out = out.reshape(bits.shape)[..., :width]
+    return _bits_to_float(out).reshape(x.shape)
+
+
+def round_to_bfloat8_b(x: torch.Tensor) -> torch.Tensor:
+    """:func:`round_to_block_float` with 7 mantissa bits (bfloat8_b)."""
+    return round_to_block_float(x, mantissa_bits=7)
+
+
+def round_to_bfloat4_b(x: torch.Tensor) -> torch.Tensor:
+    """:func:`round_to_block_float` with 3 mantissa bits (bfloat4_b)."""
+    return round_to_block_float(x, mantissa_bits=3)
+
+
+DTYPE_ROUNDERS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "float32": round_to_float32,
+    "bfloat16": round_to_bfloat16,
+    "bfloat8_b": round_to_bfloat8_b,
+    "bfloat4_b": round_to_bfloat4_b,
+}
+"""Float dtype name (``ttnn.DataType`` name in lower case) -> rounding function."""

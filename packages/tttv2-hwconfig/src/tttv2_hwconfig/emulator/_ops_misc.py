@@ -1,0 +1,3 @@
+"""Placeholder: filled by the emulator op work."""
+
+__all__: list[str] = []
