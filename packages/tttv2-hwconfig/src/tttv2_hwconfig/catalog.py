@@ -48,7 +48,9 @@ MATRIX_FLOPS_PER_CYCLE_PER_CORE_LOFI = 4096
 # [MATRIX]: "eltwise add/sub/mul: 8x16 in a single cycle" on the matrix engine (FPU).
 VECTOR_FLOPS_PER_CYCLE_PER_CORE = 128
 # [MATRIX]: throughput is divided by the number of fidelity phases.
-MATH_FIDELITY_PHASES: Mapping[str, int] = types.MappingProxyType({"LoFi": 1, "HiFi2": 2, "HiFi3": 3, "HiFi4": 4})
+MATH_FIDELITY_PHASES: Mapping[str, int] = types.MappingProxyType(
+    {"LoFi": 1, "HiFi2": 2, "HiFi3": 3, "HiFi4": 4}
+)
 # Operand dtypes the matrix engine takes. [MATRIX] gives one rate per fidelity for every format:
 # the dtype changes how many bytes move (and which fidelity is needed for full precision), not the
 # FLOP/cycle of the engine. float32 operands are truncated to the engine's input width (tf32-like).
@@ -176,7 +178,8 @@ def _check_dtype(dtype: str) -> None:
 # Wormhole B0
 # --------------------------------------------------------------------------------------------------
 _WH_CLOCK_HZ = 1.0e9  # [WH-SPEC] "AI Clock 1 GHz"
-_WH_LINK_BYTES_PER_S = 100e9 / 8  # [HOTCHIPS] Wormhole "16x100 Gbps Ethernet": 12.5 GB/s per link per direction
+# [HOTCHIPS] Wormhole "16x100 Gbps Ethernet": 12.5 GB/s per link per direction.
+_WH_LINK_BYTES_PER_S = 100e9 / 8
 
 _N150 = DeviceSpec(
     name="N150",
@@ -188,14 +191,17 @@ _N150 = DeviceSpec(
     # [SOC-WH] 12 dram_views (6 GDDR6 channels x 2 views of 1 GiB each) -> dram_grid_size() == (12, 1).
     dram_grid=(12, 1),
     tensix_cores_per_chip=72,  # [WH-SPEC] n150 "Tensix Cores 72"
-    l1_bytes_per_core=1464 * 1024,  # [MEMMAP] wormhole MEM_L1_SIZE (1464 * 1024); [SOC-WH] worker_l1_size 1499136
+    # [MEMMAP] wormhole MEM_L1_SIZE (1464 * 1024); [SOC-WH] worker_l1_size 1499136.
+    l1_bytes_per_core=1464 * 1024,
     l1_usable_bytes_per_core=1464 * 1024 - 35168,  # [MEMMAP] MEM_MAP_END = 35168 bytes reserved -> 1463968
     dram_bytes_per_chip=12 * 2**30,  # [SOC-WH] 12 views x dram_view_size 1073741824; [WH-SPEC] "12GB GDDR6"
     dram_banks=12,  # [SOC-WH] 12 dram_views
     dram_bandwidth_bytes_per_s=288e9,  # [WH-SPEC] n150 "Memory Bandwidth 288 GB/sec"
     clock_hz=_WH_CLOCK_HZ,
     # [TTTv1] ccl.py link_dict "N150": (0, 0): a single chip has no mesh links.
-    eth_links=EthernetLinks(links_per_axis=(0, 0), link_bandwidth_bytes_per_s=_WH_LINK_BYTES_PER_S, topology="none"),
+    eth_links=EthernetLinks(
+        links_per_axis=(0, 0), link_bandwidth_bytes_per_s=_WH_LINK_BYTES_PER_S, topology="none"
+    ),
     dispatch_core_type="worker",  # [DISPATCH]
     dispatch_core_axis="row",  # [DISPATCH]
     dispatch_overhead_s=DISPATCH_OVERHEAD_CYCLES / _WH_CLOCK_HZ,  # [ISSUE-12074] ~4000 cycles -> 4 us
@@ -211,7 +217,9 @@ _N300 = dataclasses.replace(
     tensix_cores_per_chip=64,  # [WH-SPEC] n300 "128 (64 per ASIC)"
     dram_bandwidth_bytes_per_s=288e9,  # [WH-SPEC] n300 "576 GB/sec" per board / 2 ASICs
     # [TTTv1] ccl.py link_dict "N300": (1, 1); [WH-SPEC] "Internal Chip-to-Chip 400GbE".
-    eth_links=EthernetLinks(links_per_axis=(0, 1), link_bandwidth_bytes_per_s=_WH_LINK_BYTES_PER_S, topology="linear"),
+    eth_links=EthernetLinks(
+        links_per_axis=(0, 1), link_bandwidth_bytes_per_s=_WH_LINK_BYTES_PER_S, topology="linear"
+    ),
     dispatch_core_type="ethernet",  # [DISPATCH] ETH for N300/T3K clusters
 )
 
@@ -222,7 +230,9 @@ _T3K = dataclasses.replace(
     mesh_shape=(1, 8),
     # [TTTv1] ccl.py link_dict "T3K": (1, 1). The 8 chips close into a ring (ttnn.Topology.Ring is
     # supported on T3K); TTTv1's CCLs default to Linear.
-    eth_links=EthernetLinks(links_per_axis=(0, 1), link_bandwidth_bytes_per_s=_WH_LINK_BYTES_PER_S, topology="ring"),
+    eth_links=EthernetLinks(
+        links_per_axis=(0, 1), link_bandwidth_bytes_per_s=_WH_LINK_BYTES_PER_S, topology="ring"
+    ),
 )
 
 _TG = dataclasses.replace(
@@ -238,14 +248,17 @@ _TG = dataclasses.replace(
     tensix_cores_per_chip=80,
     # Same Wormhole chip and 192-bit GDDR6 as the n150 ([WH-SPEC] 12 GB, 288 GB/s): inferred per chip.
     # [TTTv1] ccl.py link_dict "TG": (4, 3) links along axis 0 / axis 1 of the 8x4 mesh.
-    eth_links=EthernetLinks(links_per_axis=(4, 3), link_bandwidth_bytes_per_s=_WH_LINK_BYTES_PER_S, topology="mesh"),
+    eth_links=EthernetLinks(
+        links_per_axis=(4, 3), link_bandwidth_bytes_per_s=_WH_LINK_BYTES_PER_S, topology="mesh"
+    ),
 )
 
 # --------------------------------------------------------------------------------------------------
 # Blackhole
 # --------------------------------------------------------------------------------------------------
 _BH_CLOCK_HZ = 1.35e9  # [BH-SPEC] "AI Clock Up to 1.35 GHz"; [BH-FW] asic_fmax 1350 (MHz) on every board
-_BH_LINK_BYTES_PER_S = 400e9 / 8  # [HOTCHIPS] Blackhole "10 x 400 Gbps Ethernet": 50 GB/s per link per direction
+# [HOTCHIPS] Blackhole "10 x 400 Gbps Ethernet": 50 GB/s per link per direction.
+_BH_LINK_BYTES_PER_S = 400e9 / 8
 _BH_DRAM_VIEW_BYTES = 4278190080  # [SOC-BH] dram_view_size (one GDDR6 channel)
 
 _P150 = DeviceSpec(
@@ -259,14 +272,17 @@ _P150 = DeviceSpec(
     # [SOC-BH] 8 dram_views (GDDR6 channels); [TTTv1] "P150 is 8x1".
     dram_grid=(8, 1),
     tensix_cores_per_chip=120,  # [BH-FW] "all Blackhole p150 accelerator cards ... 120 Tensix cores"
-    l1_bytes_per_core=1536 * 1024,  # [MEMMAP] blackhole MEM_L1_SIZE (1536 * 1024); [SOC-BH] worker_l1_size 1572864
+    # [MEMMAP] blackhole MEM_L1_SIZE (1536 * 1024); [SOC-BH] worker_l1_size 1572864.
+    l1_bytes_per_core=1536 * 1024,
     l1_usable_bytes_per_core=1536 * 1024 - 41088,  # [MEMMAP] MEM_MAP_END = 41088 -> 1531776 (ttnn mock P150)
     dram_bytes_per_chip=8 * _BH_DRAM_VIEW_BYTES,  # [SOC-BH] 8 x 4278190080; [BH-SPEC] "32 GB GDDR6"
     dram_banks=8,  # [SOC-BH] 8 dram_views
     dram_bandwidth_bytes_per_s=512e9,  # [BH-SPEC] p150a/p150b "Memory Bandwidth 512 GB/sec"
     clock_hz=_BH_CLOCK_HZ,
     # [TTTv1] ccl.py link_dict "P150": (0, 0). [BH-SPEC] p150: "4x QSFP-DD 800G" for card-to-card links.
-    eth_links=EthernetLinks(links_per_axis=(0, 0), link_bandwidth_bytes_per_s=_BH_LINK_BYTES_PER_S, topology="none"),
+    eth_links=EthernetLinks(
+        links_per_axis=(0, 0), link_bandwidth_bytes_per_s=_BH_LINK_BYTES_PER_S, topology="none"
+    ),
     dispatch_core_type="worker",  # [DISPATCH] verified: ttnn 0.81.1 mock P150 -> WORKER
     dispatch_core_axis="col",  # [DISPATCH] verified: ttnn 0.81.1 mock P150 -> COL
     dispatch_overhead_s=DISPATCH_OVERHEAD_CYCLES / _BH_CLOCK_HZ,  # [ISSUE-12074] cycles, inferred for BH
@@ -275,7 +291,8 @@ _P150 = DeviceSpec(
 _P100 = dataclasses.replace(
     _P150,
     name="P100",
-    compute_grid=(11, 10),  # [CORE-BH] "2xharvested" (120 Tensix) col dispatch -> 11x10; tt-metal issue #25433
+    # [CORE-BH] "2xharvested" (120 Tensix) col dispatch -> 11x10; tt-metal issue #25433 (p100: 11x10).
+    compute_grid=(11, 10),
     dram_grid=(7, 1),  # [TTTv1] model_config.py: "P100 DRAM grid is 7x1"
     tensix_cores_per_chip=120,  # [BH-SPEC] p100a "Tensix Cores 120"
     dram_bytes_per_chip=7 * _BH_DRAM_VIEW_BYTES,  # one of 8 channels harvested; [BH-SPEC] p100a "28 GB GDDR6"
@@ -293,7 +310,9 @@ _P300 = dataclasses.replace(
     # are INFERRED equal to one p150 chip (no public per-chip p300 table was found).
     mesh_shape=(1, 2),
     # [TTTv1] ccl.py link_dict "P300": (2, 2).
-    eth_links=EthernetLinks(links_per_axis=(0, 2), link_bandwidth_bytes_per_s=_BH_LINK_BYTES_PER_S, topology="linear"),
+    eth_links=EthernetLinks(
+        links_per_axis=(0, 2), link_bandwidth_bytes_per_s=_BH_LINK_BYTES_PER_S, topology="linear"
+    ),
 )
 
 _P150X4 = dataclasses.replace(
@@ -303,7 +322,9 @@ _P150X4 = dataclasses.replace(
     # Blackhole TT-QuietBox), opened as a 1x4 MeshShape.
     mesh_shape=(1, 4),
     # [TTTv1] ccl.py link_dict "P150x4": (2, 2); TTTv1 runs its CCLs with ttnn.Topology.Linear.
-    eth_links=EthernetLinks(links_per_axis=(0, 2), link_bandwidth_bytes_per_s=_BH_LINK_BYTES_PER_S, topology="linear"),
+    eth_links=EthernetLinks(
+        links_per_axis=(0, 2), link_bandwidth_bytes_per_s=_BH_LINK_BYTES_PER_S, topology="linear"
+    ),
 )
 
 DEVICE_SPECS: Mapping[str, DeviceSpec] = types.MappingProxyType(
