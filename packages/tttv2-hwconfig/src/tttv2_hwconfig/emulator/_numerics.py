@@ -23,9 +23,9 @@ bfloat8_b / bfloat4_b (block floats, ``mantissa_bits`` = 7 / 3)
     Packing (tt-metal ``convert_u32_to_bfp``, is_exp_a=False), per element with float32 bits
     ``s | e (8 bits) | f (23 bits)`` and group exponent ``E = max(e)`` over the 16 elements:
 
-    1. +-0 encodes as +0.
-    2. ``m = (1 << 23) | f`` -- the hidden bit is added even for float32 denormals (e == 0), so a
-       denormal packs like ``2**-127 * 1.f``.
+    1. +-0 and float32 denormals (``e == 0``) encode as +0 (flush to zero; bfloat16 keeps
+       denormals, block floats do not -- measured on the real wheel).
+    2. ``m = (1 << 23) | f`` (explicit leading one).
     3. ``m >>= (E - e)`` -- alignment to the shared exponent truncates; the bits shifted out are
        lost before rounding (no sticky bit).
     4. Keep the top ``mantissa_bits`` of the 24-bit ``m`` with round-to-nearest, ties-to-even on
@@ -36,9 +36,13 @@ bfloat8_b / bfloat4_b (block floats, ``mantissa_bits`` = 7 / 3)
     Unpacking (tt-metal ``convert_bfp_to_u32``): a non-zero magnitude ``q`` is normalised to its
     leading one, giving float32 exponent ``E - (mantissa_bits - 1 - floor(log2 q))`` and the
     remaining bits as the top of the fraction. With ``E == 255`` (an inf/NaN in the group) this
-    yields inf or NaN bit patterns rather than overflowing; the exponent arithmetic of very small
-    groups (``E`` below the normalising shift) wraps around in the 9-bit sign+exponent field just
-    as the C++ ``uint32`` arithmetic does. Both behaviours are checked against the real wheel.
+    yields inf or NaN bit patterns rather than overflowing: the element that was inf stays inf,
+    a NaN stays NaN if one of its top mantissa bits survives the rounding and becomes inf
+    otherwise, and finite neighbours become 0 unless their exponent is within ``mantissa_bits``
+    of 255. Because denormals are flushed, the decoded exponent never goes below 1.
+
+    Tile padding: with a non-zero ``pad_value`` the pad joins the last, partial group of every row
+    (width not a multiple of 16) and can raise its shared exponent; ``pad_value`` models that.
 
 All block-float work is integer arithmetic on int64 copies of the bit patterns, fully vectorized.
 """
@@ -105,11 +109,14 @@ def round_to_bfloat16(x: torch.Tensor) -> torch.Tensor:
     return _bits_to_float(rounded)
 
 
-def _pad_last_dim_to_groups(bits: torch.Tensor) -> torch.Tensor:
-    """Zero-pad the last dim to a multiple of the group size (zero bits = tile padding 0.0)."""
+def _pad_last_dim_to_groups(bits: torch.Tensor, pad_bits: int) -> torch.Tensor:
+    """Pad the last dim to a multiple of the group size with the tile padding value's bits.
+
+    Only the last dim matters: rows added by tile padding form groups of their own.
+    """
     pad = (-bits.shape[-1]) % _GROUP_SIZE
     if pad:
-        bits = torch.nn.functional.pad(bits, (0, pad), value=0)
+        bits = torch.nn.functional.pad(bits, (0, pad), value=pad_bits)
     return bits
 
 
@@ -130,7 +137,8 @@ def _pack_block_float(bits: torch.Tensor, mantissa_bits: int) -> tuple[torch.Ten
     round_up = (remainder > tie) | ((remainder == tie) & ((magnitude & 1) == 1))
     magnitude = (magnitude + round_up.to(torch.int64)).clamp(max=(1 << mantissa_bits) - 1)
 
-    is_zero = (bits & 0x7FFFFFFF) == 0
+    # +-0 and float32 denormals (exponent field 0) both pack as +0.
+    is_zero = exponent == 0
     magnitude = torch.where(is_zero, torch.zeros_like(magnitude), magnitude)
     sign = torch.where(magnitude == 0, torch.zeros_like(sign), sign)
     return sign, magnitude, shared_exponent
@@ -152,12 +160,15 @@ def _unpack_block_float(
     return torch.where(nonzero, out, torch.zeros_like(out))
 
 
-def round_to_block_float(x: torch.Tensor, mantissa_bits: int) -> torch.Tensor:
+def round_to_block_float(x: torch.Tensor, mantissa_bits: int, *, pad_value: float = 0.0) -> torch.Tensor:
     """Round to a TTNN block-float format (tiled, shared exponent per 16 elements of a face row).
 
     Args:
-        x: float32 tensor of rank >= 1, shape ``(..., height, width)`` (rank 1 is one row).
+        x: float32 tensor, shape ``(..., height, width)``; rank 1 is one row, rank 0 one value.
         mantissa_bits: 7 for bfloat8_b, 3 for bfloat4_b.
+        pad_value: tile padding value (``ttnn.from_torch(pad_value=...)``, default 0.0). A pad
+            with a larger exponent than the data raises the shared exponent of the last,
+            partially filled group of each row and so changes the stored data.
 
     Returns:
         float32 tensor of the same shape with the values the real ttnn stores.
@@ -168,13 +179,13 @@ def round_to_block_float(x: torch.Tensor, mantissa_bits: int) -> torch.Tensor:
             f"round_to_block_float: mantissa_bits must be one of {_SUPPORTED_MANTISSA_BITS} "
             f"(bfloat4_b, bfloat8_b), got {mantissa_bits}"
         )
-    if x.dim() == 0:
-        raise ValueError("round_to_block_float: expected a tensor of rank >= 1, got a 0-d tensor")
     if x.numel() == 0:
         return x.clone()
 
-    width = x.shape[-1]
-    bits = _pad_last_dim_to_groups(_float_bits(x))
+    rows = x.reshape(1) if x.dim() == 0 else x
+    width = rows.shape[-1]
+    pad_bits = int(_float_bits(torch.tensor([pad_value], dtype=torch.float32)).item())
+    bits = _pad_last_dim_to_groups(_float_bits(rows), pad_bits)
     grouped = bits.reshape(*bits.shape[:-1], -1, _GROUP_SIZE)
     sign, magnitude, shared_exponent = _pack_block_float(grouped, mantissa_bits)
     out = _unpack_block_float(sign, magnitude, shared_exponent, mantissa_bits)
