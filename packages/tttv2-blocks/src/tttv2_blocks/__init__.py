@@ -1,5 +1,28 @@
-"""Building blocks: attention, rope, ffn, normalization, embeddings, lm_head."""
+"""tttv2-blocks: TTNN building blocks for decoder LLMs — attention, rope, ffn, norms, embeddings, lm_head.
+
+Every block follows one contract: ``XxxSpec`` (math), ``XxxImplConfig`` (TTNN choices),
+``get_default_impl_config(spec, device, mode, strategy)``, and ``Xxx(spec, impl_config, device)``
+with ``load_weights``, ``forward_prefill`` and ``forward_decode``.
+"""
 
 from tttv2_blocks.__about__ import __version__
+from tttv2_blocks.config import LinearImplConfig, Precision
+from tttv2_blocks.defaults import get_default_impl_config
+from tttv2_blocks.module import Module
+from tttv2_blocks.weights import WeightError
 
-__all__ = ["__version__"]
+# --- ffn / lm_head / matmul configs ---
+# --- normalization / embeddings ---
+# --- attention / rope / kv cache ---
+
+__all__ = [
+    "LinearImplConfig",
+    "Module",
+    "Precision",
+    "WeightError",
+    "__version__",
+    "get_default_impl_config",
+    # --- ffn / lm_head / matmul configs ---
+    # --- normalization / embeddings ---
+    # --- attention / rope / kv cache ---
+]
