@@ -8,7 +8,6 @@ import dataclasses
 import math
 
 import pytest
-
 from tttv2_hwconfig.catalog import DEVICE_SPECS, DeviceSpec, EthernetLinks, device_spec, list_devices
 
 # (mesh rows, mesh cols) per product: TTTv1 determine_device_name maps 1/2/8/32 Wormhole and
