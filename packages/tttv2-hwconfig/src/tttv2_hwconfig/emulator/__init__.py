@@ -7,7 +7,7 @@ Tenstorrent device is present: same names, signatures, keyword arguments, argume
 listed in the package README ("Fidelity contract").
 """
 
-from . import _ops_ccl, _ops_core, _ops_eltwise, _ops_kv, _ops_matmul, _ops_misc, _ops_norm, _program_configs
+from . import _ops_ccl, _ops_core, _ops_eltwise, _ops_io, _ops_kv, _ops_matmul, _ops_misc, _ops_norm, _program_configs
 from ._device import Arch, MeshDevice, MeshShape, OutOfMemoryError
 from ._memory import (
     DRAM_MEMORY_CONFIG,
@@ -55,6 +55,7 @@ from ._ops_core import (
     typecast,
 )
 from ._ops_eltwise import *  # noqa: F403
+from ._ops_io import *  # noqa: F403
 from ._ops_kv import *  # noqa: F403
 from ._ops_matmul import *  # noqa: F403
 from ._ops_misc import *  # noqa: F403
@@ -99,6 +100,6 @@ __all__ = [
     "permute", "reshape", "sharded_to_interleaved", "slice", "to_device", "to_layout", "to_memory_config",
     "to_torch", "transformer", "transpose", "typecast", "uint16", "uint32", "uint8",
 ]
-for _module in (_ops_ccl, _ops_eltwise, _ops_kv, _ops_matmul, _ops_misc, _ops_norm, _program_configs):
+for _module in (_ops_ccl, _ops_eltwise, _ops_io, _ops_kv, _ops_matmul, _ops_misc, _ops_norm, _program_configs):
     __all__ += list(_module.__all__)
 del _module
