@@ -55,7 +55,7 @@ class Allocator:
     def __init__(self, spec):
         self.spec = spec
         self.grid = CoreCoord(*spec.compute_grid)
-        self.l1_capacity = spec.l1_bytes_per_core
+        self.l1_capacity = spec.l1_usable_bytes_per_core  # what the real allocator hands out
         self.dram_capacity = spec.dram_bytes_per_chip
         self.l1_used = [0] * (self.grid.x * self.grid.y)
         self.dram_used = 0
