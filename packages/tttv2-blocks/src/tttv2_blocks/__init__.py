@@ -13,6 +13,11 @@ from tttv2_blocks.weights import WeightError
 
 # --- ffn / lm_head / matmul configs ---
 # --- normalization / embeddings ---
+from tttv2_blocks.normalization import LayerNorm  # isort: skip
+from tttv2_blocks.normalization import LayerNormSpec  # isort: skip
+from tttv2_blocks.normalization import NormImplConfig  # isort: skip
+from tttv2_blocks.normalization import RMSNorm  # isort: skip
+from tttv2_blocks.normalization import RMSNormSpec  # isort: skip
 # --- attention / rope / kv cache ---
 
 __all__ = [
@@ -24,5 +29,10 @@ __all__ = [
     "get_default_impl_config",
     # --- ffn / lm_head / matmul configs ---
     # --- normalization / embeddings ---
+    "LayerNorm",
+    "LayerNormSpec",
+    "NormImplConfig",
+    "RMSNorm",
+    "RMSNormSpec",
     # --- attention / rope / kv cache ---
 ]
