@@ -284,21 +284,37 @@ def _plain_default(value: Any) -> tuple[bool, Any]:
     return False, None
 
 
-def signature_problems(emulated: Signature, real: Signature) -> list[str]:
-    """Why code calling the emulator's signature could fail or behave differently on ``real``."""
+def signature_problems(
+    emulated: Signature, real: Signature, optional_in_other_overloads: frozenset[str] = frozenset()
+) -> list[str]:
+    """Why code calling the emulator's signature could fail or behave differently on ``real``.
+
+    ``optional_in_other_overloads``: names some other real overload does not require; an emulator
+    that merges overloads into one function may give those a default.
+    """
     problems: list[str] = []
     real_by_name = {p.name: p for p in real if not p.variadic}
     real_positional = [p for p in real if p.positional]
     real_takes_var_positional = any(p.kind == VAR_POSITIONAL for p in real)
     real_takes_var_keyword = any(p.kind == VAR_KEYWORD for p in real)
 
+    # Positions first. nanobind names positional-only parameters arg/arg0/...: only the position
+    # counts there, but the emulator must not invite keyword use of them.
     emulated_positional = [p for p in emulated if p.positional]
+    matched_positional_only: set[str] = set()
     for index, p in enumerate(emulated_positional):
         if index < len(real_positional):
-            if real_positional[index].name != p.name:
+            theirs = real_positional[index]
+            if theirs.kind == POSITIONAL_ONLY:
+                matched_positional_only.add(p.name)
+                if p.kind == POSITIONAL_OR_KEYWORD:
+                    problems.append(
+                        f"emulator accepts {p.name!r} as a keyword but ttnn's parameter {index} is "
+                        f"positional-only (declare it `{p.name}, /`)"
+                    )
+            elif theirs.name != p.name:
                 problems.append(
-                    f"positional parameter {index} is {p.name!r} in the emulator but "
-                    f"{real_positional[index].name!r} in ttnn"
+                    f"positional parameter {index} is {p.name!r} in the emulator but {theirs.name!r} in ttnn"
                 )
         elif not real_takes_var_positional:
             where = "keyword-only" if p.name in real_by_name else "absent"
@@ -311,24 +327,38 @@ def signature_problems(emulated: Signature, real: Signature) -> list[str]:
             problems.append(f"emulator accepts *{p.name} but ttnn takes no variable positional arguments")
         elif p.kind == VAR_KEYWORD and not real_takes_var_keyword:
             problems.append(f"emulator accepts **{p.name} but ttnn takes no arbitrary keywords")
-        elif p.keyword and p.name not in real_by_name and not real_takes_var_keyword:
+        elif not p.keyword or p.name in matched_positional_only:
+            continue
+        elif p.name not in real_by_name and not real_takes_var_keyword:
             problems.append(f"keyword {p.name!r} does not exist in ttnn")
-        elif p.keyword and p.name in real_by_name and real_by_name[p.name].kind == POSITIONAL_ONLY:
+        elif p.name in real_by_name and real_by_name[p.name].kind == POSITIONAL_ONLY:
             problems.append(f"emulator accepts {p.name!r} as a keyword; in ttnn it is positional-only")
 
+    # Everything ttnn requires, the emulator must require too (else emulator callers may omit it).
     emulated_by_name = {p.name: p for p in emulated if not p.variadic}
-    for p in real:
-        if p.variadic or p.has_default:
+    for index, theirs in enumerate(real_positional):
+        if theirs.kind != POSITIONAL_ONLY or theirs.has_default:
             continue
-        mine = emulated_by_name.get(p.name)
+        if index >= len(emulated_positional):
+            problems.append(f"ttnn requires positional parameter {index}, which the emulator does not take")
+        elif emulated_positional[index].has_default:
+            problems.append(f"ttnn requires positional parameter {index}; the emulator gives it a default")
+    for theirs in real:
+        if theirs.variadic or theirs.has_default or theirs.kind == POSITIONAL_ONLY:
+            continue
+        mine = emulated_by_name.get(theirs.name)
         if mine is None:
-            problems.append(f"ttnn requires {p.name!r}, which the emulator does not take")
-        elif mine.has_default:
-            problems.append(f"ttnn requires {p.name!r}; the emulator gives it a default")
+            problems.append(f"ttnn requires {theirs.name!r}, which the emulator does not take")
+        elif mine.has_default and theirs.name not in optional_in_other_overloads:
+            problems.append(f"ttnn requires {theirs.name!r}; the emulator gives it a default")
 
+    # Defaults: only when both sides give a concrete plain value (None on either side usually
+    # means "ttnn picks", which the emulator is free to model).
     for name, mine in emulated_by_name.items():
         theirs = real_by_name.get(name)
         if theirs is None or not (mine.has_default and theirs.has_default):
+            continue
+        if mine.default is None or theirs.default is None:
             continue
         mine_ok, mine_value = _plain_default(mine.default)
         theirs_ok, theirs_value = _plain_default(theirs.default)
@@ -344,8 +374,32 @@ def best_overload_problems(
     emulated: Signature, real_overloads: list[Signature]
 ) -> tuple[list[str], Signature]:
     """Problems against the best-matching real overload (empty list = compatible)."""
-    scored = [(signature_problems(emulated, overload), overload) for overload in real_overloads]
-    return min(scored, key=lambda item: len(item[0]))
+
+    def required(overload: Signature) -> set[str]:
+        return {p.name for p in overload if not p.has_default and not p.variadic}
+
+    scored = []
+    for index, overload in enumerate(real_overloads):
+        others = [o for i, o in enumerate(real_overloads) if i != index]
+        optional_elsewhere = frozenset(
+            name for name in required(overload) if any(name not in required(o) for o in others)
+        )
+        scored.append((signature_problems(emulated, overload, optional_elsewhere), overload))
+    problems, overload = min(scored, key=lambda item: len(item[0]))
+
+    # The name-based relaxation above must not let the emulator default a position that every
+    # overload requires (under whatever name).
+    def required_positional(signature: Signature) -> int:
+        return sum(1 for p in signature if p.positional and not p.has_default)
+
+    fewest_required = min(required_positional(o) for o in real_overloads)
+    if required_positional(emulated) < fewest_required:
+        problems = [
+            *problems,
+            f"every ttnn overload requires {fewest_required} positional arguments; "
+            f"the emulator requires {required_positional(emulated)}",
+        ]
+    return problems, overload
 
 
 # ----------------------------------------------------------------------------- namespace walk
@@ -486,7 +540,7 @@ def compare_object(qualified: str, emulated: Any, real: Any, skip: frozenset[str
             else problems
         )
     if isinstance(emulated, type):
-        problems = _callable_problems(emulated, real)
+        problems = [] if f"{qualified}.__init__" in skip else _callable_problems(emulated, real)
         if isinstance(real, type):
             problems += _member_problems(emulated, real, set(skip), qualified)
         return problems

@@ -10,10 +10,10 @@ import os
 from pathlib import Path
 
 # find_spec locates the installed package without importing it (and so without importing ttnn).
-_PACKAGE_DIR = Path(importlib.util.find_spec("tttv2_hwconfig").origin).parent
-MOCK_CLUSTER_DESCRIPTOR = _PACKAGE_DIR / "data" / "mock_cluster_n150.yaml"
-
-os.environ.setdefault("TT_METAL_MOCK_CLUSTER_DESC_PATH", str(MOCK_CLUSTER_DESCRIPTOR))
+_SPEC = importlib.util.find_spec("tttv2_hwconfig")
+if _SPEC is not None and _SPEC.origin is not None:
+    MOCK_CLUSTER_DESCRIPTOR = Path(_SPEC.origin).parent / "data" / "mock_cluster_n150.yaml"
+    os.environ.setdefault("TT_METAL_MOCK_CLUSTER_DESC_PATH", str(MOCK_CLUSTER_DESCRIPTOR))
 # The wheel logs every mocked driver call; errors still surface as Python exceptions.
 os.environ.setdefault("TT_LOGGER_LEVEL", "FATAL")
 
