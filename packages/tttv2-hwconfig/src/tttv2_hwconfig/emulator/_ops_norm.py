@@ -11,7 +11,8 @@ Math fidelity is recorded for the perf model but its effect on the multiplies is
 Distributed statistics layout (as tt-metal's ``layernorm_distributed`` pre-all-gather op writes
 it): one 32-wide tile column per statistic per device, the value in column 0 of that tile, the
 other 31 columns zero. ``rms_norm_pre_all_gather`` -> ``(..., rows, 32)`` holding sum(x^2);
-``layer_norm_pre_all_gather`` -> ``(..., rows, 64)`` holding sum(x) then sum(x^2). After an
+``layer_norm_pre_all_gather`` -> ``(..., rows, 64)`` holding sum(x^2) then sum(x) (the order of
+tt-metal's ``layernorm_pre_allgather.cpp`` compute kernel). After an
 ``all_gather`` on the last dim the post op sums column 0 of every tile of its statistic.
 """
 
@@ -192,7 +193,9 @@ def _row(shard, width: int):
     return None if shard is None else shard.reshape(-1)[:width]
 
 
-def _check_program_config(op: str, program_config, input_tensor, memory_config, device) -> None:
+def _check_program_config(
+    op: str, program_config, input_tensor, memory_config, device, compute_kernel_config=None
+) -> None:
     if program_config is None or isinstance(program_config, LayerNormDefaultProgramConfig):
         if input_tensor.is_sharded() and program_config is not None:
             fail(
@@ -249,6 +252,14 @@ def _check_program_config(op: str, program_config, input_tensor, memory_config, 
         fail(
             op,
             f"program_config.block_w={pc.block_w} must equal the shard width in tiles ({shard_w} / 32 = {shard_w // TILE_SIZE})",
+        )
+    # Destination-register limit (dst_full_sync_en off, tt-metal layernorm_op_multi_core_sharded.cpp).
+    max_subblock = 4 if _fp32_acc(compute_kernel_config) else 8
+    if pc.subblock_w > max_subblock:
+        fail(
+            op,
+            f"program_config.subblock_w={pc.subblock_w} exceeds {max_subblock} tiles "
+            f"(fp32_dest_acc_en={_fp32_acc(compute_kernel_config)})",
         )
     if pc.block_w % pc.subblock_w:
         fail(op, f"program_config.subblock_w={pc.subblock_w} must divide block_w={pc.block_w}")
@@ -329,7 +340,7 @@ def _norm(
     _check_gamma_beta(op, "weight", weight, width)
     _check_gamma_beta(op, "bias", bias, width)
     device = same_device(op, input_tensor, residual_input_tensor, weight, bias)
-    _check_program_config(op, program_config, input_tensor, memory_config, device)
+    _check_program_config(op, program_config, input_tensor, memory_config, device, compute_kernel_config)
     fp32_acc = _fp32_acc(compute_kernel_config)
 
     def compute(x, residual, gamma, beta):
@@ -481,10 +492,15 @@ def _pre_all_gather(
         if rms:
             return _stat_tiles([sum_x2])
         sum_x = _intermediate(x.sum(dim=-1, keepdim=True), fp32_acc)
-        return _stat_tiles([sum_x, sum_x2])
+        return _stat_tiles([sum_x2, sum_x])
 
     shards = shard_map(compute, input_tensor, residual_input_tensor)
-    out_config = memory_config if memory_config is not None and not memory_config.is_sharded() else None
+    # The stats tensor is one or two tiles wide: it cannot reuse a sharded input's shard spec.
+    if memory_config is None:
+        memory_config = None if input_tensor.is_sharded() else input_tensor.memory_config()
+    elif memory_config.is_sharded():
+        fail(op, "memory_config: the statistics output must be interleaved")
+    out_config = memory_config
     out = new_tensor(op, shards, dtype, Layout.TILE, device, out_config)
     record(
         op,
@@ -537,7 +553,7 @@ def _post_all_gather(
     _check_gamma_beta(op, "weight", weight, width)
     _check_gamma_beta(op, "bias", bias, width)
     device = same_device(op, input_tensor, stats, weight, bias)
-    _check_program_config(op, program_config, input_tensor, memory_config, device)
+    _check_program_config(op, program_config, input_tensor, memory_config, device, compute_kernel_config)
     num_devices = stat_width // (TILE_SIZE * per_device)
     # Every device holds 1/num_devices of the full width; the statistics are over the full width.
     full_width = width * num_devices
@@ -546,8 +562,8 @@ def _post_all_gather(
     def compute(x, stat, gamma, beta):
         tiles = stat.reshape(*stat.shape[:-1], num_devices, per_device, TILE_SIZE)[..., 0]
         totals = tiles.sum(dim=-2)  # (..., rows, per_device)
-        sum_x = None if rms else totals[..., 0:1]
-        sum_x2 = totals[..., per_device - 1 : per_device]
+        sum_x2 = totals[..., 0:1]
+        sum_x = None if rms else totals[..., 1:2]
         return _normalize(
             x, sum_x, sum_x2, full_width, epsilon, _row(gamma, width), _row(beta, width), fp32_acc, rms
         )
@@ -606,7 +622,7 @@ def layer_norm_pre_all_gather(
     recip_tensor: Tensor | None = None,
     fast_and_approximate_mode: bool = False,
 ) -> Tensor:
-    """Per-row sum(x) and sum(x^2) of this device's slice, as ``(..., rows, 64)`` (column 0 of each tile)."""
+    """Per-row sum(x^2) and sum(x) of this device's slice, as ``(..., rows, 64)`` (column 0 of each tile)."""
     return _pre_all_gather(
         "ttnn.layer_norm_pre_all_gather",
         False,
