@@ -100,6 +100,7 @@ class MathFidelity(enum.Enum):
     HiFi2 = 2
     HiFi3 = 3
     HiFi4 = 4
+    Invalid = 255  # "not set": ops substitute their own default (real ttnn's default-constructed value)
 
 
 class StorageType(enum.Enum):
@@ -114,9 +115,19 @@ class Topology(enum.Enum):
 
 
 class UnaryOpType(enum.Enum):
-    RELU = 0
-    SILU = 1
+    """The unary ops TTTv2 fuses into matmuls and binary ops (values as in real ttnn 0.81.1)."""
+
+    EXP = 0
+    RECIP = 1
     GELU = 2
-    SIGMOID = 3
-    EXP = 4
-    TANH = 5
+    GELU_TANH = 3
+    RELU = 4
+    SQRT = 5
+    SIGMOID = 6
+    TANH = 9
+    SQUARE = 19
+    RSQRT = 39
+    RELU6 = 40
+    SILU = 58
+    IDENTITY = 60
+    NEG = 61
