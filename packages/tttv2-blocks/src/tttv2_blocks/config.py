@@ -56,7 +56,8 @@ PRECISION: dict[str, dict[str, Precision]] = {
         "attention_out": Precision(ttnn.bfloat8_b, ttnn.MathFidelity.HiFi2, False),
         "attention_sdpa": Precision(ttnn.bfloat8_b, ttnn.MathFidelity.HiFi2, False),  # weight_dtype = KV cache dtype
         "lm_head": Precision(ttnn.bfloat8_b, ttnn.MathFidelity.HiFi2, False),
-        "norm": Precision(ttnn.bfloat16, ttnn.MathFidelity.HiFi2, False),
+        # TTTv1 models/common/rmsnorm.py: every norm runs HiFi2 with fp32_dest_acc_en=True.
+        "norm": Precision(ttnn.bfloat16, ttnn.MathFidelity.HiFi2, True),
         "embedding": Precision(ttnn.bfloat16, ttnn.MathFidelity.HiFi2, False),
     },
     "accuracy": {

@@ -164,20 +164,16 @@ def sharded_decode_configs(width: int, device, fp32_dest_acc_en: bool, *, max_co
 def _norm_impl_config(dim: int, device, mode: str, strategy: str, where: str) -> NormImplConfig:
     precision = PRECISION[check_strategy_and_mode(strategy, mode, where)]["norm"]
     impl = NormImplConfig(
-        weight_dtype=precision.weight_dtype, compute_kernel_config=_kernel_config(precision)
+        weight_dtype=precision.weight_dtype,
+        compute_kernel_config=compute_kernel_config(
+            precision.math_fidelity, fp32_dest_acc_en=precision.fp32_dest_acc_en
+        ),
     )
     if mode in ("decode", "both"):
         impl.decode_memory_config, impl.decode_program_config = sharded_decode_configs(
             dim, device, precision.fp32_dest_acc_en
         )
     return impl
-
-
-def _kernel_config(precision):
-    # TODO(norm): drop this guard once the emulator's WormholeComputeKernelConfig lands.
-    if not hasattr(ttnn, "WormholeComputeKernelConfig"):
-        return None
-    return compute_kernel_config(precision.math_fidelity, fp32_dest_acc_en=precision.fp32_dest_acc_en)
 
 
 @get_default_impl_config.register

@@ -36,7 +36,7 @@ from ._op import (
     shard_map,
 )
 from ._tensor import Tensor
-from ._types import TILE_SIZE, BufferType, DataType, Layout, TensorMemoryLayout
+from ._types import TILE_SIZE, BufferType, DataType, Layout, MathFidelity, TensorMemoryLayout
 
 __all__ = [
     "LayerNormDefaultProgramConfig",
@@ -129,15 +129,13 @@ class LayerNormShardedMultiCoreProgramConfig:
 # --- argument checks -----------------------------------------------------------------------------
 
 
-def _fp32_acc(compute_kernel_config) -> bool:
-    return bool(getattr(compute_kernel_config, "fp32_dest_acc_en", False))
+def _kernel_config(compute_kernel_config, device):
+    """The effective compute kernel config: TTNN's normalization default is HiFi4 without fp32 accumulation."""
+    from ._ops_matmul import init_device_compute_kernel_config  # noqa: PLC0415 - keeps module load order free
 
-
-def _fidelity(compute_kernel_config):
-    # TTNN's normalization default when no compute kernel config is passed is HiFi4.
-    from ._types import MathFidelity  # noqa: PLC0415
-
-    return getattr(compute_kernel_config, "math_fidelity", MathFidelity.HiFi4)
+    return init_device_compute_kernel_config(
+        device.arch(), compute_kernel_config, math_fidelity=MathFidelity.HiFi4, math_approx_mode=True
+    )
 
 
 def _check_input(op: str, input_tensor, residual_input_tensor) -> None:
@@ -194,7 +192,7 @@ def _row(shard, width: int):
 
 
 def _check_program_config(
-    op: str, program_config, input_tensor, memory_config, device, compute_kernel_config=None
+    op: str, program_config, input_tensor, memory_config, device, compute_kernel_config
 ) -> None:
     if program_config is None or isinstance(program_config, LayerNormDefaultProgramConfig):
         if input_tensor.is_sharded() and program_config is not None:
@@ -254,12 +252,13 @@ def _check_program_config(
             f"program_config.block_w={pc.block_w} must equal the shard width in tiles ({shard_w} / 32 = {shard_w // TILE_SIZE})",
         )
     # Destination-register limit (dst_full_sync_en off, tt-metal layernorm_op_multi_core_sharded.cpp).
-    max_subblock = 4 if _fp32_acc(compute_kernel_config) else 8
+    fp32, full_sync = compute_kernel_config.fp32_dest_acc_en, compute_kernel_config.dst_full_sync_en
+    max_subblock = (8 if full_sync else 4) if fp32 else (16 if full_sync else 8)
     if pc.subblock_w > max_subblock:
         fail(
             op,
             f"program_config.subblock_w={pc.subblock_w} exceeds {max_subblock} tiles "
-            f"(fp32_dest_acc_en={_fp32_acc(compute_kernel_config)})",
+            f"(fp32_dest_acc_en={fp32}, dst_full_sync_en={full_sync})",
         )
     if pc.block_w % pc.subblock_w:
         fail(op, f"program_config.subblock_w={pc.subblock_w} must divide block_w={pc.block_w}")
@@ -340,8 +339,9 @@ def _norm(
     _check_gamma_beta(op, "weight", weight, width)
     _check_gamma_beta(op, "bias", bias, width)
     device = same_device(op, input_tensor, residual_input_tensor, weight, bias)
-    _check_program_config(op, program_config, input_tensor, memory_config, device, compute_kernel_config)
-    fp32_acc = _fp32_acc(compute_kernel_config)
+    kernel = _kernel_config(compute_kernel_config, device)
+    _check_program_config(op, program_config, input_tensor, memory_config, device, kernel)
+    fp32_acc = kernel.fp32_dest_acc_en
 
     def compute(x, residual, gamma, beta):
         if residual is not None:
@@ -368,7 +368,7 @@ def _norm(
         [input_tensor, residual_input_tensor, weight, bias],
         [out],
         flops=per_element * input_tensor.padded_shape.volume(),
-        math_fidelity=_fidelity(compute_kernel_config),
+        math_fidelity=kernel.math_fidelity,
         compute_dtype=DataType.FLOAT32 if fp32_acc else DataType.BFLOAT16,
         cores_used=_cores_used(input_tensor, program_config, device),
     )
@@ -483,7 +483,8 @@ def _pre_all_gather(
         program_config, (LayerNormDefaultProgramConfig, LayerNormShardedMultiCoreProgramConfig)
     ):
         fail(op, f"program_config has unsupported type {type(program_config).__name__}", TypeError)
-    fp32_acc = _fp32_acc(compute_kernel_config)
+    kernel = _kernel_config(compute_kernel_config, device)
+    fp32_acc = kernel.fp32_dest_acc_en
 
     def compute(x, residual):
         if residual is not None:
@@ -508,7 +509,7 @@ def _pre_all_gather(
         [input_tensor, residual_input_tensor],
         [out],
         flops=(2 if rms else 3) * input_tensor.padded_shape.volume(),
-        math_fidelity=_fidelity(compute_kernel_config),
+        math_fidelity=kernel.math_fidelity,
         compute_dtype=DataType.FLOAT32 if fp32_acc else DataType.BFLOAT16,
         cores_used=_cores_used(input_tensor, program_config, device),
     )
@@ -557,7 +558,8 @@ def _post_all_gather(
     num_devices = stat_width // (TILE_SIZE * per_device)
     # Every device holds 1/num_devices of the full width; the statistics are over the full width.
     full_width = width * num_devices
-    fp32_acc = _fp32_acc(compute_kernel_config)
+    kernel = _kernel_config(compute_kernel_config, device)
+    fp32_acc = kernel.fp32_dest_acc_en
 
     def compute(x, stat, gamma, beta):
         tiles = stat.reshape(*stat.shape[:-1], num_devices, per_device, TILE_SIZE)[..., 0]
@@ -580,7 +582,7 @@ def _post_all_gather(
         [out],
         flops=(_FLOPS_PER_ELEMENT_RMS if rms else _FLOPS_PER_ELEMENT_LAYER)
         * input_tensor.padded_shape.volume(),
-        math_fidelity=_fidelity(compute_kernel_config),
+        math_fidelity=kernel.math_fidelity,
         compute_dtype=DataType.FLOAT32 if fp32_acc else DataType.BFLOAT16,
         cores_used=_cores_used(input_tensor, program_config, device),
     )
