@@ -1,5 +1,26 @@
 """Patterns: DecoderLayer and CausalLM composed from blocks; KV cache; generation; tensor caches."""
 
 from tttv2_patterns.__about__ import __version__
+from tttv2_patterns.block_state import TensorCacheError
+from tttv2_patterns.checkpoint import Checkpoint, CheckpointView
+from tttv2_patterns.checkpoint_layout import CheckpointLayout
+from tttv2_patterns.impl_config import CausalLMImplConfig, DecoderLayerImplConfig
+from tttv2_patterns.page_table import PageTable
+from tttv2_patterns.sampling import SamplingParams
+from tttv2_patterns.specs import CausalLMSpec, DecoderLayerSpec
+from tttv2_patterns.tensor_cache import TensorCache
 
-__all__ = ["__version__"]
+__all__ = [
+    "CausalLMImplConfig",
+    "CausalLMSpec",
+    "Checkpoint",
+    "CheckpointLayout",
+    "CheckpointView",
+    "DecoderLayerImplConfig",
+    "DecoderLayerSpec",
+    "PageTable",
+    "SamplingParams",
+    "TensorCache",
+    "TensorCacheError",
+    "__version__",
+]

@@ -1,0 +1,192 @@
+"""Lazy checkpoints: HF-layout tensors read only when a block asks for them.
+
+A ``Checkpoint`` is a read-only ``Mapping[str, torch.Tensor]`` over safetensors files (opened with
+``safe_open``: listing keys and shapes reads only the headers) or over an in-memory state dict. A
+tensor cache hit therefore never reads a weight: blocks are restored from the cache and the
+checkpoint is only asked for its fingerprint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+
+INDEX_FILE = "model.safetensors.index.json"
+
+
+class Checkpoint(Mapping):
+    """HF-layout tensors by full key (``model.layers.0.self_attn.q_proj.weight``), read lazily.
+
+    Build with ``Checkpoint.from_path(dir_or_file)`` or ``Checkpoint.from_state_dict(dict)``.
+
+    Attributes:
+        tensors_read: how many tensors were read so far (a cache hit reads none).
+    """
+
+    def __init__(self, key_to_file: dict[str, Path] | None = None, state_dict: Mapping | None = None, source: str = ""):
+        self._key_to_file = key_to_file or {}
+        self._state_dict = state_dict
+        self.source = source
+        self.tensors_read = 0
+        self._fingerprints: dict[Path, dict] = {}
+        self._tensor_hashes: dict[str, str] = {}
+
+    # --- construction ----------------------------------------------------------------------------------
+    @classmethod
+    def from_path(cls, path: str | os.PathLike) -> Checkpoint:
+        """Open a ``.safetensors`` file or a directory of them (sharded via ``model.safetensors.index.json``)."""
+        path = Path(path)
+        if path.is_file():
+            files = [path]
+        elif path.is_dir():
+            index = path / INDEX_FILE
+            if index.is_file():
+                weight_map = json.loads(index.read_text())["weight_map"]
+                files = sorted({path / name for name in weight_map.values()})
+            else:
+                files = sorted(path.glob("*.safetensors"))
+            if not files:
+                raise FileNotFoundError(f"Checkpoint.from_path: no .safetensors files in {path}")
+        else:
+            raise FileNotFoundError(f"Checkpoint.from_path: {path} is neither a file nor a directory")
+        key_to_file: dict[str, Path] = {}
+        for file in files:
+            with safe_open(str(file), framework="pt") as handle:
+                for key in handle.keys():
+                    if key in key_to_file:
+                        raise ValueError(f"Checkpoint.from_path: tensor {key!r} is in both {key_to_file[key]} and {file}")
+                    key_to_file[key] = file
+        return cls(key_to_file=key_to_file, source=str(path))
+
+    @classmethod
+    def from_state_dict(cls, state_dict: Mapping[str, torch.Tensor]) -> Checkpoint:
+        """Wrap an in-memory state dict (fingerprinted by hashing tensor bytes)."""
+        for key, value in state_dict.items():
+            if not isinstance(value, torch.Tensor):
+                raise TypeError(f"Checkpoint.from_state_dict: {key!r} is a {type(value).__name__}, expected torch.Tensor")
+        return cls(state_dict=dict(state_dict), source="<state_dict>")
+
+    @classmethod
+    def coerce(cls, source) -> Checkpoint:
+        """A ``Checkpoint`` from a Checkpoint, a path, or a mapping of torch tensors."""
+        if isinstance(source, Checkpoint):
+            return source
+        if isinstance(source, str | os.PathLike):
+            return cls.from_path(source)
+        if isinstance(source, Mapping):
+            return cls.from_state_dict(source)
+        raise TypeError(f"checkpoint must be a path, a state dict or a Checkpoint, got {type(source).__name__}")
+
+    # --- Mapping ---------------------------------------------------------------------------------------
+    def _keys(self):
+        return self._state_dict.keys() if self._state_dict is not None else self._key_to_file.keys()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys())
+
+    def __len__(self) -> int:
+        return len(self._keys())
+
+    def __contains__(self, key) -> bool:
+        return key in self._keys()
+
+    def __getitem__(self, key: str) -> torch.Tensor:
+        if key not in self:
+            raise KeyError(key)
+        self.tensors_read += 1
+        if self._state_dict is not None:
+            return self._state_dict[key]
+        with safe_open(str(self._key_to_file[key]), framework="pt") as handle:
+            return handle.get_tensor(key)
+
+    def shape(self, key: str) -> tuple[int, ...]:
+        """The shape of ``key`` without reading the tensor."""
+        if self._state_dict is not None:
+            return tuple(self._state_dict[key].shape)
+        with safe_open(str(self._key_to_file[key]), framework="pt") as handle:
+            return tuple(handle.get_slice(key).get_shape())
+
+    # --- views and fingerprints --------------------------------------------------------------------------
+    def view(self, prefix: str, *, aliases: Mapping[str, str] | None = None, ignored_suffixes=()) -> CheckpointView:
+        """Block-local view: keys under ``prefix + "."`` with the prefix stripped, plus ``aliases`` (local -> full)."""
+        start = prefix + "."
+        mapping = {
+            key[len(start) :]: key
+            for key in self
+            if key.startswith(start) and not any(key.endswith(s) for s in ignored_suffixes)
+        }
+        mapping.update(aliases or {})
+        return CheckpointView(self, mapping, prefix)
+
+    def fingerprint(self, keys) -> dict:
+        """What identifies the bytes of ``keys``: file name/size/mtime/header hash, or tensor hashes."""
+        keys = sorted(keys)
+        if self._state_dict is not None:
+            return {"tensors": {key: self._tensor_hash(key) for key in keys}}
+        files = sorted({self._key_to_file[key] for key in keys})
+        return {
+            "tensors": {key: self._key_to_file[key].name for key in keys},
+            "files": {file.name: self._file_fingerprint(file) for file in files},
+        }
+
+    def _file_fingerprint(self, file: Path) -> dict:
+        stat = file.stat()
+        cached = self._fingerprints.get(file)
+        if cached is None or cached["size"] != stat.st_size or cached["mtime_ns"] != stat.st_mtime_ns:
+            with open(file, "rb") as handle:
+                (header_len,) = struct.unpack("<Q", handle.read(8))  # safetensors: u64 header length, JSON header
+                header_hash = hashlib.sha256(handle.read(header_len)).hexdigest()
+            cached = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "header_sha256": header_hash}
+            self._fingerprints[file] = cached
+        return cached
+
+    def _tensor_hash(self, key: str) -> str:
+        if key not in self._tensor_hashes:
+            tensor = self._state_dict[key].detach().contiguous().cpu()
+            digest = hashlib.sha256(f"{tensor.dtype}{list(tensor.shape)}".encode())
+            digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+            self._tensor_hashes[key] = digest.hexdigest()
+        return self._tensor_hashes[key]
+
+    def __repr__(self) -> str:
+        return f"Checkpoint({self.source}, {len(self)} tensors)"
+
+
+class CheckpointView(Mapping):
+    """The tensors of one block, by block-local key (``q_proj.weight``); reads go to the checkpoint."""
+
+    def __init__(self, checkpoint: Checkpoint, mapping: dict[str, str], prefix: str):
+        self.checkpoint = checkpoint
+        self.mapping = mapping
+        self.prefix = prefix
+
+    def __iter__(self):
+        return iter(self.mapping)
+
+    def __len__(self):
+        return len(self.mapping)
+
+    def __contains__(self, key) -> bool:
+        return key in self.mapping
+
+    def __getitem__(self, key: str) -> torch.Tensor:
+        return self.checkpoint[self.mapping[key]]
+
+    def shape(self, key: str) -> tuple[int, ...]:
+        return self.checkpoint.shape(self.mapping[key])
+
+    def full_key(self, key: str) -> str:
+        return self.mapping[key]
+
+    def fingerprint(self) -> dict:
+        return {"keys": dict(sorted(self.mapping.items())), **self.checkpoint.fingerprint(self.mapping.values())}
+
+    def __repr__(self) -> str:
+        return f"CheckpointView({self.prefix!r}, {sorted(self.mapping)})"
