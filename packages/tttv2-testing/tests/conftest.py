@@ -1,0 +1,23 @@
+import os
+import sys
+
+import pytest
+import torch
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+from tttv2_hwconfig import default_device_name, open_device  # noqa: E402
+
+# pytester runs pytest in a temporary directory to test the plugin (test_pytest_plugin.py).
+pytest_plugins = ["pytester"]
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+@pytest.fixture
+def device():
+    with open_device(default_device_name()) as dev:
+        yield dev
