@@ -370,10 +370,24 @@ def signature_problems(
     return problems
 
 
+def _collapse_positional(signature: Signature) -> Signature:
+    """Replace all positional parameters by one ``*args``."""
+    rest = tuple(p for p in signature if not p.positional and p.kind != VAR_POSITIONAL)
+    return (Param("args", VAR_POSITIONAL), *rest)
+
+
 def best_overload_problems(
     emulated: Signature, real_overloads: list[Signature]
 ) -> tuple[list[str], Signature]:
-    """Problems against the best-matching real overload (empty list = compatible)."""
+    """Problems against the best-matching real overload (empty list = compatible).
+
+    An emulator callable taking ``*args`` may stand for a ttnn callable overloaded by arity
+    (``Tensor.reshape(a, b, c, d)`` / ``reshape(shape)``, ``MeshShape(2, 4)`` / ``MeshShape((2, 4))``):
+    then only the keywords are compared and the emulator validates the positional arity itself.
+    """
+    if len(real_overloads) > 1 and any(p.kind == VAR_POSITIONAL for p in emulated):
+        emulated = _collapse_positional(emulated)
+        real_overloads = [_collapse_positional(overload) for overload in real_overloads]
 
     def required(overload: Signature) -> set[str]:
         return {p.name for p in overload if not p.has_default and not p.variadic}

@@ -225,3 +225,22 @@ def test_class_members_must_exist_with_the_same_kind():
 def test_plain_constants_compare_by_value():
     assert api.compare_object("TILE_SIZE", 32, 32) == []
     assert api.compare_object("TILE_SIZE", 16, 32)
+
+
+def test_var_positional_emulator_may_stand_for_arity_overloads():
+    overloads = [
+        _sig("def reshape(self, arg0: int, arg1: int, arg2: int, arg3: int, /) -> T"),
+        _sig("def reshape(self, arg: T, /) -> T"),
+    ]
+
+    def reshape(*shape):
+        pass
+
+    def reshape_with_bad_keyword(*shape, pad=0):
+        pass
+
+    assert api.best_overload_problems(_emulated(reshape), overloads)[0] == []
+    problems, _ = api.best_overload_problems(_emulated(reshape_with_bad_keyword), overloads)
+    assert any("'pad' does not exist" in p for p in problems), problems
+    # With a single real overload *args is still an error: nothing justifies the extra arity.
+    assert api.best_overload_problems(_emulated(reshape), overloads[1:])[0]

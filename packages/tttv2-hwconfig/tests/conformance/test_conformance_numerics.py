@@ -217,6 +217,9 @@ def test_passthrough_formats_keep_values_like_real_ttnn(dtype, conformance_stats
 @pytest.mark.parametrize(
     "dtype",
     [
+        "bfloat16",
+        "bfloat8_b",
+        "bfloat4_b",
         "float32",
         "int32",
         pytest.param(
@@ -228,8 +231,14 @@ def test_passthrough_formats_keep_values_like_real_ttnn(dtype, conformance_stats
         ),
     ],
 )
-def test_to_torch_dtype_of_passthrough_formats_equals_real_ttnn(dtype):
-    _, real, emulated = _passthrough_pair(dtype)
+def test_to_torch_returns_the_same_torch_dtype_as_real_ttnn(dtype):
+    if dtype in FLOAT_FORMATS:
+        x = torch.randn(3, 40, generator=torch.Generator().manual_seed(13))
+        real = ttnn.to_torch(ttnn.from_torch(x, dtype=getattr(ttnn, dtype), layout=ttnn.TILE_LAYOUT))
+        tensor = emulator.from_torch(x, dtype=getattr(emulator, dtype), layout=emulator.TILE_LAYOUT)
+        emulated = emulator.to_torch(tensor)
+    else:
+        _, real, emulated = _passthrough_pair(dtype)
     assert emulated.dtype == real.dtype, (
         f"{dtype}: emulator to_torch dtype {emulated.dtype} != ttnn {real.dtype}"
     )
