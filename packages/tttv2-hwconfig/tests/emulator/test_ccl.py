@@ -1,0 +1,146 @@
+"""ttnn.all_gather / reduce_scatter / all_reduce against torch over explicit device groups.
+
+The reference builds each device's expected data from the per-device inputs and a group list
+computed here from the mesh shape (row-major device order), independently of the emulator.
+On N150/P150 every group has one device: the collectives are copies with no link traffic.
+"""
+
+import math
+
+import pytest
+import torch
+from tttv2_hwconfig import ttnn
+
+
+def groups_of(device, axis):
+    rows, cols = tuple(device.shape)
+    if axis is None:
+        return [list(range(rows * cols))]
+    if axis == 0:
+        return [[r * cols + c for r in range(rows)] for c in range(cols)]
+    return [[r * cols + c for c in range(cols)] for r in range(rows)]
+
+
+def per_device(device, shape, dtype=ttnn.float32):
+    """A distinct tensor on every device: returns (ttnn tensor, list of torch tensors)."""
+    n = device.get_num_devices()
+    full = torch.randn(n * shape[0], *shape[1:])
+    if dtype == ttnn.bfloat16:
+        full = full.to(torch.bfloat16).to(torch.float32)
+    tensor = ttnn.from_torch(
+        full,
+        dtype=dtype,
+        layout=ttnn.TILE_LAYOUT,
+        device=device,
+        mesh_mapper=ttnn.ShardTensorToMesh(device, dim=0),
+    )
+    return tensor, list(torch.chunk(full, n, dim=0))
+
+
+def outputs(tensor):
+    return [ttnn.to_torch(t).to(torch.float32) for t in ttnn.get_device_tensors(tensor)]
+
+
+AXES = [None, 0, 1]
+
+
+@pytest.mark.parametrize("axis", AXES)
+@pytest.mark.parametrize("dim", [3, 2, 0])
+def test_all_gather(device, axis, dim):
+    tensor, inputs = per_device(device, (1, 1, 32, 64))
+    out = ttnn.all_gather(tensor, dim, cluster_axis=axis)
+    got = outputs(out)
+    for group in groups_of(device, axis):
+        expected = torch.cat([inputs[i] for i in group], dim=dim)
+        for i in group:
+            assert torch.equal(got[i], expected)  # gathering copies values exactly
+
+
+@pytest.mark.parametrize("axis", AXES)
+def test_reduce_scatter(device, axis):
+    groups = groups_of(device, axis)
+    n = len(groups[0])
+    tensor, inputs = per_device(device, (1, 1, 32, 64 * n))
+    got = outputs(ttnn.reduce_scatter(tensor, 3, cluster_axis=axis))
+    for group in groups:
+        total = sum(inputs[i] for i in group)
+        for k, i in enumerate(group):
+            # float32 reduction: only summation order differs from torch.
+            torch.testing.assert_close(got[i], total[..., k * 64 : (k + 1) * 64], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("axis", AXES)
+@pytest.mark.parametrize("dtype", [ttnn.float32, ttnn.bfloat16])
+def test_all_reduce(device, axis, dtype):
+    tensor, inputs = per_device(device, (1, 1, 33, 64), dtype)
+    got = outputs(ttnn.all_reduce(tensor, cluster_axis=axis))
+    for group in groups_of(device, axis):
+        total = sum(inputs[i] for i in group)
+        partial_max = max(sum(inputs[i] for i in group[:k]).abs().max() for k in range(1, len(group) + 1))
+        # float32: summation order only. bfloat16 is reduced in bfloat16: each of the n-1 adds rounds its
+        # partial sum by at most half an ulp (2^-8 relative), so the error is bounded by (n-1) * 2^-8 * max|partial|.
+        bound = 1e-5 if dtype == ttnn.float32 else max(len(group) - 1, 1) * 2**-8 * float(partial_max)
+        for i in group:
+            assert (got[i] - total).abs().max() <= bound
+
+
+def expected_link_bytes(n, piece_bytes, topology):
+    if n == 1:
+        return 0
+    steps = math.ceil((n - 1) / 2) if topology == "Ring" else n - 1
+    return steps * piece_bytes
+
+
+@pytest.mark.parametrize("axis", AXES)
+def test_ccl_bytes_recorded_per_chip(device, axis):
+    n = len(groups_of(device, axis)[0])
+    tensor, _ = per_device(device, (1, 1, 32, 64 * n), ttnn.bfloat16)
+    device.trace.clear()
+    ttnn.all_gather(tensor, 3, cluster_axis=axis, topology=ttnn.Topology.Linear)
+    ttnn.reduce_scatter(tensor, 3, cluster_axis=axis, topology=ttnn.Topology.Ring)
+    gather, scatter = device.trace.records
+    shard_bytes = (64 * n // 32) * 2048  # bfloat16 tiles of the per-device input
+    assert gather.ccl_bytes == expected_link_bytes(n, shard_bytes, "Linear")
+    assert scatter.ccl_bytes == expected_link_bytes(n, shard_bytes // n, "Ring")
+    assert gather.attributes["cluster_axis"] == axis and gather.attributes["group_size"] == n
+
+
+def test_replicated_input_gathers_copies(device):
+    x = torch.randn(1, 1, 32, 32)
+    tensor = ttnn.from_torch(x, dtype=ttnn.float32, layout=ttnn.TILE_LAYOUT, device=device)
+    n = device.get_num_devices()
+    out = ttnn.all_gather(tensor, 3)
+    assert out.shape == (1, 1, 32, 32 * n)
+    assert torch.equal(outputs(out)[0], x.repeat(1, 1, 1, n))
+
+
+def test_bad_cluster_axis(device):
+    tensor, _ = per_device(device, (1, 1, 32, 32))
+    with pytest.raises(ValueError, match="ttnn.all_gather: cluster_axis must be None, 0"):
+        ttnn.all_gather(tensor, 3, cluster_axis=2)
+
+
+def test_bad_dim(device):
+    tensor, _ = per_device(device, (1, 1, 32, 32))
+    with pytest.raises(ValueError, match=r"ttnn.all_gather: dim must be an int in \[-4, 4\)"):
+        ttnn.all_gather(tensor, 4)
+
+
+def test_reduce_scatter_needs_divisible_dim(device):
+    n = device.get_num_devices()
+    if n == 1:
+        pytest.skip("every size divides over one device")
+    tensor, _ = per_device(device, (1, 1, 32, 32 * n + 1))
+    with pytest.raises(ValueError, match="ttnn.reduce_scatter: dim 3 of size"):
+        ttnn.reduce_scatter(tensor, 3)
+
+
+def test_all_reduce_rejects_integer_tensors(device):
+    tensor = ttnn.from_torch(torch.ones(1, 1, 32, 32, dtype=torch.int64), dtype=ttnn.uint32, device=device)
+    with pytest.raises(ValueError, match="ttnn.all_reduce: input_tensor dtype"):
+        ttnn.all_reduce(tensor)
+
+
+def test_host_tensor_is_rejected(device):
+    with pytest.raises(ValueError, match="ttnn.all_gather: input_tensor must be on device"):
+        ttnn.all_gather(ttnn.from_torch(torch.ones(1, 1, 32, 32)), 3)
