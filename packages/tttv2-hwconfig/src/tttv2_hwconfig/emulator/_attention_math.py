@@ -1,0 +1,105 @@
+"""Shared numerics of the emulated attention kernels (flash attention, flash decode, rotary).
+
+Approximations, stated once (the kernels' exact arithmetic is not published as a spec):
+- Q K^T and P V are computed in float32 from the operands' stored values (already rounded to their
+  device dtype). Math-fidelity mantissa truncation of the operands is applied through the matmul
+  emulation's helper when it provides one (``_ops_matmul.fidelity_operands``), otherwise not.
+- The flash-attention kernels keep scores and probabilities in bfloat16 intermediate circular
+  buffers, so both are rounded to bfloat16; softmax itself runs in float32 (the device uses an
+  exp approximation that is not modelled).
+- The output is rounded to the output dtype by the op (``new_tensor``).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from . import _numerics
+from ._types import TILE_BYTES, TILE_SIZE, DataType, MathFidelity
+
+NEG_INF = float("-inf")
+
+
+def math_fidelity(compute_kernel_config, default=MathFidelity.HiFi2):
+    return (
+        getattr(compute_kernel_config, "math_fidelity", default)
+        if compute_kernel_config is not None
+        else default
+    )
+
+
+def fp32_dest_acc(compute_kernel_config, default: bool = False) -> bool:
+    if compute_kernel_config is None:
+        return default
+    return bool(getattr(compute_kernel_config, "fp32_dest_acc_en", default))
+
+
+def _fidelity_operands(a: torch.Tensor, b: torch.Tensor, fidelity):
+    """Round matmul operands as the given math fidelity would, if the matmul emulation knows how."""
+    try:
+        from ._ops_matmul import fidelity_operands  # noqa: PLC0415 - optional helper of the matmul emulation
+    except ImportError:
+        return a, b
+    return fidelity_operands(a, b, fidelity)
+
+
+def attend(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    scale: float,
+    allowed: torch.Tensor | None,
+    fidelity,
+    additive_mask: torch.Tensor | None = None,
+    sink: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """softmax(scale * Q K^T + mask) V with grouped KV heads.
+
+    Args:
+        q: (batch, q_heads, q_len, head_dim).
+        k, v: (batch, kv_heads, k_len, head_dim); q_heads must be a multiple of kv_heads.
+        allowed: bool, broadcastable to (batch, q_heads, q_len, k_len); False masks a key out.
+        additive_mask: float, broadcastable to the scores; added before softmax.
+        sink: (q_heads,) per-head sink logit that joins the softmax denominator without a value.
+
+    Rows with no allowed key produce zeros (the device skips them).
+    """
+    group = q.shape[1] // k.shape[1]
+    if group > 1:
+        k = k.repeat_interleave(group, dim=1)
+        v = v.repeat_interleave(group, dim=1)
+    qf, kf = _fidelity_operands(q, k.transpose(-1, -2), fidelity)
+    scores = _numerics.round_to_bfloat16(torch.matmul(qf, kf) * scale)
+    if additive_mask is not None:
+        scores = scores + additive_mask
+    if allowed is not None:
+        scores = scores.masked_fill(~allowed, NEG_INF)
+    if sink is not None:
+        sink_col = sink.reshape(1, -1, 1, 1).expand(scores.shape[0], -1, scores.shape[2], 1)
+        scores = torch.cat([scores, sink_col.to(scores.dtype)], dim=-1)
+    probs = torch.softmax(scores, dim=-1)
+    probs = torch.nan_to_num(probs, nan=0.0)  # rows with every key masked
+    if sink is not None:
+        probs = probs[..., :-1]
+    probs = _numerics.round_to_bfloat16(probs)
+    pf, vf = _fidelity_operands(probs, v, fidelity)
+    return torch.matmul(pf, vf)
+
+
+def causal_allowed(q_positions: torch.Tensor, k_len: int, sliding_window: int | None) -> torch.Tensor:
+    """(q_len, k_len) bool: key j is visible to the query at absolute position p when j <= p
+    and, with a sliding window w, j > p - w."""
+    keys = torch.arange(k_len).unsqueeze(0)
+    pos = q_positions.unsqueeze(1)
+    allowed = keys <= pos
+    if sliding_window:
+        allowed &= keys > pos - sliding_window
+    return allowed
+
+
+def round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple
+
+
+def bytes_per_element(dtype: DataType) -> float:
+    return TILE_BYTES[dtype] / (TILE_SIZE * TILE_SIZE)
