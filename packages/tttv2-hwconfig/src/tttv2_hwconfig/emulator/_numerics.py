@@ -3,7 +3,7 @@
 Every function takes a float32 tensor and returns a float32 tensor holding exactly the values the
 real ``ttnn`` 0.81.1 host conversion stores, i.e. what
 ``ttnn.to_torch(ttnn.from_torch(x, dtype=..., layout=ttnn.TILE_LAYOUT)).float()`` returns. The
-conformance suite (``tests/conformance/test_numerics_conformance.py``) checks this bit for bit
+conformance suite (``tests/conformance/test_conformance_numerics.py``) checks this bit for bit
 against the real wheel.
 
 bfloat16
