@@ -12,6 +12,13 @@ from tttv2_blocks.module import Module
 from tttv2_blocks.weights import WeightError
 
 # --- ffn / lm_head / matmul configs ---
+from tttv2_blocks import program_configs  # isort: skip
+from tttv2_blocks.ffn import FeedForward  # isort: skip
+from tttv2_blocks.ffn import FeedForwardImplConfig  # isort: skip
+from tttv2_blocks.ffn import FeedForwardSpec  # isort: skip
+from tttv2_blocks.lm_head import LMHead  # isort: skip
+from tttv2_blocks.lm_head import LMHeadImplConfig  # isort: skip
+from tttv2_blocks.lm_head import LMHeadSpec  # isort: skip
 # --- normalization / embeddings ---
 from tttv2_blocks.normalization import LayerNorm  # isort: skip
 from tttv2_blocks.normalization import LayerNormSpec  # isort: skip
@@ -28,6 +35,13 @@ __all__ = [
     "__version__",
     "get_default_impl_config",
     # --- ffn / lm_head / matmul configs ---
+    "FeedForward",
+    "FeedForwardImplConfig",
+    "FeedForwardSpec",
+    "LMHead",
+    "LMHeadImplConfig",
+    "LMHeadSpec",
+    "program_configs",
     # --- normalization / embeddings ---
     "LayerNorm",
     "LayerNormSpec",
