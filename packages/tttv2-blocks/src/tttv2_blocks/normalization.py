@@ -293,10 +293,10 @@ class _Norm(Module):
             )
         # Input and output shards both live in L1: 2 x one bf16 tile row per core.
         l1_bytes = 2 * shard_w * TILE * 2
-        if l1_bytes > self.device.spec.l1_bytes_per_core:
+        if l1_bytes > self.device.spec.l1_usable_bytes_per_core:
             raise ValueError(
                 f"{name}.decode_memory_config: shards need {l1_bytes} bytes of L1 per core, more than the "
-                f"{self.device.spec.l1_bytes_per_core} available"
+                f"{self.device.spec.l1_usable_bytes_per_core} available"
             )
 
     # --- weights -----------------------------------------------------------------------------------
