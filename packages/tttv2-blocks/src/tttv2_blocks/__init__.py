@@ -20,6 +20,10 @@ from tttv2_blocks.lm_head import LMHead  # isort: skip
 from tttv2_blocks.lm_head import LMHeadImplConfig  # isort: skip
 from tttv2_blocks.lm_head import LMHeadSpec  # isort: skip
 # --- normalization / embeddings ---
+from tttv2_blocks.embeddings import Embedding  # isort: skip
+from tttv2_blocks.embeddings import EmbeddingImplConfig  # isort: skip
+from tttv2_blocks.embeddings import EmbeddingSpec  # isort: skip
+from tttv2_blocks.embeddings import token_ids_to_device  # isort: skip
 from tttv2_blocks.normalization import LayerNorm  # isort: skip
 from tttv2_blocks.normalization import LayerNormSpec  # isort: skip
 from tttv2_blocks.normalization import NormImplConfig  # isort: skip
@@ -43,10 +47,14 @@ __all__ = [
     "LMHeadSpec",
     "program_configs",
     # --- normalization / embeddings ---
+    "Embedding",
+    "EmbeddingImplConfig",
+    "EmbeddingSpec",
     "LayerNorm",
     "LayerNormSpec",
     "NormImplConfig",
     "RMSNorm",
     "RMSNormSpec",
+    "token_ids_to_device",
     # --- attention / rope / kv cache ---
 ]
