@@ -1,3 +1,48 @@
-"""TTTv2 model-zoo family: Llama 3.x (ModelFactory, demo)."""
+"""TTTv2 model-zoo family: Llama 3.x (and SmolLM2, which shares the architecture).
 
-__all__: list[str] = []
+Checkpoints are read as checked safetensors only; the HF reference runs on the same folder::
+
+    from tttv2_llama3 import HFReference, ensure_smollm2_checkpoint, open_checkpoint
+
+    checkpoint_dir = ensure_smollm2_checkpoint()  # real small model, converted once
+    with open_checkpoint(checkpoint_dir) as checkpoint:  # tensors read lazily
+        ...
+"""
+
+from tttv2_llama3.agreement import TokenAgreement, token_agreement
+from tttv2_llama3.checkpoint import Checkpoint, TensorInfo, open_checkpoint
+from tttv2_llama3.expected_tensors import expected_tensor_shapes
+from tttv2_llama3.hf_config import (
+    SUPPORTED_ARCHITECTURES,
+    CheckpointError,
+    LlamaCheckpointConfig,
+    read_config,
+)
+from tttv2_llama3.prompts import EVERYDAY_PROMPTS
+from tttv2_llama3.smollm2 import default_cache_dir, ensure_smollm2_checkpoint
+
+__all__ = [
+    "EVERYDAY_PROMPTS",
+    "SUPPORTED_ARCHITECTURES",
+    "Checkpoint",
+    "CheckpointError",
+    "HFReference",
+    "LlamaCheckpointConfig",
+    "TensorInfo",
+    "TokenAgreement",
+    "default_cache_dir",
+    "ensure_smollm2_checkpoint",
+    "expected_tensor_shapes",
+    "open_checkpoint",
+    "read_config",
+    "token_agreement",
+]
+
+
+def __getattr__(name: str):
+    # HFReference imports transformers (seconds); load it only when asked for.
+    if name == "HFReference":
+        from tttv2_llama3.hf_reference import HFReference  # noqa: PLC0415
+
+        return HFReference
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

