@@ -52,9 +52,12 @@ PRECISION: dict[str, dict[str, Precision]] = {
     "performance": {
         "ffn_gate_up": Precision(ttnn.bfloat4_b, ttnn.MathFidelity.LoFi, False),
         "ffn_down": Precision(ttnn.bfloat8_b, ttnn.MathFidelity.HiFi2, False),
-        "attention_qkv": Precision(ttnn.bfloat8_b, ttnn.MathFidelity.HiFi2, False),
-        "attention_out": Precision(ttnn.bfloat8_b, ttnn.MathFidelity.HiFi2, False),
-        "attention_sdpa": Precision(ttnn.bfloat8_b, ttnn.MathFidelity.HiFi2, False),  # weight_dtype = KV cache dtype
+        # TTTv1 ModelOptimizations._default_settings: WQKV/WO/KV cache BFP8; LI_QKV, LI_O and SDPA_DECODE
+        # "HIFI2" = compute_kernel_config_hifi2 (HiFi2, fp32_dest_acc_en=True); SDPA_PREFILL HIFI4.
+        "attention_qkv": Precision(ttnn.bfloat8_b, ttnn.MathFidelity.HiFi2, True),
+        "attention_out": Precision(ttnn.bfloat8_b, ttnn.MathFidelity.HiFi2, True),
+        "attention_sdpa": Precision(ttnn.bfloat8_b, ttnn.MathFidelity.HiFi2, True),  # decode; weight_dtype = KV cache dtype
+        "attention_sdpa_prefill": Precision(ttnn.bfloat8_b, ttnn.MathFidelity.HiFi4, True),
         "lm_head": Precision(ttnn.bfloat8_b, ttnn.MathFidelity.HiFi2, False),
         # TTTv1 models/common/rmsnorm.py: every norm runs HiFi2 with fp32_dest_acc_en=True.
         "norm": Precision(ttnn.bfloat16, ttnn.MathFidelity.HiFi2, True),
@@ -67,7 +70,9 @@ PRECISION: dict[str, dict[str, Precision]] = {
         "ffn_down": Precision(ttnn.bfloat8_b, ttnn.MathFidelity.HiFi2, False),
         "attention_qkv": Precision(ttnn.bfloat16, ttnn.MathFidelity.HiFi4, True),
         "attention_out": Precision(ttnn.bfloat16, ttnn.MathFidelity.HiFi4, True),
-        "attention_sdpa": Precision(ttnn.bfloat8_b, ttnn.MathFidelity.HiFi4, True),
+        # TTTv1 ModelOptimizations.accuracy (generic models): WQKV, WO and KV cache BF16, HIFI4 everywhere.
+        "attention_sdpa": Precision(ttnn.bfloat16, ttnn.MathFidelity.HiFi4, True),
+        "attention_sdpa_prefill": Precision(ttnn.bfloat16, ttnn.MathFidelity.HiFi4, True),
         # TTTv1 lm_head.py: HiFi2, fp32_dest_acc_en=False, model weight dtype (bfloat8_b) in every mode.
         "lm_head": Precision(ttnn.bfloat8_b, ttnn.MathFidelity.HiFi2, False),
         "norm": Precision(ttnn.bfloat16, ttnn.MathFidelity.HiFi4, True),
