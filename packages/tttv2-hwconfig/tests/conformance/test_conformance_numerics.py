@@ -222,13 +222,7 @@ def test_passthrough_formats_keep_values_like_real_ttnn(dtype, conformance_stats
         "bfloat4_b",
         "float32",
         "int32",
-        pytest.param(
-            "uint32",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="emulator to_torch returns torch.int64 for uint32; ttnn returns torch.uint32",
-            ),
-        ),
+        "uint32",
     ],
 )
 def test_to_torch_returns_the_same_torch_dtype_as_real_ttnn(dtype):

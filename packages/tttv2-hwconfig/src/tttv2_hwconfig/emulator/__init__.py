@@ -91,7 +91,7 @@ __all__ = [
     "Arch", "BufferType", "ConcatMesh2dToTensor", "ConcatMeshToTensor", "CoreCoord", "CoreGrid", "CoreRange",
     "CoreRangeSet", "DRAM_MEMORY_CONFIG", "DataType", "L1_BLOCK_SHARDED_MEMORY_CONFIG",
     "L1_HEIGHT_SHARDED_MEMORY_CONFIG", "L1_MEMORY_CONFIG", "L1_WIDTH_SHARDED_MEMORY_CONFIG", "Layout",
-    "MathFidelity", "MemoryConfig", "MeshDevice", "MeshShape", "MeshToTensor", "OutOfMemoryError",
+    "MathFidelity", "MemoryConfig", "MeshDevice", "MeshShape", "MeshToTensor",
     "ROW_MAJOR_LAYOUT", "ReplicateTensorToMesh", "Shape", "ShardOrientation", "ShardSpec", "ShardStrategy",
     "ShardTensor2dMesh", "ShardTensorToMesh", "StorageType", "TILE_LAYOUT", "TILE_SIZE", "Tensor",
     "TensorMemoryLayout", "TensorToMesh", "Topology", "UnaryOpType", "bfloat16", "bfloat4_b", "bfloat8_b",

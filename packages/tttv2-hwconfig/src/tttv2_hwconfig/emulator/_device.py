@@ -10,7 +10,6 @@ from ._types import BufferType, TensorMemoryLayout
 
 
 class Arch(enum.Enum):
-    GRAYSKULL = 1
     WORMHOLE_B0 = 2
     BLACKHOLE = 3
 

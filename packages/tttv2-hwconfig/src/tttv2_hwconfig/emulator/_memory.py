@@ -7,10 +7,14 @@ from dataclasses import dataclass, field
 from ._types import BufferType, ShardOrientation, ShardStrategy, TensorMemoryLayout, TILE_SIZE
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class CoreCoord:
     x: int
     y: int
+
+    def __init__(self, x: int, y: int, /):
+        object.__setattr__(self, "x", int(x))
+        object.__setattr__(self, "y", int(y))
 
     def __iter__(self):
         return iter((self.x, self.y))
@@ -24,14 +28,6 @@ class CoreRange:
     def __post_init__(self):
         if self.end.x < self.start.x or self.end.y < self.start.y:
             raise ValueError(f"CoreRange end {self.end} is before start {self.start}")
-
-    @property
-    def start_coord(self) -> CoreCoord:
-        return self.start
-
-    @property
-    def end_coord(self) -> CoreCoord:
-        return self.end
 
     def grid_size(self) -> CoreCoord:
         return CoreCoord(self.end.x - self.start.x + 1, self.end.y - self.start.y + 1)
@@ -49,8 +45,8 @@ class CoreRange:
 
 
 class CoreRangeSet:
-    def __init__(self, ranges):
-        self._ranges = tuple(sorted(ranges, key=lambda r: (r.start.y, r.start.x)))
+    def __init__(self, core_ranges):
+        self._ranges = tuple(sorted(core_ranges, key=lambda r: (r.start.y, r.start.x)))
         seen: set[CoreCoord] = set()
         for core_range in self._ranges:
             for core in core_range.cores():
@@ -125,7 +121,7 @@ class ShardSpec:
     shape: tuple[int, int]
     orientation: ShardOrientation = ShardOrientation.ROW_MAJOR
 
-    def __init__(self, grid: CoreRangeSet, shard_shape, shard_orientation: ShardOrientation = ShardOrientation.ROW_MAJOR):
+    def __init__(self, grid: CoreRangeSet, shard_shape, shard_orientation: ShardOrientation):
         if len(shard_shape) != 2 or min(shard_shape) <= 0:
             raise ValueError(f"ShardSpec: shard_shape must be two positive ints, got {shard_shape}")
         object.__setattr__(self, "grid", grid)

@@ -25,9 +25,9 @@ _TO_TORCH_DTYPE = {
     DataType.FLOAT32: torch.float32,
     DataType.BFLOAT8_B: torch.float32,
     DataType.BFLOAT4_B: torch.float32,
-    DataType.UINT32: torch.int64,
+    DataType.UINT32: torch.uint32,
     DataType.INT32: torch.int32,
-    DataType.UINT16: torch.int32,
+    DataType.UINT16: torch.uint16,
     DataType.UINT8: torch.uint8,
 }
 
@@ -108,7 +108,7 @@ def to_torch(
     return data.clone()
 
 
-def to_device(tensor: Tensor, device, memory_config: MemoryConfig | None = None, *, cq_id: int | None = None) -> Tensor:
+def to_device(tensor: Tensor, device, memory_config: MemoryConfig | None = None, *, queue_id: int | None = None) -> Tensor:
     op = "ttnn.to_device"
     require_tensor(op, "tensor", tensor)
     _check_memory_config(op, memory_config)
@@ -125,7 +125,7 @@ def to_device(tensor: Tensor, device, memory_config: MemoryConfig | None = None,
     return out
 
 
-def from_device(tensor: Tensor, blocking: bool = True, *, cq_id: int | None = None) -> Tensor:
+def from_device(tensor: Tensor, blocking: bool = True, *, queue_id: int | None = None) -> Tensor:
     op = "ttnn.from_device"
     require_tensor(op, "tensor", tensor)
     if tensor.device() is None:
@@ -278,7 +278,7 @@ def interleaved_to_sharded(input_tensor: Tensor, grid, shard_shape=None, shard_s
     return _same_placement(op, input_tensor, list(input_tensor.shards), output_dtype, None, grid)
 
 
-def sharded_to_interleaved(input_tensor: Tensor, memory_config: MemoryConfig | None = None, output_dtype: DataType | None = None, *, is_l1_aligned: bool = False):
+def sharded_to_interleaved(input_tensor: Tensor, memory_config: MemoryConfig | None = None, output_dtype: DataType | None = None):
     op = "ttnn.sharded_to_interleaved"
     require_on_device(op, "input_tensor", input_tensor)
     if not input_tensor.is_sharded():
@@ -289,8 +289,8 @@ def sharded_to_interleaved(input_tensor: Tensor, memory_config: MemoryConfig | N
     return _same_placement(op, input_tensor, list(input_tensor.shards), output_dtype, None, memory_config)
 
 
-def clone(input_tensor: Tensor, *, dtype: DataType | None = None, memory_config: MemoryConfig | None = None):
+def clone(input, *, dtype: DataType | None = None, memory_config: MemoryConfig | None = None, compute_kernel_config=None):  # noqa: A002 - TTNN name
     op = "ttnn.clone"
-    require_tensor(op, "input_tensor", input_tensor)
-    return _same_placement(op, input_tensor, list(input_tensor.shards), dtype, None, memory_config)
+    require_tensor(op, "input", input)
+    return _same_placement(op, input, list(input.shards), dtype, None, memory_config)
 

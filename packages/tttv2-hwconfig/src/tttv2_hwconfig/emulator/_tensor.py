@@ -23,8 +23,8 @@ _TORCH_INT = {DataType.UINT32: torch.int64, DataType.INT32: torch.int32, DataTyp
 class Shape(tuple):
     """A tensor shape; behaves like a tuple of ints (``ttnn.Shape``)."""
 
-    def __new__(cls, dims):
-        return super().__new__(cls, (int(d) for d in dims))
+    def __new__(cls, shape):
+        return super().__new__(cls, (int(d) for d in shape))
 
     @property
     def rank(self) -> int:
@@ -135,10 +135,6 @@ class Tensor:
         return tile_padded_shape(self._shards[0].shape, self._layout)
 
     @property
-    def logical_shape(self) -> Shape:
-        return self.shape
-
-    @property
     def dtype(self) -> DataType:
         return self._dtype
 
@@ -158,7 +154,6 @@ class Tensor:
     def device(self):
         return self._device
 
-    @property
     def storage_type(self) -> StorageType:
         return StorageType.DEVICE if self._device is not None else StorageType.HOST
 
@@ -174,15 +169,15 @@ class Tensor:
     def logical_volume(self) -> int:
         return self.shape.volume()
 
-    def deallocate(self, force: bool = True) -> None:
+    def deallocate(self, force: bool = False) -> None:
         if self._finalizer is not None:
             self._finalizer()
         self._shards = None
 
-    def to_torch(self, *args, **kwargs) -> torch.Tensor:
+    def to_torch(self, mesh_composer=None) -> torch.Tensor:
         from ._ops_core import to_torch  # noqa: PLC0415
 
-        return to_torch(self, *args, **kwargs)
+        return to_torch(self, mesh_composer=mesh_composer)
 
     def cpu(self, blocking: bool = True):
         from ._ops_core import from_device  # noqa: PLC0415

@@ -18,4 +18,19 @@ INTENTIONAL_DIVERGENCES: dict[str, str] = {
         "tensors with ttnn.from_torch, whose signature is checked. Calling ttnn.Tensor(...) directly "
         "fails on the emulator, never silently."
     ),
+    # Emulator-internal accessors: the ops of the emulator itself need them; TTTv2 code outside
+    # tttv2_hwconfig.emulator never uses them (real ttnn offers ttnn.get_device_tensors instead).
+    "Tensor.shards": "emulator-internal: the per-device torch data the emulated ops compute on",
+    "Tensor.num_shards": "emulator-internal: number of per-device shards (real: len(ttnn.get_device_tensors(t)))",
+    "DataType.is_block_float": "emulator-internal convenience used by argument checks",
+    "DataType.is_integer": "emulator-internal convenience used by argument checks",
+    "MeshDevice.close": "emulated devices close themselves; real code calls tttv2_hwconfig.close_device",
+    "MeshDevice.check_open": "emulator-internal: every op refuses a closed emulated device",
+    "MeshDevice.is_emulated": "lets TTTv2 tools tell an emulated mesh from a real one",
+    "CoreRange.cores": "emulator-internal: enumerates cores for shard placement and L1 accounting",
+    "CoreRange.num_cores": "emulator-internal: core count for shard checks",
+    "CoreRangeSet.cores": "emulator-internal: enumerates cores for shard placement and L1 accounting",
+    "Shape.volume": "emulator-internal: element count for shape checks",
+    "TensorToMesh.map": "emulator-internal: the mapper's torch -> per-device split (real mappers are C++ objects)",
+    "MeshToTensor.compose": "emulator-internal: the composer's per-device -> torch join (real composers are C++ objects)",
 }
