@@ -7,7 +7,6 @@ verdicts are checked against plain torch math, never against the code under test
 from __future__ import annotations
 
 import torch
-
 from tttv2_blocks import RMSNorm, RMSNormSpec, get_default_impl_config
 from tttv2_blocks.module import Module
 from tttv2_hwconfig import op_scope, ttnn
@@ -38,7 +37,9 @@ class TinyMLP(Module):
         self.calls = 0
 
     def _weight(self, w: torch.Tensor):
-        return ttnn.from_torch(w.contiguous(), dtype=ttnn.bfloat16, layout=ttnn.TILE_LAYOUT, device=self.device)
+        return ttnn.from_torch(
+            w.contiguous(), dtype=ttnn.bfloat16, layout=ttnn.TILE_LAYOUT, device=self.device
+        )
 
     def _mlp(self, x):
         self.calls += 1

@@ -26,7 +26,7 @@ from tttv2_testing.expectations import (
 )
 from tttv2_testing.module_tree import walk_modules
 from tttv2_testing.pcc import assert_allclose, assert_pcc, comp_allclose, comp_pcc, compute_pcc, max_abs_diff
-from tttv2_testing.pytest_plugin import pytest_suite
+from tttv2_testing.pytest_plugin import collect_suite
 from tttv2_testing.report import CheckResult, SuiteReport
 from tttv2_testing.suite import SuiteSetupError, TestSuite
 
@@ -54,7 +54,7 @@ __all__ = [
     "load_expectations",
     "max_abs_diff",
     "parse_expectations",
-    "pytest_suite",
+    "collect_suite",
     "to_torch_tree",
     "ttnn_to_torch",
     "walk_modules",

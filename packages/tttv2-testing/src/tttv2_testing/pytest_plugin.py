@@ -10,7 +10,7 @@ Options:
 Suite cases as test items — decorate a function that builds and returns a ``TestSuite`` (or
 yields it, to clean up after the session)::
 
-    @pytest_suite
+    @collect_suite
     def llama_modules():
         model = build_model()
         suite = TestSuite(model)
@@ -39,11 +39,11 @@ import pytest
 SUITE_FACTORY_ATTRIBUTE = "__tttv2_suite_factory__"
 
 
-def pytest_suite(factory: Callable) -> Callable:
+def collect_suite(factory: Callable) -> Callable:
     """Mark ``factory`` (returns or yields a ``TestSuite``) so pytest collects its cases as items."""
     if not callable(factory):
         raise TypeError(
-            f"pytest_suite: expected a function returning a TestSuite, got {type(factory).__name__}"
+            f"collect_suite: expected a function returning a TestSuite, got {type(factory).__name__}"
         )
     setattr(factory, SUITE_FACTORY_ATTRIBUTE, True)
     return factory
@@ -153,7 +153,7 @@ class CaseFailure(AssertionError):
 
 
 class SuiteCollector(pytest.Collector):
-    """The items of one ``@pytest_suite`` function, grouped by module path."""
+    """The items of one ``@collect_suite`` function, grouped by module path."""
 
     def __init__(self, *, factory: Callable, **kwargs):
         super().__init__(**kwargs)
@@ -173,7 +173,7 @@ class SuiteCollector(pytest.Collector):
             suite = self.factory()
         if not isinstance(suite, TestSuite):
             raise TypeError(
-                f"@pytest_suite function {self.name} must return (or yield) a TestSuite, got {type(suite).__name__}"
+                f"@collect_suite function {self.name} must return (or yield) a TestSuite, got {type(suite).__name__}"
             )
         return suite
 
@@ -226,13 +226,13 @@ class CaseItem(pytest.Item):
         suite_node.ensure_captured()
         self.results = suite_node.suite.run_case(self.case)
         table = format_results(self.results)
-        self.add_report_section("call", "tttv2 checks", table)
         for result in self.results:
-            self.user_properties.append((f"{result.metric}", result.figure_text))
+            self.user_properties.append((result.metric, result.figure_text))  # e.g. into --junitxml
         failures = [r for r in self.results if not r.passed]
         if failures:
             lines = "\n".join(f.failure_message() for f in failures)
             raise CaseFailure(f"{lines}\n\n{table}")
+        self.add_report_section("call", "tttv2 checks", table)  # shown with -rP
 
     def repr_failure(self, excinfo, style=None):
         if isinstance(excinfo.value, CaseFailure):
@@ -240,7 +240,8 @@ class CaseItem(pytest.Item):
         return super().repr_failure(excinfo, style=style)
 
     def reportinfo(self):
-        return self.path, None, f"{self.case.case_id}"
+        # The item's own name as the "domain": pytest rewrites dots of a domain into "::" in -v lines.
+        return self.path, None, self.name
 
 
 def _finish(generator) -> None:
@@ -248,4 +249,4 @@ def _finish(generator) -> None:
         next(generator)
     except StopIteration:
         return
-    raise RuntimeError("a @pytest_suite generator must yield exactly once")
+    raise RuntimeError("a @collect_suite generator must yield exactly once")

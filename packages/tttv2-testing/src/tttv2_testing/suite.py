@@ -14,7 +14,8 @@
    expects something. ALL problems are reported together in one ``SuiteSetupError`` before any
    model code runs.
 2. **Capture** — each distinct ``trace_fn`` object runs ONCE while every method under test that
-   uses it is wrapped on its instance; the first ``max_calls`` calls of each are copied to the host
+   uses it is wrapped on its instance (again at a later ``run()`` only if new cases need methods
+   it did not capture); the first ``max_calls`` calls of each are copied to the host
    (see ``InputCapture``). A method the run never called is a setup error.
 3. **Cases** — each case calls its method on fresh device copies of every captured (or explicit)
    call, converts inputs and outputs to torch, runs the reference and compares; perf expectations
@@ -94,9 +95,9 @@ class TestSuite:
         self.cases: list[Case] = []
         self.report = SuiteReport([])
         self._references = ReferenceResolver()
-        # (id(trace_fn), method key) -> captured calls; trace_fns already run.
+        # (id(trace_fn), method key) -> captured calls, and the max_calls they were captured with.
         self._captured: dict[tuple[int, tuple[int, str]], list[RecordedCall]] = {}
-        self._traced: set[int] = set()
+        self._capture_limits: dict[tuple[int, tuple[int, str]], int] = {}
 
     # ------------------------------------------------------------------ building
     def __enter__(self) -> TestSuite:
@@ -186,7 +187,7 @@ class TestSuite:
         cases = self.pending_cases if cases is None else cases
         by_trace_fn: dict[int, list[Case]] = {}
         for case in cases:
-            if case.trace_fn is not None and id(case.trace_fn) not in self._traced:
+            if case.trace_fn is not None and not self._has_capture(case):
                 by_trace_fn.setdefault(id(case.trace_fn), []).append(case)
         for trace_cases in by_trace_fn.values():
             trace_fn = trace_cases[0].trace_fn
@@ -196,9 +197,10 @@ class TestSuite:
                 limits[key] = max(limits.get(key, 0), case.max_calls)
             with InputCapture([c.method for c in trace_cases], max_calls=limits) as capture:
                 trace_fn()
-            self._traced.add(id(trace_fn))
             for case in trace_cases:
-                self._captured[(id(trace_fn), method_key(case.method))] = capture.calls(case.method)
+                slot = (id(trace_fn), method_key(case.method))
+                self._captured[slot] = capture.calls(case.method)
+                self._capture_limits[slot] = limits[slot[1]]
         problems = [
             f"{c.case_id}: trace_fn {_name(c.trace_fn)} never called this method (captured no inputs)"
             for c in cases
@@ -206,6 +208,11 @@ class TestSuite:
         ]
         if problems:
             raise SuiteSetupError(list(dict.fromkeys(problems)))
+
+    def _has_capture(self, case: Case) -> bool:
+        """True when an earlier run of the case's trace_fn captured enough calls of its method."""
+        slot = (id(case.trace_fn), method_key(case.method))
+        return slot in self._captured and self._capture_limits[slot] >= case.max_calls
 
     def _calls_of(self, case: Case) -> list[RecordedCall]:
         if case.trace_fn is None:
