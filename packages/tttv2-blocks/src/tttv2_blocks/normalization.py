@@ -375,6 +375,8 @@ class _Norm(Module):
         """
         self._require_loaded()
         self._check_input(x, "forward_decode")
+        if x.shape[2] > TILE:
+            raise ValueError(f"{self.module_path}.forward_decode: at most 32 users, got {x.shape[2]} rows")
         impl = self.impl_config
         with op_scope(self.module_path):
             if impl.distributed:
