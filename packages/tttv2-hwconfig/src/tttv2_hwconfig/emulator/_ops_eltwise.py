@@ -97,6 +97,24 @@ def _sfpu_round(x: torch.Tensor, dtype: DataType) -> torch.Tensor:
     return x if dtype == DataType.FLOAT32 else x.to(torch.bfloat16).to(torch.float32)
 
 
+def _broadcast_shape(op: str, a_shape: tuple, b_shape: tuple) -> tuple:
+    """Right-aligned broadcasting: each dim pair must match or contain a 1."""
+    if a_shape == b_shape:
+        return a_shape
+    rank = max(len(a_shape), len(b_shape))
+    a_full = (1,) * (rank - len(a_shape)) + tuple(a_shape)
+    b_full = (1,) * (rank - len(b_shape)) + tuple(b_shape)
+    out = []
+    for a_dim, b_dim in zip(a_full, b_full):
+        if a_dim != b_dim and 1 not in (a_dim, b_dim):
+            fail(
+                op,
+                f"shapes {list(a_shape)} and {list(b_shape)} cannot be broadcast (each dim must match or be 1)",
+            )
+        out.append(b_dim if a_dim == 1 else a_dim)
+    return tuple(out)
+
+
 # --- binary --------------------------------------------------------------------------------------
 def _binary(
     op: str,
@@ -127,13 +145,7 @@ def _binary(
     first = input_tensor_a if a_is_tensor else input_tensor_b
     a_shape = tuple(input_tensor_a.shape) if a_is_tensor else ()
     b_shape = tuple(input_tensor_b.shape) if b_is_tensor else ()
-    try:
-        out_shape = torch.broadcast_shapes(a_shape, b_shape)
-    except RuntimeError:
-        fail(
-            op,
-            f"shapes {list(a_shape)} and {list(b_shape)} cannot be broadcast (each dim must match or be 1)",
-        )
+    out_shape = _broadcast_shape(op, a_shape, b_shape)
     out_dtype = dtype or first.dtype
     if out_dtype not in _BINARY_DTYPES:
         fail(op, f"dtype must be one of {[d.name for d in _BINARY_DTYPES]}, got {out_dtype!r}")
