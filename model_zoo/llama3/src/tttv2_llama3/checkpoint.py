@@ -16,8 +16,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
 from safetensors import SafetensorError, safe_open
 
 from tttv2_llama3.expected_tensors import expected_tensor_shapes, is_ignored_tensor, optional_tensor_shapes
@@ -28,6 +28,9 @@ INDEX_FILE_NAME = "model.safetensors.index.json"
 FLOAT_DTYPES = ("F16", "BF16", "F32")  # safetensors dtype names of unquantized weights
 UNSAFE_WEIGHT_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 MAX_NAMES_IN_ERROR = 12
+
+if TYPE_CHECKING:  # torch is imported by safetensors only when a tensor is read; headers need numpy only
+    import torch
 
 
 @dataclass(frozen=True)
@@ -195,7 +198,7 @@ def _read_sharded(index_path: Path) -> dict[str, TensorInfo]:
 
 def _read_header(path: Path) -> dict[str, TensorInfo]:
     try:
-        with safe_open(str(path), framework="pt") as handle:
+        with safe_open(str(path), framework="numpy") as handle:  # header only: no torch import
             return {
                 name: TensorInfo(
                     name=name,
