@@ -1,9 +1,9 @@
 """Shared numerics of the emulated attention kernels (flash attention, flash decode, rotary).
 
 Approximations, stated once (the kernels' exact arithmetic is not published as a spec):
-- Q K^T and P V are computed in float32 from the operands' stored values (already rounded to their
-  device dtype). Math-fidelity mantissa truncation of the operands is applied through the matmul
-  emulation's helper when it provides one (``_ops_matmul.fidelity_operands``), otherwise not.
+- Q K^T and P V run through the matmul emulation's math-fidelity model (``_ops_matmul``: operand
+  mantissas truncated to what each fidelity phase sees, phases summed in float32), with Q and P as
+  in0 (SrcB) and K^T and V as in1 (SrcA), from the operands' stored values.
 - The flash-attention kernels keep scores and probabilities in bfloat16 intermediate circular
   buffers, so both are rounded to bfloat16; softmax itself runs in float32 (the device uses an
   exp approximation that is not modelled).
@@ -21,11 +21,13 @@ NEG_INF = float("-inf")
 
 
 def math_fidelity(compute_kernel_config, default=MathFidelity.HiFi2):
-    return (
-        getattr(compute_kernel_config, "math_fidelity", default)
-        if compute_kernel_config is not None
-        else default
+    """The config's fidelity; ``default`` when there is no config or its fidelity is unset (Invalid)."""
+    fidelity = (
+        getattr(compute_kernel_config, "math_fidelity", None) if compute_kernel_config is not None else None
     )
+    if fidelity is None or getattr(fidelity, "name", "") == "Invalid":
+        return default
+    return fidelity
 
 
 def fp32_dest_acc(compute_kernel_config, default: bool = False) -> bool:
@@ -34,13 +36,10 @@ def fp32_dest_acc(compute_kernel_config, default: bool = False) -> bool:
     return bool(getattr(compute_kernel_config, "fp32_dest_acc_en", default))
 
 
-def _fidelity_operands(a: torch.Tensor, b: torch.Tensor, fidelity):
-    """Round matmul operands as the given math fidelity would, if the matmul emulation knows how."""
-    try:
-        from ._ops_matmul import fidelity_operands  # noqa: PLC0415 - optional helper of the matmul emulation
-    except ImportError:
-        return a, b
-    return fidelity_operands(a, b, fidelity)
+def _matmul(a: torch.Tensor, b: torch.Tensor, fidelity) -> torch.Tensor:
+    from ._ops_matmul import _fidelity_matmul  # noqa: PLC0415 - the shared fidelity model
+
+    return _fidelity_matmul(a.contiguous(), b.contiguous(), fidelity, False, False)
 
 
 def attend(
@@ -68,8 +67,7 @@ def attend(
     if group > 1:
         k = k.repeat_interleave(group, dim=1)
         v = v.repeat_interleave(group, dim=1)
-    qf, kf = _fidelity_operands(q, k.transpose(-1, -2), fidelity)
-    scores = _numerics.round_to_bfloat16(torch.matmul(qf, kf) * scale)
+    scores = _numerics.round_to_bfloat16(_matmul(q, k.transpose(-1, -2), fidelity) * scale)
     if additive_mask is not None:
         scores = scores + additive_mask
     if allowed is not None:
@@ -82,8 +80,7 @@ def attend(
     if sink is not None:
         probs = probs[..., :-1]
     probs = _numerics.round_to_bfloat16(probs)
-    pf, vf = _fidelity_operands(probs, v, fidelity)
-    return torch.matmul(pf, vf)
+    return _matmul(probs, v, fidelity)
 
 
 def causal_allowed(q_positions: torch.Tensor, k_len: int, sliding_window: int | None) -> torch.Tensor:
