@@ -30,6 +30,20 @@ from tttv2_blocks.normalization import NormImplConfig  # isort: skip
 from tttv2_blocks.normalization import RMSNorm  # isort: skip
 from tttv2_blocks.normalization import RMSNormSpec  # isort: skip
 # --- attention / rope / kv cache ---
+from tttv2_blocks.attention import Attention  # isort: skip
+from tttv2_blocks.attention import AttentionImplConfig  # isort: skip
+from tttv2_blocks.attention import AttentionReference  # isort: skip
+from tttv2_blocks.attention import AttentionSpec  # isort: skip
+from tttv2_blocks.attention import QKNormImplConfig  # isort: skip
+from tttv2_blocks.attention import SDPAImplConfig  # isort: skip
+from tttv2_blocks.head_layout import HeadLayout  # isort: skip
+from tttv2_blocks.kv_cache import KVCacheImplConfig  # isort: skip
+from tttv2_blocks.kv_cache import KVCacheSpec  # isort: skip
+from tttv2_blocks.kv_cache import PagedKVCache  # isort: skip
+from tttv2_blocks.rope import Rope  # isort: skip
+from tttv2_blocks.rope import RopeImplConfig  # isort: skip
+from tttv2_blocks.rope import RopeScaling  # isort: skip
+from tttv2_blocks.rope import RopeSpec  # isort: skip
 
 __all__ = [
     "LinearImplConfig",
@@ -57,4 +71,18 @@ __all__ = [
     "RMSNormSpec",
     "token_ids_to_device",
     # --- attention / rope / kv cache ---
+    "Attention",
+    "AttentionImplConfig",
+    "AttentionReference",
+    "AttentionSpec",
+    "HeadLayout",
+    "KVCacheImplConfig",
+    "KVCacheSpec",
+    "PagedKVCache",
+    "QKNormImplConfig",
+    "Rope",
+    "RopeImplConfig",
+    "RopeScaling",
+    "RopeSpec",
+    "SDPAImplConfig",
 ]
