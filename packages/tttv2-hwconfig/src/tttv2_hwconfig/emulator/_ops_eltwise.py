@@ -421,12 +421,11 @@ def _reduce(op: str, fn, input_tensor: Tensor, dim, keepdim: bool, memory_config
 
     def compute(x):
         result = fn(x if integer else x.to(torch.float32), dim=dims, keepdim=keepdim)
-        return result * scalar if scalar != 1.0 else result
+        result = result * scalar if scalar != 1.0 else result
+        return result.reshape(1) if result.dim() == 0 else result  # no rank-0 tiles: a full reduction is (1,)
 
     shards = shard_map(compute, input_tensor)
     layout = input_tensor.layout
-    if input_tensor.dtype.is_block_float and shards[0].dim() == 0:
-        layout = Layout.TILE
     out = new_tensor(
         op, shards, input_tensor.dtype, layout, device, memory_config or input_tensor.memory_config()
     )
@@ -443,7 +442,7 @@ def sum(  # noqa: A001 - the ttnn name
     compute_kernel_config=None,
     scalar: float = 1.0,
 ) -> Tensor:
-    """Sum over ``dim`` (all dims when None), times ``scalar``."""
+    """Sum over ``dim`` (all dims when None, giving shape ``(1,)``), times ``scalar``."""
     return _reduce("ttnn.sum", torch.sum, input_tensor, dim, keepdim, memory_config, scalar)
 
 
@@ -456,5 +455,5 @@ def mean(
     compute_kernel_config=None,
     scalar: float = 1.0,
 ) -> Tensor:
-    """Mean over ``dim`` (all dims when None), times ``scalar``."""
+    """Mean over ``dim`` (all dims when None, giving shape ``(1,)``), times ``scalar``."""
     return _reduce("ttnn.mean", torch.mean, input_tensor, dim, keepdim, memory_config, scalar)
