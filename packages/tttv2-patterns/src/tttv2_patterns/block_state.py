@@ -1,7 +1,8 @@
 """Capturing what ``load_weights`` did to a block, writing it to files and restoring it.
 
-The converted state of a block is exactly the attributes its ``load_weights`` set (on the block
-and on any child ``Module`` it holds). ``snapshot`` records attribute identities before,
+The converted state of a block is exactly the attributes its ``load_weights`` set, on the block
+and on any object of a tttv2 package it holds (child ``Module``s, ``LinearOp``s, in lists or dicts
+too). ``snapshot`` records attribute identities before,
 ``changed_attributes`` lists what changed after (new objects, and dicts/lists filled in place).
 
 Values are encoded as: ttnn tensors -> ``ttnn.dump_tensor`` files; torch tensors -> one
@@ -33,20 +34,36 @@ class TensorCacheError(RuntimeError):
 # --- which attributes changed -------------------------------------------------------------------------
 
 
-def _child_modules(module: Module, path: str = "") -> dict[str, Module]:
-    """The module and every Module reachable through its attributes (directly or in lists/dicts)."""
-    found = {path: module}
+# Attributes that describe a block rather than hold its converted state.
+_NOT_STATE = ("spec", "impl_config", "impl", "device", "reference")
+
+
+def _is_state_node(value) -> bool:
+    """Objects whose attributes may hold converted state: blocks and their helpers (``LinearOp``...)."""
+    if isinstance(value, Module):
+        return True
+    module = type(value).__module__
+    return module.startswith(("tttv2_blocks", "tttv2_patterns")) and hasattr(value, "__dict__") and not isinstance(value, type)
+
+
+def _child_modules(module, path: str = "", found: dict | None = None) -> dict[str, object]:
+    """The module and every block/helper object reachable through its attributes (directly or in lists/dicts)."""
+    found = {path: module} if found is None else found
     for name, value in vars(module).items():
+        if name in _NOT_STATE:
+            continue
         items = []
-        if isinstance(value, Module):
+        if _is_state_node(value):
             items = [(name, value)]
         elif isinstance(value, list | tuple):
-            items = [(f"{name}.{i}", v) for i, v in enumerate(value) if isinstance(v, Module)]
+            items = [(f"{name}.{i}", v) for i, v in enumerate(value) if _is_state_node(v)]
         elif isinstance(value, dict):
-            items = [(f"{name}.{k}", v) for k, v in value.items() if isinstance(v, Module)]
+            items = [(f"{name}.{k}", v) for k, v in value.items() if _is_state_node(v)]
         for child_path, child in items:
-            if child is not module and child not in found.values():
-                found.update(_child_modules(child, f"{path}.{child_path}" if path else child_path))
+            if not any(child is seen for seen in found.values()):
+                full = f"{path}.{child_path}" if path else child_path
+                found[full] = child
+                _child_modules(child, full, found)
     return found
 
 

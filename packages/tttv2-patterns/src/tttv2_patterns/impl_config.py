@@ -23,9 +23,6 @@ from tttv2_patterns import config_tree
 from tttv2_patterns.devices import device_name, open_for_properties
 from tttv2_patterns.specs import CausalLMSpec, DecoderLayerSpec
 
-# TTTv1's paged attention block size (tt_transformers PagedAttentionConfig(block_size=32)): one tile of positions.
-DEFAULT_KV_CACHE_BLOCK_SIZE = 32
-
 
 @dataclass
 class DecoderLayerImplConfig:
@@ -59,12 +56,12 @@ class CausalLMImplConfig:
 
     Attributes:
         embedding / layers / final_norm / lm_head: block ImplConfigs (``layers[i]`` is a
-            ``DecoderLayerImplConfig``), in the same shape as the spec tree.
-        kv_cache_block_size: positions per page of the paged KV cache.
+            ``DecoderLayerImplConfig``), in the same shape as the spec tree. The paged KV cache's
+            block size and dtype are ``layers[i].attention.kv_cache`` (one block size for all layers).
         device_name: the catalog name the defaults were derived for.
     """
 
-    TREE_FIELDS = ("embedding", "layers", "final_norm", "lm_head", "kv_cache_block_size")
+    TREE_FIELDS = ("embedding", "layers", "final_norm", "lm_head")
 
     def __init__(self, model_spec: CausalLMSpec, device="N150", *, strategy: str = "default", mode: str = "both"):
         if not isinstance(model_spec, CausalLMSpec):
@@ -96,7 +93,6 @@ class CausalLMImplConfig:
         self.layers = [DecoderLayerImplConfig.from_spec(layer, device, mode, strategy) for layer in spec.layers]
         self.final_norm = get_default_impl_config(spec.final_norm, device, mode=mode, strategy=strategy)
         self.lm_head = get_default_impl_config(spec.lm_head, device, mode=mode, strategy=strategy)
-        self.kv_cache_block_size = DEFAULT_KV_CACHE_BLOCK_SIZE
         self._strategy = strategy
         self._defaults = config_tree.leaves(self)
 

@@ -32,7 +32,7 @@ class PageTable:
     def __post_init__(self):
         if not isinstance(self.block_size, int) or self.block_size < 1 or self.block_size % 32:
             raise ValueError(
-                f"kv_cache_block_size must be a positive multiple of 32 (one tile of positions), got {self.block_size!r}"
+                f"PageTable.block_size must be a positive multiple of 32 (one tile of positions), got {self.block_size!r}"
             )
         generator = torch.Generator().manual_seed(self.seed)
         order = torch.randperm(self.num_blocks, generator=generator)

@@ -15,14 +15,43 @@ def _norm(spec) -> dict:
     return shapes
 
 
+def _attention(spec) -> dict:
+    q, kv, h = spec.num_heads * spec.head_dim, spec.num_kv_heads * spec.head_dim, spec.hidden_dim
+    shapes = {"q_proj.weight": (q, h), "k_proj.weight": (kv, h), "v_proj.weight": (kv, h), "o_proj.weight": (h, q)}
+    if spec.qkv_bias:
+        shapes.update({"q_proj.bias": (q,), "k_proj.bias": (kv,), "v_proj.bias": (kv,)})
+    if spec.o_bias:
+        shapes["o_proj.bias"] = (h,)
+    if spec.qk_norm:
+        shapes.update({"q_norm.weight": (spec.head_dim,), "k_norm.weight": (spec.head_dim,)})
+    return shapes
+
+
+def _feed_forward(spec) -> dict:
+    h, i = spec.hidden_dim, spec.intermediate_dim
+    full = {"gate_proj": (i, h), "up_proj": (i, h), "down_proj": (h, i)}
+    shapes = {f"{name}.weight": full[name] for name in spec.projections}
+    if spec.bias:
+        shapes.update({f"{name}.bias": (full[name][0],) for name in spec.projections})
+    return shapes
+
+
 _SHAPES = {
     "RMSNormSpec": _norm,
     "LayerNormSpec": _norm,
+    "AttentionSpec": _attention,
+    "FeedForwardSpec": _feed_forward,
+    "EmbeddingSpec": lambda spec: {"weight": (spec.vocab_size, spec.dim)},
+    "LMHeadSpec": lambda spec: {"weight": (spec.vocab_size, spec.hidden_dim)},
 }
 
 _DIM_FIELDS = {
     "RMSNormSpec": "dim",
     "LayerNormSpec": "dim",
+    "AttentionSpec": "hidden_dim",
+    "FeedForwardSpec": "hidden_dim",
+    "EmbeddingSpec": "dim",
+    "LMHeadSpec": "hidden_dim",
 }
 
 

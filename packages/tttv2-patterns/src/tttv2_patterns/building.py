@@ -1,0 +1,63 @@
+"""Constructing the block of a spec, with errors that name the module's place in the model."""
+
+from __future__ import annotations
+
+import re
+
+import tttv2_blocks
+
+from tttv2_patterns import config_tree
+
+_FIELD_PATH = re.compile(r"^([A-Za-z_]\w*)((?:\.[A-Za-z_]\w*|\[\d+\])*)\s*:")
+
+
+def block_class(spec):
+    """The block class of a spec by the naming contract: ``XxxSpec`` -> ``tttv2_blocks.Xxx``."""
+    name = type(spec).__name__
+    cls = getattr(tttv2_blocks, name.removesuffix("Spec"), None) if name.endswith("Spec") else None
+    if cls is None:
+        raise TypeError(f"no tttv2_blocks module for spec type {name} (expected tttv2_blocks.{name.removesuffix('Spec')})")
+    return cls
+
+
+def prefixed_message(config_path: str, message: str, impl_config, block_name: str) -> str:
+    """Prefix a block's error with the config path of the block.
+
+    ``"qkv_proj.dtype: ..."`` -> ``"layers[0].attention.qkv_proj.dtype: ..."``, and a message naming
+    the block class or its impl config (``"RMSNorm.weight_dtype: ..."``) gets the class replaced.
+    """
+    match = _FIELD_PATH.match(message)
+    if match:
+        head, rest = match.group(1), match.group(2)
+        field_names = set(config_tree.child_names(impl_config) or ())
+        if head in (block_name, type(impl_config).__name__) and rest:
+            return f"{config_path}{rest}:{message[match.end():]}"
+        if head in field_names:
+            return f"{config_path}.{message}"
+    return f"{config_path}: {message}"
+
+
+def check_unknown_fields(impl_config, config_path: str) -> None:
+    """Reject attributes set on a config that the block does not have (a typo would be ignored)."""
+    for path, node in config_tree.iter_nodes(impl_config, config_path):
+        unknown = config_tree.unknown_fields(node)
+        if unknown:
+            fields = [name for name in (config_tree.child_names(node) or ()) if name not in unknown]
+            raise ValueError(
+                f"{path}.{unknown[0]}: {type(node).__name__} has no field {unknown[0]!r}; its fields are {fields}"
+            )
+
+
+def build_block(spec, impl_config, device, module_path: str):
+    """Construct the block for ``spec`` and set its ``module_path``; errors name the config path."""
+    config_path = config_tree.module_path_to_config_path(module_path)
+    if impl_config is None:
+        raise ValueError(f"{config_path}: no impl config (the ImplConfig tree does not match the spec tree)")
+    check_unknown_fields(impl_config, config_path)
+    cls = block_class(spec)
+    try:
+        block = cls(spec, impl_config, device)
+    except (ValueError, TypeError) as error:
+        raise type(error)(prefixed_message(config_path, str(error), impl_config, cls.__name__)) from error
+    block.module_path = module_path
+    return block

@@ -1,0 +1,273 @@
+"""CausalLM: embedding, decoder layers, final norm and LM head, with a paged KV cache."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+from tqdm.auto import tqdm
+
+from tttv2_blocks import Module, token_ids_to_device
+from tttv2_hwconfig import close_device, ttnn
+
+from tttv2_patterns.building import build_block
+from tttv2_patterns.checkpoint import Checkpoint
+from tttv2_patterns.decoder_layer import DecoderLayer
+from tttv2_patterns.devices import device_name, open_for_model
+from tttv2_patterns.generation import generate
+from tttv2_patterns.impl_config import CausalLMImplConfig
+from tttv2_patterns.inputs import prompt_token_ids
+from tttv2_patterns.kv_cache import PagedKVCache
+from tttv2_patterns.outputs import ForwardOutput
+from tttv2_patterns.specs import CausalLMSpec
+from tttv2_patterns.tensor_cache import TensorCache, block_cache_key
+
+
+class CausalLM(Module):
+    """A decoder-only LM on a TT device, composed from blocks (same Spec / ImplConfig contract).
+
+    Args:
+        model_spec: ``CausalLMSpec``; if it has a checkpoint attached the weights are loaded
+            (from ``tensor_cache`` when given).
+        impl_config: ``CausalLM.ImplConfig(model_spec, device)`` (the default), possibly overridden.
+        device: catalog name (``"N150"``, opened and owned by the model; ``close()`` closes it) or an
+            opened mesh device.
+        tensor_cache: directory (or ``TensorCache``) of converted weights; None converts every time.
+        progress: show a tqdm progress bar while converting/loading weights.
+
+    Attributes:
+        embedding / layers / final_norm / lm_head: the modules (``layers[i]`` is a ``DecoderLayer``
+            with ``attention``, ``ffn``, ``attention_norm``...), each with ``module_path``.
+        impl_config: the ``CausalLMImplConfig`` in use.
+        kv_cache: the paged KV cache (``PagedKVCache``) and its page table.
+
+    Example:
+        >>> model = CausalLM(model_spec, device="N150")
+        >>> prefill_out = model.prefill_forward(ttnn.from_torch(torch.tensor([1, 2, 3, 4])))
+        >>> next_out = model.decode_forward(prefill_out, cache_position=4)
+        >>> model.generate([[1, 2, 3], [4, 5]], max_new_tokens=16).token_ids
+    """
+
+    ImplConfig = CausalLMImplConfig
+
+    def __init__(
+        self,
+        model_spec: CausalLMSpec,
+        impl_config: CausalLMImplConfig | None = None,
+        device="N150",
+        *,
+        tensor_cache: TensorCache | str | os.PathLike | None = None,
+        progress: bool = True,
+    ):
+        if not isinstance(model_spec, CausalLMSpec):
+            raise TypeError(f"CausalLM: model_spec must be a CausalLMSpec, got {type(model_spec).__name__}")
+        model_spec.validate()
+        device, owns_device = open_for_model(device)
+        try:
+            if impl_config is None:
+                impl_config = CausalLMImplConfig(model_spec, device)
+            self._check_impl_config(model_spec, impl_config, device)
+            super().__init__(model_spec, impl_config, device)
+            self._owns_device = owns_device
+            self.module_path = "model"
+            self.progress = progress
+            self.tensor_cache = TensorCache(tensor_cache) if isinstance(tensor_cache, str | os.PathLike) else tensor_cache
+            self._build(model_spec, impl_config, device)
+            if model_spec.checkpoint is not None:
+                self.load_weights(model_spec.checkpoint)
+        except BaseException:
+            if owns_device:
+                close_device(device)
+            raise
+
+    # --- construction ---------------------------------------------------------------------------------
+    @staticmethod
+    def _check_impl_config(spec: CausalLMSpec, impl: CausalLMImplConfig, device) -> None:
+        if not isinstance(impl, CausalLMImplConfig):
+            raise TypeError(f"CausalLM: impl_config must be a CausalLM.ImplConfig, got {type(impl).__name__}")
+        if impl.device_name != device_name(device):
+            raise ValueError(
+                f"CausalLM: impl_config was derived for {impl.device_name} but the model is built on "
+                f"{device_name(device)}; use CausalLM.ImplConfig(model_spec, device={device_name(device)!r})"
+            )
+        if not isinstance(impl.layers, list) or len(impl.layers) != len(spec.layers):
+            count = len(impl.layers) if isinstance(impl.layers, list) else impl.layers
+            raise ValueError(f"layers: the ImplConfig has {count} layers, the spec has {len(spec.layers)}")
+
+    def _build(self, spec: CausalLMSpec, impl: CausalLMImplConfig, device) -> None:
+        self.embedding = build_block(spec.embedding, impl.embedding, device, "embedding")
+        self.layers = [
+            DecoderLayer(layer_spec, impl.layers[index], device, module_path=f"layers.{index}")
+            for index, layer_spec in enumerate(spec.layers)
+        ]
+        self.final_norm = build_block(spec.final_norm, impl.final_norm, device, "final_norm")
+        self.lm_head = build_block(spec.lm_head, impl.lm_head, device, "lm_head")
+        self.kv_cache = PagedKVCache(self)
+
+    def blocks(self) -> dict[str, Module]:
+        """Every block by module path (``"layers.0.attention"``), in execution order."""
+        found = {"embedding": self.embedding}
+        for layer in self.layers:
+            found.update({block.module_path: block for block in layer.blocks().values()})
+        found["final_norm"] = self.final_norm
+        found["lm_head"] = self.lm_head
+        return found
+
+    # --- weights ----------------------------------------------------------------------------------------
+    def load_weights(self, checkpoint=None) -> None:
+        """Load (convert, or restore from the tensor cache) every block's weights.
+
+        Args:
+            checkpoint: HF-layout full-model tensors: a safetensors file/directory, a state dict or a
+                ``Checkpoint``; default: the checkpoint attached to the spec. Shapes are checked first.
+        """
+        spec = self.spec
+        checkpoint = Checkpoint.coerce(checkpoint) if checkpoint is not None else spec.checkpoint
+        if checkpoint is None:
+            raise ValueError("CausalLM.load_weights: no checkpoint given and none attached to the spec")
+        spec.replace(checkpoint=checkpoint).validate_checkpoint()
+        blocks = self.blocks()
+        action = "Loading/converting" if self.tensor_cache is not None else "Converting"
+        for path, block in tqdm(blocks.items(), desc=f"{action} weights", unit="module", disable=not self.progress):
+            view = spec.state_dict_for(path, checkpoint)
+            if self.tensor_cache is None:
+                block.load_weights(view)
+                continue
+            key = block_cache_key(block, view.fingerprint(), self.device)
+            self.tensor_cache.load_or_build(block, key, lambda block=block, view=view: block.load_weights(view), self.device)
+
+    # --- forward ----------------------------------------------------------------------------------------
+    def _check_users(self, user_ids: list[int], count: int, where: str) -> None:
+        if len(user_ids) != count:
+            raise ValueError(f"{where}: {len(user_ids)} user_ids for {count} users")
+        if len(set(user_ids)) != len(user_ids):
+            raise ValueError(f"{where}: user_ids must be distinct, got {user_ids}")
+        limit = self.spec.max_batch_size
+        if count > limit:
+            raise ValueError(f"{where}: {count} users, more than max_batch_size={limit}")
+        for user in user_ids:
+            if not isinstance(user, int) or not 0 <= user < limit:
+                raise ValueError(f"{where}: user id {user!r} is outside [0, {limit}) (max_batch_size)")
+
+    def prefill_forward(self, prompt_ids, *, user_ids: list[int] | None = None) -> ForwardOutput:
+        """Prefill each user's prompt into its KV-cache slot; return the logits of its last position.
+
+        Args:
+            prompt_ids: token ids: a 1-D host ``ttnn.Tensor`` or ``torch.Tensor`` (one user), a 2-D
+                tensor (users, seq), a list of ints, or a list of lists (users with different lengths).
+            user_ids: KV-cache slot of each user (default 0, 1, ...).
+
+        Returns:
+            ``ForwardOutput``: ``logits (users, vocab)``, greedy ``next_tokens``, ``positions`` = prompt lengths.
+
+        Raises:
+            ValueError: too many users, or a prompt longer than ``max_seq_len`` (before anything runs).
+        """
+        prompts = prompt_token_ids(prompt_ids)
+        user_ids = list(range(len(prompts))) if user_ids is None else list(user_ids)
+        self._check_users(user_ids, len(prompts), "prefill_forward")
+        vocab = self.spec.embedding.vocab_size if hasattr(self.spec.embedding, "vocab_size") else None
+        for user, prompt in zip(user_ids, prompts):
+            if len(prompt) > self.spec.max_seq_len:
+                raise ValueError(
+                    f"prefill_forward: user {user}: prompt of {len(prompt)} tokens is longer than the KV cache "
+                    f"(max_seq_len={self.spec.max_seq_len})"
+                )
+            if vocab is not None and max(prompt) >= vocab:
+                raise ValueError(f"prefill_forward: user {user}: token id {max(prompt)} >= vocab_size {vocab}")
+        logits = [self._prefill_one(prompt, user) for prompt, user in zip(prompts, user_ids)]
+        logits = torch.stack(logits)
+        return ForwardOutput(logits, logits.argmax(-1), [len(p) for p in prompts], user_ids)
+
+    def _prefill_one(self, prompt: list[int], user: int) -> torch.Tensor:
+        x = self.embedding.forward_prefill(token_ids_to_device(torch.tensor(prompt), self.device))
+        page_table = self.kv_cache.page_table_tensor()
+        for layer in self.layers:
+            x = layer.forward_prefill(x, user, page_table=page_table)
+        # Only the last position's logits are needed: slice before the final norm and LM head.
+        seq, dim = x.shape[-2], x.shape[-1]
+        last = ttnn.slice(x, [0, 0, seq - 1, 0], [1, 1, seq, dim])
+        logits = self.lm_head.forward_prefill(self.final_norm.forward_prefill(last))
+        return self._logits_to_torch(logits)[0]
+
+    def decode_forward(
+        self,
+        previous: ForwardOutput | None = None,
+        *,
+        cache_position: int | list[int] | None = None,
+        token_ids=None,
+        user_ids: list[int] | None = None,
+    ) -> ForwardOutput:
+        """One decode step for a batch of users, each at its own position.
+
+        Args:
+            previous: a ``ForwardOutput``; its ``next_tokens`` are fed at its ``positions`` for its users.
+            cache_position: override positions: an int for every user or one per user.
+            token_ids: override the fed tokens: one token id per user (list or 1-D tensor).
+            user_ids: KV-cache slots (default: ``previous.user_ids``, or 0, 1, ...).
+
+        Returns:
+            ``ForwardOutput`` with positions advanced by one.
+        """
+        if token_ids is None:
+            if previous is None:
+                raise ValueError("decode_forward: pass a previous ForwardOutput or token_ids=")
+            token_ids = previous.next_tokens
+        tokens = torch.as_tensor(token_ids).flatten().tolist() if not isinstance(token_ids, list) else list(token_ids)
+        if user_ids is None:
+            user_ids = list(previous.user_ids) if previous is not None else list(range(len(tokens)))
+        self._check_users(list(user_ids), len(tokens), "decode_forward")
+        positions = self._decode_positions(previous, cache_position, len(tokens))
+        for user, position in zip(user_ids, positions):
+            if not 0 <= position < self.spec.max_seq_len:
+                raise ValueError(
+                    f"decode_forward: user {user}: cache position {position} is outside the KV cache "
+                    f"(max_seq_len={self.spec.max_seq_len})"
+                )
+        x = self.embedding.forward_decode(token_ids_to_device(torch.tensor(tokens), self.device))
+        current_pos = self.kv_cache.positions_tensor(positions)
+        page_table = self.kv_cache.page_table_tensor(list(user_ids))
+        for layer in self.layers:
+            x = layer.forward_decode(x, current_pos, page_table=page_table)
+        logits = self._logits_to_torch(self.lm_head.forward_decode(self.final_norm.forward_decode(x)))
+        return ForwardOutput(logits, logits.argmax(-1), [p + 1 for p in positions], list(user_ids))
+
+    @staticmethod
+    def _decode_positions(previous, cache_position, count: int) -> list[int]:
+        if cache_position is None:
+            if previous is None:
+                raise ValueError("decode_forward: pass cache_position= (no previous output to take positions from)")
+            return list(previous.positions)
+        if isinstance(cache_position, int):
+            return [cache_position] * count
+        positions = torch.as_tensor(cache_position).flatten().tolist()
+        if len(positions) != count:
+            raise ValueError(f"decode_forward: {len(positions)} cache positions for {count} users")
+        return [int(p) for p in positions]
+
+    @staticmethod
+    def _logits_to_torch(logits) -> torch.Tensor:
+        """``(rows, vocab)`` float32 torch logits from the LM head's replicated ``(1, 1, rows, vocab)`` output."""
+        first_device = ttnn.get_device_tensors(logits)[0]
+        return ttnn.to_torch(first_device).to(torch.float32).reshape(logits.shape[-2], logits.shape[-1])
+
+    # --- generation and lifetime --------------------------------------------------------------------------
+    def generate(self, inputs, max_new_tokens: int = 20, **kwargs):
+        """HF-style generation; see ``tttv2_patterns.generation.generate`` for every argument."""
+        return generate(self, inputs, max_new_tokens, **kwargs)
+
+    def close(self) -> None:
+        """Release the device if the model opened it."""
+        if self._owns_device:
+            close_device(self.device)
+            self._owns_device = False
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def __repr__(self) -> str:
+        return f"CausalLM({len(self.layers)} layers on {device_name(self.device)}, strategy={self.impl_config.strategy!r})"

@@ -1,0 +1,130 @@
+"""DecoderLayer: pre-norm attention and FFN with residual adds (optionally sandwich norms)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from tttv2_blocks import Module
+from tttv2_hwconfig import op_scope, ttnn
+
+from tttv2_patterns.building import build_block
+from tttv2_patterns.checkpoint import Checkpoint
+from tttv2_patterns.checkpoint_layout import CheckpointLayout
+from tttv2_patterns.config_tree import module_path_to_config_path
+from tttv2_patterns.devices import open_for_model
+from tttv2_patterns.impl_config import DecoderLayerImplConfig
+from tttv2_patterns.specs import DecoderLayerSpec
+
+
+class DecoderLayer(Module):
+    """One decoder layer built from blocks (``DecoderLayerSpec`` explains the math).
+
+    Sub-modules are attributes named as in the spec: ``attention``, ``ffn``, ``attention_norm``,
+    ``ffn_norm`` and, for sandwich-norm layers, ``post_attention_norm`` / ``post_ffn_norm``; each has
+    ``module_path`` ``"<layer path>.<name>"`` (``"layers.3.attention"``).
+
+    Args:
+        spec: the layer's ``DecoderLayerSpec``.
+        impl_config: a ``DecoderLayerImplConfig`` (default: ``DecoderLayer.ImplConfig(spec, device)``).
+        device: catalog name or opened mesh device.
+        module_path: where the layer sits in a model (``"layers.3"``); names ops and errors.
+        kv_cache: passed to the attention block (see ``CausalLM``).
+
+    Example:
+        >>> layer = DecoderLayer(layer_spec, device="N150", module_path="layers.0")
+        >>> layer.load_weights(hf_layer_state_dict)       # keys "self_attn.q_proj.weight", ...
+        >>> y = layer.forward_prefill(x, user_id=0, page_table=page_table)   # (1, 1, seq, dim)
+    """
+
+    ImplConfig = staticmethod(DecoderLayerImplConfig.from_spec)
+
+    def __init__(self, spec: DecoderLayerSpec, impl_config: DecoderLayerImplConfig | None = None, device="N150", *, module_path: str = "DecoderLayer"):
+        if not isinstance(spec, DecoderLayerSpec):
+            raise TypeError(f"{module_path}: spec must be a DecoderLayerSpec, got {type(spec).__name__}")
+        spec.validate(module_path)
+        device, self._owns_device = open_for_model(device)
+        if impl_config is None:
+            impl_config = DecoderLayerImplConfig.from_spec(spec, device)
+        super().__init__(spec, impl_config, device)
+        self._path = module_path
+        self._blocks: dict[str, Module] = {}
+        for name, sub_spec in spec.submodules().items():
+            block = build_block(sub_spec, getattr(impl_config, name, None), device, f"{module_path}.{name}")
+            self._blocks[name] = block
+        for name in DecoderLayerSpec.SUBMODULES:
+            if name not in self._blocks and getattr(impl_config, name, None) is not None:
+                raise ValueError(
+                    f"{module_path_to_config_path(module_path)}.{name}: the spec has no {name} but the ImplConfig sets one"
+                )
+            setattr(self, name, self._blocks.get(name))
+
+    # --- module tree ------------------------------------------------------------------------------
+    @property
+    def module_path(self) -> str:
+        return self._path if hasattr(self, "_path") else type(self).__name__
+
+    @module_path.setter
+    def module_path(self, value: str) -> None:
+        self._path = value
+        for name, block in getattr(self, "_blocks", {}).items():
+            block.module_path = f"{value}.{name}"
+
+    def blocks(self) -> dict[str, Module]:
+        """Sub-module blocks by attribute name, in execution order."""
+        return dict(self._blocks)
+
+    # --- weights ----------------------------------------------------------------------------------
+    def load_weights(self, state_dict: Mapping, layout: CheckpointLayout | None = None) -> None:
+        """Load HF-layout layer weights (keys relative to the layer: ``self_attn.q_proj.weight``).
+
+        ``layout`` names the sub-module prefixes (default: HF Llama naming).
+        """
+        layout = layout or CheckpointLayout()
+        checkpoint = Checkpoint.coerce(state_dict)
+        for name, block in self._blocks.items():
+            block.load_weights(checkpoint.view(getattr(layout, name), ignored_suffixes=layout.ignored_suffixes))
+
+    # --- forward ----------------------------------------------------------------------------------
+    def _residual_add(self, residual, update):
+        """``residual + update`` in the residual's memory config (the block output may be sharded)."""
+        with op_scope(self.module_path):
+            memory_config = residual.memory_config()
+            if update.memory_config() != memory_config:
+                update = ttnn.to_memory_config(update, memory_config)
+            out = ttnn.add(residual, update, memory_config=memory_config)
+            ttnn.deallocate(update)
+            return out
+
+    def forward_prefill(self, x, user_id: int, page_table=None):
+        """One user's prefill: ``x`` ``(1, 1, seq_len, dim)`` -> ``(1, 1, seq_len, dim)``; fills its KV cache."""
+        attention_out = self.attention.forward_prefill(self.attention_norm.forward_prefill(x), user_id, page_table=page_table)
+        if self.post_attention_norm is not None:
+            attention_out = self.post_attention_norm.forward_prefill(attention_out)
+        h = self._residual_add(x, attention_out)
+        ffn_out = self.ffn.forward_prefill(self.ffn_norm.forward_prefill(h))
+        if self.post_ffn_norm is not None:
+            ffn_out = self.post_ffn_norm.forward_prefill(ffn_out)
+        return self._residual_add(h, ffn_out)
+
+    def forward_decode(self, x, current_pos, page_table=None):
+        """One decode step: ``x`` ``(1, 1, batch, dim)``, ``current_pos`` per user -> ``(1, 1, batch, dim)``."""
+        attention_out = self.attention.forward_decode(self.attention_norm.forward_decode(x), current_pos, page_table=page_table)
+        if self.post_attention_norm is not None:
+            attention_out = self.post_attention_norm.forward_decode(attention_out)
+        h = self._residual_add(x, attention_out)
+        ffn_out = self.ffn.forward_decode(self.ffn_norm.forward_decode(h))
+        if self.post_ffn_norm is not None:
+            ffn_out = self.post_ffn_norm.forward_decode(ffn_out)
+        return self._residual_add(h, ffn_out)
+
+    def torch_reference(self):
+        """Float32 torch layer from the blocks' references: ``f(x, positions) -> y`` for ``x (batch, seq, dim)``."""
+        refs = {name: block.torch_reference() for name, block in self._blocks.items()}
+        identity = lambda t: t  # noqa: E731
+
+        def reference(x, *args, **kwargs):
+            attention_out = refs["attention"](refs["attention_norm"](x), *args, **kwargs)
+            h = x + refs.get("post_attention_norm", identity)(attention_out)
+            return h + refs.get("post_ffn_norm", identity)(refs["ffn"](refs["ffn_norm"](h)))
+
+        return reference
