@@ -135,6 +135,19 @@ def _check_pip_report(session: nox.Session, report: Path, wheel_dir: Path) -> No
         session.log(f"{name} {item['metadata']['version']} <- {url}")
 
 
+def _install_from_wheels(
+    session: nox.Session, venv_python: str, wheel_dir: Path, constraints: Path, report: Path, target: str
+) -> None:
+    """Install ``target`` taking ``tttv2-*`` from ``wheel_dir`` at the ``constraints`` versions.
+
+    The constraints name versions no index has, so pip can only take our packages from ``wheel_dir``;
+    ``--report`` records where each came from (checked by ``_check_pip_report``). ``--no-compile``:
+    these venvs are mostly used once, and byte-compiling torch costs more CPU than it saves.
+    """
+    _run_install(session, venv_python, "--no-compile", "--find-links", str(wheel_dir), "-c", str(constraints),
+                 "--report", str(report), target)  # fmt: skip
+
+
 def _constraints(pins: dict[str, str], path: Path) -> Path:
     path.write_text("".join(f"{distribution_name(p)}=={v}\n" for p, v in sorted(pins.items())))
     return path
@@ -217,8 +230,7 @@ def isolated(session: nox.Session, package: str) -> None:
     target = f"{main_wheel}[test]" if _has_extra(package_dir(package, ROOT), "test") else str(main_wheel)
 
     def install(venv_python: str) -> None:
-        _run_install(session, venv_python, "--find-links", str(wheel_dir), "-c", str(constraints),
-                     "--report", str(report), target)  # fmt: skip
+        _install_from_wheels(session, venv_python, wheel_dir, constraints, report, target)
         if not _has_extra(package_dir(package, ROOT), "test"):
             _run_install(session, venv_python, "pytest")  # the runner itself; not a dependency of the package
 
@@ -360,8 +372,7 @@ def zoo(session: nox.Session, family: str) -> None:
     key = fingerprint(family_dir / "pyproject.toml", *wheels, find_python(DEFAULT_PYTHON))
 
     def install(venv_python: str) -> None:
-        _run_install(session, venv_python, "--find-links", str(wheel_dir), "-c", str(constraints),
-                     "--report", str(report), f"{family_wheel}{extra}")  # fmt: skip
+        _install_from_wheels(session, venv_python, wheel_dir, constraints, report, f"{family_wheel}{extra}")
         if not extra:
             _run_install(session, venv_python, "pytest")
         _check_pip_report(session, report, wheel_dir)

@@ -78,7 +78,7 @@ def blocks_only_user(released_clone, tmp_path_factory):
     venv = work / "venv"
     run([find_python("3.11"), "-m", "venv", str(venv)], cwd=work)
     report = work / "pip-report.json"
-    run([str(venv / "bin/python"), "-m", "pip", "install", "--quiet", "--find-links", str(released_clone.wheelhouse),
+    run([str(venv / "bin/python"), "-m", "pip", "install", "--quiet", "--no-compile", "--find-links", str(released_clone.wheelhouse),
          "--report", str(report), str(project)], cwd=work)  # fmt: skip
     # Run from a folder that holds nothing of the monorepo.
     proc = subprocess.run(
