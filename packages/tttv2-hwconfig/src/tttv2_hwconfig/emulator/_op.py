@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 import torch
 
 from ._memory import MemoryConfig
-from ._tensor import Tensor, device_bytes, quantize
+from ._tensor import Tensor, quantize
 from ._trace import OpRecord, current_scope
 from ._types import DataType, Layout
 
@@ -96,7 +96,7 @@ def _describe(tensors: Iterable) -> tuple[tuple[tuple[int, ...], ...], tuple[str
         if isinstance(t, Tensor):
             shapes.append(tuple(t.padded_shape))
             dtypes.append(t.dtype.name.lower())
-            total += device_bytes(t.shape, t.dtype, t.layout)
+            total += t.device_nbytes
     return tuple(shapes), tuple(dtypes), total
 
 
