@@ -82,16 +82,17 @@ class Allocator:
             # Interleaved L1: pages spread round-robin over every core of the grid.
             n = len(self.l1_used)
             per_core = [-(-per_core // n)] * n
-        for index, size in enumerate(per_core):
-            if size and self.l1_used[index] + size > self.l1_capacity:
-                core = CoreCoord(index % self.grid.x, index // self.grid.x)
-                raise OutOfMemoryError(
-                    f"{op_name}: out of L1 allocating {what} ({size} bytes on core ({core.x},{core.y})) on "
-                    f"{self.spec.name}: {self.l1_used[index]} of {self.l1_capacity} bytes already in use on that core"
-                )
-        for index, size in enumerate(per_core):
-            self.l1_used[index] += size
-        self.peak_l1_per_core = max(self.peak_l1_per_core, max(self.l1_used))
+        # List comprehensions, not index loops: this runs for every L1 tensor an op creates.
+        after = [used + size for used, size in zip(self.l1_used, per_core)]
+        if max(after) > self.l1_capacity:
+            index = next(i for i, (total, size) in enumerate(zip(after, per_core)) if size and total > self.l1_capacity)
+            core = CoreCoord(index % self.grid.x, index // self.grid.x)
+            raise OutOfMemoryError(
+                f"{op_name}: out of L1 allocating {what} ({per_core[index]} bytes on core ({core.x},{core.y})) on "
+                f"{self.spec.name}: {self.l1_used[index]} of {self.l1_capacity} bytes already in use on that core"
+            )
+        self.l1_used = after
+        self.peak_l1_per_core = max(self.peak_l1_per_core, max(after))
         self._live[handle] = ("l1", per_core)
         return handle
 
@@ -103,8 +104,7 @@ class Allocator:
         if kind == "dram":
             self.dram_used -= size
         else:
-            for index, s in enumerate(size):
-                self.l1_used[index] -= s
+            self.l1_used = [used - s for used, s in zip(self.l1_used, size)]
 
     def l1_shard_bytes(self, memory_config: MemoryConfig, shard_bytes: int) -> list[int]:
         """Bytes per core (row-major grid index) of a sharded buffer with ``shard_bytes`` per shard core."""

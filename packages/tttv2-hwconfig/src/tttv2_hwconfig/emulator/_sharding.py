@@ -69,12 +69,10 @@ def validate_shard_spec(shape_padded, dtype, layout, memory_config: MemoryConfig
 
 def per_core_bytes(tensor, op_name: str):
     """Bytes to account for ``tensor``: an int for interleaved/DRAM buffers, a per-core list for L1 shards."""
-    from ._tensor import device_bytes  # noqa: PLC0415
-
     memory_config = tensor.memory_config()
     allocator = tensor.device().allocator
     if not memory_config.is_sharded():
-        return device_bytes(tensor.shape, tensor.dtype, tensor.layout)
+        return tensor.device_nbytes
     shard_bytes = validate_shard_spec(
         tensor.padded_shape, tensor.dtype, tensor.layout, memory_config, op_name, tensor.device().compute_with_storage_grid_size()
     )
