@@ -38,9 +38,11 @@ def _children(value: Any, path: str) -> Iterator[tuple[str, Any]]:
         for key, item in value.items():
             yield _join(path, str(key)), item
     elif is_module(value):
-        for name, item in vars(value).items():
-            if name not in _NOT_CHILDREN and not name.startswith("__"):
-                yield _join(path, name), item
+        names = [n for n in vars(value) if n not in _NOT_CHILDREN and not n.startswith("__")]
+        # Public attributes first, so a block kept both in `self.attention` and in a private
+        # registry (`self._blocks`) is named by the public path.
+        for name in sorted(names, key=lambda n: n.startswith("_")):
+            yield _join(path, name), vars(value)[name]
 
 
 def _join(parent: str, child: str) -> str:

@@ -7,6 +7,16 @@ Lookup order for ``(module, method_name)``:
    dict ``{method_name: callable}``;
 3. ``module.torch_reference()`` (TTTv2 blocks implement it), which may also return such a dict.
 
+A reference object may also MIRROR the module: ``ref.forward_prefill(...)`` and
+``ref.forward_decode(...)`` taking the same parameters in torch; the suite then calls the attribute
+named like the method under test.
+
+Stateful references (a decode step needs the K/V of every earlier step): the module declares
+``reference_is_stateful = True``. The suite then builds a fresh reference before running the
+``trace_fn`` and runs it on EVERY call of the module's forward methods, in call order, recording its
+outputs for the captured calls; the cases compare against those recorded outputs. Debug mode calls
+references in run order anyway.
+
 Call convention: the reference receives the arguments of the method under test, converted to torch
 (float32), under the same parameter names when it accepts all of them as named parameters, else
 positionally in the method's parameter order. A module whose reference takes different arguments
@@ -39,6 +49,29 @@ import torch
 from .conversion import flatten_tensors
 
 
+def select_method(reference: Any, method_name: str) -> Any:
+    """The part of a registered reference that stands for ``method_name``.
+
+    A dict gives its entry; an object that MIRRORS the module (has a callable attribute of the same
+    name, e.g. ``forward_decode``, that is not a torch module's own method) gives that attribute;
+    anything else is the reference itself.
+    """
+    if reference is None:
+        return None
+    if isinstance(reference, Mapping):
+        return reference.get(method_name)
+    mirrored = getattr(reference, method_name, None)
+    if callable(mirrored) and not isinstance(reference, torch.nn.Module):
+        return mirrored
+    return reference
+
+
+def is_stateful(module: Any) -> bool:
+    """True when the module declares ``reference_is_stateful = True`` (its reference keeps state
+    across calls, e.g. a K/V cache, so it must see every call in order)."""
+    return getattr(module, "reference_is_stateful", False) is True
+
+
 def composer_for(module: Any, method_name: str, name: str) -> Callable[[Any], Any] | None:
     """``mesh_device -> composer`` from the module's ``reference_composer`` hook, or None."""
     hook = getattr(module, "reference_composer", None)
@@ -66,11 +99,14 @@ class ReferenceResolver:
         registered = getattr(module, "reference", None)
         if registered is None:
             registered = self._torch_reference(module)
-        if isinstance(registered, Mapping):
-            registered = registered.get(method_name)
+        registered = select_method(registered, method_name)
         if registered is not None and not callable(registered):
             raise TypeError(f"reference for {method_name} must be callable, got {type(registered).__name__}")
         return registered
+
+    def rebuild(self, module: Any) -> None:
+        """Forget the built ``torch_reference()`` of ``module`` (a stateful one starts afresh)."""
+        self._built.pop(id(module), None)
 
     def _torch_reference(self, module: Any) -> Any:
         builder = getattr(module, "torch_reference", None)

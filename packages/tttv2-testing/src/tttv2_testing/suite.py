@@ -43,7 +43,8 @@ from .conversion import to_torch_tree
 from .module_tree import module_path_of
 from .pcc import comp_allclose, compute_pcc
 from .perf import LatencyResult, TraceWindow, device_name, find_device, measure_latency_ms, percentile
-from .references import ReferenceResolver, call_reference, composer_for, output_pairs
+from .references import ReferenceResolver, call_reference, composer_for, is_stateful, output_pairs
+from .replay import ReferenceReplay
 from .report import CheckResult, SuiteReport, format_results
 
 
@@ -98,6 +99,8 @@ class TestSuite:
         # (id(trace_fn), method key) -> captured calls, and the max_calls they were captured with.
         self._captured: dict[tuple[int, tuple[int, str]], list[RecordedCall]] = {}
         self._capture_limits: dict[tuple[int, tuple[int, str]], int] = {}
+        # Same keys -> {call index: output} of stateful references replayed during the trace.
+        self._replayed: dict[tuple[int, tuple[int, str]], dict[int, Any]] = {}
 
     # ------------------------------------------------------------------ building
     def __enter__(self) -> TestSuite:
@@ -195,12 +198,20 @@ class TestSuite:
             for case in trace_cases:
                 key = method_key(case.method)
                 limits[key] = max(limits.get(key, 0), case.max_calls)
-            with InputCapture([c.method for c in trace_cases], max_calls=limits) as capture:
+            stateful = [
+                c.instance for c in trace_cases if is_stateful(c.instance) and _uses_registered_reference(c)
+            ]
+            with (
+                InputCapture([c.method for c in trace_cases], max_calls=limits) as capture,
+                ReferenceReplay(stateful, self._references, limits) as replay,
+            ):
                 trace_fn()
             for case in trace_cases:
                 slot = (id(trace_fn), method_key(case.method))
                 self._captured[slot] = capture.calls(case.method)
                 self._capture_limits[slot] = limits[slot[1]]
+                if any(module is case.instance for module in stateful):
+                    self._replayed[slot] = replay.outputs(case.instance, case.method_name)
         problems = [
             f"{c.case_id}: trace_fn {_name(c.trace_fn)} never called this method (captured no inputs)"
             for c in cases
@@ -249,7 +260,7 @@ class TestSuite:
                 results.append(_error_result(label, "running the method", error))
                 continue
             for expectation in case.accuracy_expectations:
-                results += self._accuracy_results(case, label, expectation, torch_args, actual)
+                results += self._accuracy_results(case, call, label, expectation, torch_args, actual)
             if case.perf_expectations and ttnn_is_emulated:
                 try:
                     samples_ms.append(window.predicted_latency_ms())
@@ -308,12 +319,25 @@ class TestSuite:
         }
         return reference_view(case.signature, converted)
 
+    def _expected_output(
+        self, case: Case, call: RecordedCall, expectation, torch_args: dict[str, Any]
+    ) -> Any:
+        slot = (id(case.trace_fn), method_key(case.method))
+        if expectation.ref is None and slot in self._replayed:
+            replayed = self._replayed[slot].get(
+                call.call_index, LookupError("the replayed reference saw no such call")
+            )
+            if isinstance(replayed, Exception):
+                raise replayed
+            return replayed
+        reference = self._references.find(case.instance, case.method_name, expectation.ref)
+        return call_reference(reference, case.instance, case.method_name, torch_args)
+
     def _accuracy_results(
-        self, case: Case, label: str, expectation, torch_args: dict[str, Any], actual: Any
+        self, case: Case, call: RecordedCall, label: str, expectation, torch_args: dict[str, Any], actual: Any
     ) -> list[CheckResult]:
         try:
-            reference = self._references.find(case.instance, case.method_name, expectation.ref)
-            expected = call_reference(reference, case.instance, case.method_name, torch_args)
+            expected = self._expected_output(case, call, expectation, torch_args)
             pairs = output_pairs(expected, actual, label)
         except Exception as error:  # noqa: BLE001
             return [_error_result(label, "running the reference", error)]
@@ -382,6 +406,10 @@ class TestSuite:
                 result.label,
             )
         ]
+
+
+def _uses_registered_reference(case: Case) -> bool:
+    return any(e.ref is None for e in case.accuracy_expectations)
 
 
 def _expect_name(expectation) -> str:
