@@ -90,12 +90,15 @@ def new_tensor(
     return Tensor(data, dtype, layout, device, memory_config, op_name=op_name)
 
 
+_DTYPE_NAMES = {dtype: dtype.name.lower() for dtype in DataType}  # enum .name is slow on a hot path
+
+
 def _describe(tensors: Iterable) -> tuple[tuple[tuple[int, ...], ...], tuple[str, ...], int]:
     shapes, dtypes, total = [], [], 0
     for t in tensors:
         if isinstance(t, Tensor):
             shapes.append(tuple(t.padded_shape))
-            dtypes.append(t.dtype.name.lower())
+            dtypes.append(_DTYPE_NAMES[t.dtype])
             total += t.device_nbytes
     return tuple(shapes), tuple(dtypes), total
 

@@ -343,17 +343,19 @@ def _run(
     fp32_acc = kernel.fp32_dest_acc_en
     activations = [fused] if fused is not None else []
 
+    # The last bfloat16 rounding of the destination register is the output rounding itself when the
+    # output is bfloat16 (rounding is idempotent), so it is left to new_tensor.
+    round_last = not fp32_acc and out_dtype != DataType.BFLOAT16
+
     def compute(a, b, bias_shard=None):
         out = _fidelity_matmul(a, b, fidelity, transpose_a, transpose_b)
         if bias_shard is not None:
             out = out + bias_shard
-        if not fp32_acc:
-            out = _to_bfloat16(out)
         if activations:
-            out = apply_activations(out, activations)
             if not fp32_acc:
                 out = _to_bfloat16(out)
-        return out
+            out = apply_activations(out, activations)
+        return _to_bfloat16(out) if round_last else out
 
     args = (input_tensor_a, input_tensor_b) + ((bias,) if bias is not None else ())
     shards = shard_map(compute, *args)
@@ -376,7 +378,7 @@ def _run(
         [out],
         flops=flops,
         math_fidelity=fidelity,
-        compute_dtype=min(input_tensor_a.dtype, input_tensor_b.dtype, key=_precision_rank),
+        compute_dtype=min(input_tensor_a.dtype, input_tensor_b.dtype, key=_PRECISION_RANK.__getitem__),
         cores_used=cores_used,
         program_config=type(program_config).__name__ if program_config is not None else None,
         fp32_dest_acc_en=fp32_acc,
@@ -384,8 +386,7 @@ def _run(
     return out
 
 
-def _precision_rank(dtype: DataType) -> int:
-    return {DataType.BFLOAT4_B: 0, DataType.BFLOAT8_B: 1, DataType.BFLOAT16: 2, DataType.FLOAT32: 3}[dtype]
+_PRECISION_RANK = {DataType.BFLOAT4_B: 0, DataType.BFLOAT8_B: 1, DataType.BFLOAT16: 2, DataType.FLOAT32: 3}
 
 
 def matmul(
