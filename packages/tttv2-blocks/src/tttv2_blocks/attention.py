@@ -489,9 +489,12 @@ class Attention(Module):
         Undoes the device layout (padding, Meta pair order of K, dummy heads, tensor parallelism).
         """
         cache = self._cache(kv_cache)
-        table = self._page_table_rows(cache, [user_id], page_table, "read_kv_cache")[0]
-        if isinstance(table, ttnn.Tensor):
-            table = ttnn.to_torch(ttnn.get_device_tensors(table)[0])[0]
+        if page_table is None:
+            table = cache.page_table_rows([user_id])[0]
+        else:
+            if isinstance(page_table, ttnn.Tensor):
+                page_table = ttnn.to_torch(ttnn.get_device_tensors(page_table)[0])
+            table = self._page_table_rows(cache, [user_id], page_table, "read_kv_cache")[user_id]
         positions = torch.arange(length)
         if length > table.shape[-1] * cache.block_size:
             raise ValueError(
@@ -588,14 +591,15 @@ class Attention(Module):
             out = ttnn.to_memory_config(out, memory_config)
         return out
 
-    def _sdpa_prefill_config(self, seq_len: int):
+    def _sdpa_prefill_config(self, seq_len: int, start: int = 0):
+        """The configured prefill config, else TTTv1's (64-position chunks, 256 from 2048 on), shrunk so
+        that the chunk size divides ``start`` (chunked SDPA needs chunk-aligned start positions)."""
         configured = self.impl_config.sdpa.prefill_program_config
         if configured is not None:
             return configured
-        chunk = 256 if seq_len >= 2048 else 64  # TTTv1 SDPA_PROGCFG
-        chunk = min(chunk, self.impl_config.sdpa.prefill_chunk_size)
-        while self.impl_config.sdpa.prefill_chunk_size % chunk:
-            chunk -= TILE
+        chunk = 256 if seq_len >= 2048 else 64
+        while chunk > TILE and start % chunk:
+            chunk //= 2
         grid = self.device.compute_with_storage_grid_size()
         return ttnn.SDPAProgramConfig(
             compute_with_storage_grid_size=grid, q_chunk_size=chunk, k_chunk_size=chunk, exp_approx_mode=False
@@ -612,12 +616,6 @@ class Attention(Module):
         return ttnn.SDPAProgramConfig(
             compute_with_storage_grid_size=size, q_chunk_size=256, k_chunk_size=256, exp_approx_mode=False
         )
-
-    @property
-    def _rope(self):
-        if self.rope is not None:
-            self.rope.module_path = f"{self.module_path}.rope"
-        return self.rope
 
     # --- prefill ---------------------------------------------------------------------------------------------
     def forward_prefill(
@@ -698,11 +696,11 @@ class Attention(Module):
         )
         ttnn.deallocate(qkv)
         q, k = self._qk_norm(q, k)
-        rope = self._rope
-        if rope is not None:
-            rot_mats = rot_mats or rope.prefill_rot_mats(start, x.shape[-2])
-            q = rope.forward_prefill(self._bfloat16(q), rot_mats=rot_mats)
-            k = rope.forward_prefill(self._bfloat16(k), rot_mats=rot_mats)
+        if self.rope is not None:
+            with op_scope("rope"):  # nested: "<module_path>.rope"
+                rot_mats = rot_mats or self.rope.prefill_rot_mats(start, x.shape[-2])
+                q = self.rope.rotate_prefill(self._bfloat16(q), rot_mats=rot_mats)
+                k = self.rope.rotate_prefill(self._bfloat16(k), rot_mats=rot_mats)
         return q, k, v
 
     @staticmethod
@@ -756,7 +754,7 @@ class Attention(Module):
             start,
             scale=self.spec.softmax_scale,
             sliding_window_size=self.spec.sliding_window,
-            program_config=self._sdpa_prefill_config(sdpa.prefill_chunk_size),
+            program_config=self._sdpa_prefill_config(x.shape[-2], start),
             compute_kernel_config=sdpa.prefill_compute_kernel_config,
             memory_config=ttnn.DRAM_MEMORY_CONFIG,
         )
@@ -818,11 +816,11 @@ class Attention(Module):
             )
             ttnn.deallocate(qkv)
             q, k = self._qk_norm(q, k)
-            rope = self._rope
-            if rope is not None:
-                rot_mats = rot_mats or rope.decode_rot_mats(positions)
-                q = rope.forward_decode(q, rot_mats=rot_mats)
-                k = rope.forward_decode(k, rot_mats=rot_mats)
+            if self.rope is not None:
+                with op_scope("rope"):  # nested: "<module_path>.rope"
+                    rot_mats = rot_mats or self.rope.decode_rot_mats(positions)
+                    q = self.rope.rotate_decode(q, rot_mats=rot_mats)
+                    k = self.rope.rotate_decode(k, rot_mats=rot_mats)
             ttnn.experimental.paged_update_cache(
                 cache.keys, k, update_idxs_tensor=positions, page_table=page_table_tt
             )

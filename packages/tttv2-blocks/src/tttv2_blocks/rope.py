@@ -460,35 +460,43 @@ class Rope(Module):
         return self._trans_mat_decode[batch]
 
     # --- rotation ------------------------------------------------------------------------------------------
+    def rotate_prefill(self, x, start_pos: int = 0, rot_mats=None):
+        """``forward_prefill`` without an op scope (for blocks that call it inside their own)."""
+        cos, sin = rot_mats if rot_mats is not None else self.prefill_rot_mats(start_pos, x.shape[-2])
+        return ttnn.experimental.rotary_embedding_llama(
+            x,
+            cos,
+            sin,
+            self.trans_mat_prefill,
+            is_decode_mode=False,
+            compute_kernel_config=self.impl_config.compute_kernel_config,
+        )
+
+    def rotate_decode(self, x, positions=None, rot_mats=None):
+        """``forward_decode`` without an op scope (for blocks that call it inside their own)."""
+        if rot_mats is None:
+            if positions is None:
+                raise ValueError(f"{self.module_path}.forward_decode: pass positions or rot_mats")
+            rot_mats = self.decode_rot_mats(positions)
+        cos, sin = rot_mats
+        return ttnn.experimental.rotary_embedding_llama(
+            x,
+            cos,
+            sin,
+            self.trans_mat_decode(x.shape[1]),
+            is_decode_mode=True,
+            compute_kernel_config=self.impl_config.compute_kernel_config,
+        )
+
     def forward_prefill(self, x, start_pos: int = 0, rot_mats=None):
-        """Rotate ``x (1, heads, seq, d_pad)`` (DRAM/L1 interleaved, bfloat16) at positions ``start_pos..``."""
+        """Rotate ``x (1, heads, seq, d_pad)`` (interleaved, bfloat16) at positions ``start_pos..``."""
         with op_scope(self.module_path):
-            cos, sin = rot_mats if rot_mats is not None else self.prefill_rot_mats(start_pos, x.shape[-2])
-            return ttnn.experimental.rotary_embedding_llama(
-                x,
-                cos,
-                sin,
-                self.trans_mat_prefill,
-                is_decode_mode=False,
-                compute_kernel_config=self.impl_config.compute_kernel_config,
-            )
+            return self.rotate_prefill(x, start_pos, rot_mats)
 
     def forward_decode(self, x, positions=None, rot_mats=None):
         """Rotate ``x (1, batch, heads, d_pad)`` height-sharded one user per core, one position per user."""
         with op_scope(self.module_path):
-            if rot_mats is None:
-                if positions is None:
-                    raise ValueError(f"{self.module_path}.forward_decode: pass positions or rot_mats")
-                rot_mats = self.decode_rot_mats(positions)
-            cos, sin = rot_mats
-            return ttnn.experimental.rotary_embedding_llama(
-                x,
-                cos,
-                sin,
-                self.trans_mat_decode(x.shape[1]),
-                is_decode_mode=True,
-                compute_kernel_config=self.impl_config.compute_kernel_config,
-            )
+            return self.rotate_decode(x, positions, rot_mats)
 
     def torch_reference(self):
         """``(x_hf (..., seq, head_dim), positions (seq,)) -> rotated`` with HF rotate-half on HF order."""
