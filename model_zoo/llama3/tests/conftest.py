@@ -45,6 +45,11 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+def pytest_sessionstart(session):
+    # 2 cores shared by several engineers: torch's 2-thread spin-waits run ~3x slower than 1 thread here.
+    torch.set_num_threads(1)
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(1234)
@@ -71,6 +76,40 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
 def tiny_sharded_checkpoint(tmp_path_factory) -> Path:
     folder = write_tiny_llama(tmp_path_factory.mktemp("tiny_sharded") / "ckpt", max_shard_size="40KB")
     assert (folder / "model.safetensors.index.json").is_file(), "transformers did not shard the tiny model"
+    return folder
+
+
+# Word-level vocabulary of the tiny tokenizer; ids 0-4 are special, ids match their list position.
+TINY_WORDS = ("<unk>", "<s>", "</s>", "<|user|>", "<|assistant|>") + tuple(
+    "what is the capital of france paris write a haiku about sea hello world".split()
+)
+TINY_CHAT_TEMPLATE = (
+    "{% for m in messages %}<|{{ m['role'] }}|> {{ m['content'] }} </s> {% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>{% endif %}"
+)
+
+
+def write_tiny_tokenizer(folder: Path) -> None:
+    """A word-level tokenizer with a chat template, built offline with the tokenizers library."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    tokenizer = Tokenizer(models.WordLevel(vocab={w: i for i, w in enumerate(TINY_WORDS)}, unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer.decoder = decoders.WordPiece()
+    tokenizer.add_special_tokens(list(TINY_WORDS[:5]))
+    wrapped = PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>", unk_token="<unk>"
+    )
+    wrapped.chat_template = TINY_CHAT_TEMPLATE
+    wrapped.save_pretrained(folder)
+
+
+@pytest.fixture(scope="session")
+def tiny_chat_checkpoint(tmp_path_factory) -> Path:
+    """Tiny checkpoint with a tokenizer and chat template; EOS is ``</s>`` (id 2)."""
+    folder = write_tiny_llama(tmp_path_factory.mktemp("tiny_chat") / "ckpt", eos_token_id=2)
+    write_tiny_tokenizer(folder)
     return folder
 
 
