@@ -28,6 +28,7 @@ STRATEGIES = ("accuracy", "default", "performance")
 # the cheaper weight formats of "performance" buy little predicted speed for visible token drift.
 DEFAULT_STRATEGY = "accuracy"
 DEFAULT_MAX_NEW_TOKENS = 32
+DESCRIPTION = "Llama 3 family demo: the HF reference and the TTTv2 model on the same checkpoint and prompts."
 PREDICTION_LABEL = "PREDICTED (tttv2_hwconfig roofline model, not measured)"
 
 
@@ -67,7 +68,7 @@ class TTTv2Result:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m tttv2_llama3.demo", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tttv2_llama3.demo", description=DESCRIPTION)
     parser.add_argument("--device", default="N150", help="device catalog name (default: N150)")
     parser.add_argument(
         "--strategy",

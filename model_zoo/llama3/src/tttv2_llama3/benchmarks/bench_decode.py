@@ -65,7 +65,8 @@ def measure_hf_decode(model, prompt_ids: Sequence[int], batch: int, steps: int) 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m tttv2_llama3.benchmarks.bench_decode", description=__doc__.splitlines()[0]
+        prog="python -m tttv2_llama3.benchmarks.bench_decode",
+        description="Decode tokens/s of the HF reference on this CPU.",
     )
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 32], help="batch sizes (default: 1 32)")
     parser.add_argument("--steps", type=int, default=16, help="timed decode steps per batch size")
