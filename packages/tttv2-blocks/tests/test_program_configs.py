@@ -1,0 +1,125 @@
+"""Derived matmul program configs: they pass tt-metal's rules and compute the right product on the device.
+
+Reference: float64 torch product of the values the device tensors hold; the matmul runs at HiFi4 with
+bfloat16 operands (exact products), so the only error is the final bfloat16 rounding (rtol 2**-8).
+"""
+
+import pytest
+import torch
+from tttv2_blocks import program_configs as pcs
+from tttv2_hwconfig import ttnn
+
+SHAPES = [(1, 64, 96), (32, 576, 1536), (33, 64, 96), (77, 576, 1536), (32, 1536, 576), (512, 256, 512)]
+
+
+def run(device, m, k, n, pc, *, a_memory_config=None, w_memory_config=None, out_memory_config=None):
+    x, w = torch.randn(1, 1, m, k), torch.randn(k, n)
+    a = ttnn.from_torch(
+        x, dtype=ttnn.bfloat16, layout=ttnn.TILE_LAYOUT, device=device, memory_config=a_memory_config
+    )
+    tw = ttnn.from_torch(
+        w, dtype=ttnn.bfloat16, layout=ttnn.TILE_LAYOUT, device=device, memory_config=w_memory_config
+    )
+    kernel = ttnn.WormholeComputeKernelConfig(math_fidelity=ttnn.MathFidelity.HiFi4)
+    out = ttnn.linear(a, tw, program_config=pc, compute_kernel_config=kernel, memory_config=out_memory_config)
+    expected = x.to(torch.bfloat16).double() @ w.to(torch.bfloat16).double()
+    actual = ttnn.to_torch(ttnn.get_device_tensors(out)[0]).double()
+    torch.testing.assert_close(actual, expected, rtol=2**-8, atol=1e-2)
+
+
+@pytest.mark.parametrize("m, k, n", SHAPES)
+@pytest.mark.parametrize("derive", [pcs.matmul_config, pcs.matmul_1d_config, pcs.matmul_2d_config])
+def test_derived_configs_validate_and_compute(device, derive, m, k, n):
+    grid = device.compute_with_storage_grid_size()
+    pc = derive(m, k, n, grid)
+    pcs.check_matmul_config("test", pc, m, k, n, grid)
+    run(device, m, k, n, pc)
+
+
+@pytest.mark.parametrize("m, k, n", [(32, 576, 1536), (1, 1536, 576), (32, 256, 96)])
+def test_dram_sharded_decode_config(device, m, k, n):
+    grid = device.compute_with_storage_grid_size()
+    cores = pcs.dram_sharded_num_cores(k, n, grid)
+    assert pcs.tiles(k) % cores == 0 and pcs.tiles(n) % cores == 0 and cores <= grid.x * grid.y
+    pc = pcs.dram_sharded_config(m, k, n, grid)
+    pcs.check_matmul_config("test", pc, m, k, n, grid)
+    run(
+        device,
+        m,
+        k,
+        n,
+        pc,
+        a_memory_config=pcs.width_sharded_activation_memory_config(m, k, cores, grid),
+        w_memory_config=pcs.dram_sharded_weight_memory_config(k, n, device),
+        out_memory_config=ttnn.L1_WIDTH_SHARDED_MEMORY_CONFIG,
+    )
+
+
+def test_shape_picks_1d_or_2d(device):
+    grid = device.compute_with_storage_grid_size()
+    assert isinstance(
+        pcs.matmul_config(32, 4096, 14336, grid), ttnn.MatmulMultiCoreReuseMultiCast1DProgramConfig
+    )
+    assert isinstance(
+        pcs.matmul_config(77, 4096, 14336, grid), ttnn.MatmulMultiCoreReuseMultiCast1DProgramConfig
+    )
+    assert isinstance(
+        pcs.matmul_config(2048, 4096, 4096, grid), ttnn.MatmulMultiCoreReuseMultiCastProgramConfig
+    )
+
+
+@pytest.mark.parametrize("fp32", [False, True])
+def test_subblocks_fit_destination_registers(device, fp32):
+    grid = device.compute_with_storage_grid_size()
+    for m, k, n in [(32, 512, 8192), (2048, 512, 8192), (256, 256, 256)]:
+        pc = pcs.matmul_config(m, k, n, grid, fp32_dest_acc_en=fp32)
+        assert pc.out_subblock_h * pc.out_subblock_w <= (4 if fp32 else 8)
+        pcs.check_matmul_config("test", pc, m, k, n, grid, fp32_dest_acc_en=fp32)
+
+
+def test_fused_activation_is_carried(device):
+    pc = pcs.matmul_1d_config(
+        32, 64, 64, device.compute_with_storage_grid_size(), fused_activation=ttnn.UnaryOpType.SILU
+    )
+    assert pc.fused_activation == ttnn.UnaryWithParam(ttnn.UnaryOpType.SILU)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"in0_block_w": 5}, "in0_block_w \\(5\\) must divide K \\(18 tiles\\)"),
+        ({"compute_with_storage_grid_size": ttnn.CoreCoord(99, 1)}, "outside the device grid"),
+        ({"out_subblock_h": 2, "out_subblock_w": 6}, "destination tiles"),
+        (
+            {
+                "per_core_N": 1,
+                "out_block_w": 1,
+                "out_subblock_w": 1,
+                "compute_with_storage_grid_size": ttnn.CoreCoord(1, 1),
+            },
+            "exceed",
+        ),
+    ],
+)
+def test_check_names_the_field_path(device, change, message):
+    grid = device.compute_with_storage_grid_size()
+    pc = pcs.matmul_1d_config(32, 576, 1536, grid)
+    for field, value in change.items():
+        setattr(pc, field, value)
+    with pytest.raises(ValueError, match=f"ffn.up_proj.decode_program_config: .*{message}"):
+        pcs.check_matmul_config("ffn.up_proj.decode_program_config", pc, 32, 576, 1536, grid)
+
+
+def test_dram_sharded_needs_one_tile_row(device):
+    grid = device.compute_with_storage_grid_size()
+    with pytest.raises(ValueError, match="at most one tile row"):
+        pcs.dram_sharded_config(64, 576, 1536, grid)
+    pc = pcs.dram_sharded_config(32, 576, 1536, grid)
+    with pytest.raises(ValueError, match="lm_head: .*M must be one tile row"):
+        pcs.check_matmul_config("lm_head", pc, 64, 576, 1536, grid)
+
+
+def test_helpers():
+    assert [pcs.tiles(n) for n in (1, 32, 33, 77)] == [1, 1, 2, 3]
+    assert pcs.largest_divisor(18, 8) == 6 and pcs.largest_divisor(17, 8) == 1
+    assert pcs.is_narrow(32, 1024) and not pcs.is_narrow(1024, 1024)
