@@ -29,6 +29,10 @@ def _family(name: str):
         from transformers import MistralConfig as Config
         from transformers.models.mistral.modeling_mistral import MistralAttention as Module
         from transformers.models.mistral.modeling_mistral import MistralRotaryEmbedding as Rotary
+    elif name == "phi":
+        from transformers import PhiConfig as Config
+        from transformers.models.phi.modeling_phi import PhiAttention as Module
+        from transformers.models.phi.modeling_phi import PhiRotaryEmbedding as Rotary
     elif name == "gemma3":
         from transformers import Gemma3TextConfig as Config
         from transformers.models.gemma3.modeling_gemma3 import Gemma3Attention as Module
@@ -64,6 +68,8 @@ class HFAttention:
             max_position_embeddings=max_positions,
             num_hidden_layers=1,
         )
+        if family == "phi":  # Phi derives head_dim = hidden / heads
+            del kwargs["head_dim"]
         if family == "gemma3":
             kwargs.update(
                 sliding_window=sliding_window or 4096,
@@ -110,7 +116,8 @@ class HFAttention:
             num_heads=heads,
             num_kv_heads=kv_heads,
             head_dim=head_dim,
-            qkv_bias=family == "qwen2",
+            qkv_bias=family in ("qwen2", "phi"),
+            o_bias=family == "phi",
             qk_norm=family in ("qwen3", "gemma3"),
             qk_norm_eps=self.config.rms_norm_eps if family in ("qwen3", "gemma3") else 1e-6,
             qk_norm_weight_offset=1.0 if family == "gemma3" else 0.0,
@@ -120,7 +127,10 @@ class HFAttention:
         )
 
     def state_dict(self) -> dict[str, torch.Tensor]:
-        return {k: v.detach().clone() for k, v in self.module.state_dict().items()}
+        """Block-local HF keys (Phi's ``dense`` is our ``o_proj``)."""
+        return {
+            k.replace("dense.", "o_proj."): v.detach().clone() for k, v in self.module.state_dict().items()
+        }
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """The module's output for ``x (batch, seq, hidden)`` at positions 0..seq-1."""

@@ -103,22 +103,27 @@ def test_head_dims_prefill_and_decode(device, head_dim):
     assert pcc(full[33:], step) >= THRESHOLD["performance"]
 
 
-def test_partial_rotary_and_qk_norm_with_padded_head(device):
-    """Partial rotary (Phi / NeoX style) on a padded head with QK-norm (norm corrected for the padding)."""
-    hf = HFAttention(
-        "qwen3",
-        hidden=160,
-        heads=2,
-        kv_heads=2,
-        head_dim=80,
-        rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.5},
-    )
-    # transformers' Qwen3 applies rotate_half to the whole head; compare against our reference for the
-    # partial rotary math and against HF only for the full-rotary variant below.
+def test_phi_partial_rotary_biases_and_padded_head(device):
+    """Phi: partial rotary (40% of an 80-wide head, padded to 96), q/k/v and output biases."""
+    rope = {"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.4}
+    hf = HFAttention("phi", hidden=160, heads=2, kv_heads=2, head_dim=80, rope_parameters=rope)
+    assert hf.spec.rope.rotary_dim == 32
+    attention = build(device, hf)
+    x = torch.randn(1, 41, 160)
+    full = hf(x)[0]
+    out = from_device(attention.forward_prefill(to_device(x[:, :40], device)))
+    assert pcc(full[:40], out) >= THRESHOLD["performance"]
+    step = from_device(attention.forward_decode(to_device(x[:, 40:], device), torch.tensor([40])))
+    assert pcc(full[40:], step) >= THRESHOLD["performance"]
+
+
+def test_qk_norm_on_padded_head(device):
+    """QK-norm over a zero-padded head (80 -> 96) must normalize over the real 80 dims."""
+    hf = HFAttention("qwen3", hidden=160, heads=2, kv_heads=1, head_dim=80)
     attention = build(device, hf)
     x = torch.randn(1, 40, 160)
     out = from_device(attention.forward_prefill(to_device(x, device)))
-    assert pcc(attention.torch_reference()(x)[0], out) >= THRESHOLD["performance"]
+    assert pcc(hf(x)[0], out) >= THRESHOLD["performance"]
 
 
 @pytest.mark.parametrize("heads", [(4, 4), (4, 1), (9, 3)])
