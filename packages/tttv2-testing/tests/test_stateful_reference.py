@@ -105,3 +105,15 @@ def test_debug_mode_calls_a_stateful_reference_in_run_order(device):
     with debug_mode(module, thresholds=PCC, print_report=False) as report:
         _trace(module, device)()
     assert len(report.rows) == 1 + STEPS and report.first_failure is None
+
+
+def test_debug_mode_max_calls_keeps_feeding_a_stateful_reference(device):
+    module = PrefixSum(device)
+    first, second = torch.randn(1, 1, PROMPT, DIM), torch.randn(1, 1, PROMPT, DIM)
+    with debug_mode(module, thresholds=PCC, max_calls=1, print_report=False) as report:
+        module.forward_prefill(to_device(first, device))
+        module.forward_prefill(to_device(second, device))  # not compared, but it rewrites the rows
+        module.forward_decode(to_device(torch.randn(1, 1, 1, DIM), device), PROMPT)
+    assert [(r.method, r.call_index) for r in report.rows] == [("forward_prefill", 0), ("forward_decode", 0)]
+    # The decode golden is right only if the reference also saw the second (uncompared) prefill.
+    assert report.first_failure is None

@@ -27,7 +27,7 @@ from .conversion import to_torch_tree
 from .module_tree import forward_methods, module_path_of, walk_modules
 from .patching import wrapped_method
 from .pcc import compute_pcc
-from .references import ReferenceResolver, call_reference, composer_for, output_pairs
+from .references import ReferenceResolver, call_reference, composer_for, is_stateful, output_pairs
 
 DEFAULT_PCC_THRESHOLD = 0.99
 
@@ -78,6 +78,11 @@ class DebugReport:
             if row is first:
                 line += "  <-- first below threshold"
             lines.append(line)
+        skipped = sum(row.passed is None for row in self.rows)
+        if skipped:
+            lines.append(
+                f"{skipped} call(s) not compared (no reference or a reference error; see the result column)"
+            )
         if first is None:
             lines.append("every compared module is at or above its threshold")
         else:
@@ -121,6 +126,7 @@ def debug_mode(
     thresholds: Any = None,
     *,
     methods: tuple[str, ...] | None = None,
+    max_calls: int | None = None,
     print_report: bool = True,
     file: TextIO | None = None,
 ) -> Iterator[DebugReport]:
@@ -132,12 +138,19 @@ def debug_mode(
             "path::method"): pcc}`` (first match wins; unmatched modules use 0.99), or a selection
             from ``load_expectations(...).select(...)``. Default 0.99.
         methods: forward method names to wrap; default every one of ``FORWARD_METHODS`` a module has.
+        max_calls: compare only the first ``max_calls`` calls of each module method (a long generate
+            makes many rows); later calls still feed a stateful reference (``reference_is_stateful``)
+            so its history stays complete. Default: every call.
         print_report: print the table when the block ends (also when it raises).
         file: where to print (default ``sys.stdout``).
 
     Yields:
         A ``DebugReport`` that fills up as modules run.
     """
+    if max_calls is not None and (
+        isinstance(max_calls, bool) or not isinstance(max_calls, int) or max_calls < 1
+    ):
+        raise ValueError(f"debug_mode: max_calls must be an int >= 1 or None, got {max_calls!r}")
     threshold_of = _threshold_lookup(thresholds)
     report = DebugReport()
     references = ReferenceResolver()
@@ -151,6 +164,9 @@ def debug_mode(
                 key = (id(instance), method_name)
                 call_index = counts.get(key, 0)
                 counts[key] = call_index + 1
+                compared = max_calls is None or call_index < max_calls
+                if not compared and not is_stateful(instance):
+                    return original(*args, **kwargs)
                 threshold = threshold_of(path, method_name)
                 try:
                     reference = references.find(instance, method_name)
@@ -170,14 +186,16 @@ def debug_mode(
                 if reference is not None:
                     try:
                         expected = call_reference(reference, instance, method_name, torch_args)
-                        composer = composer_for(instance, method_name, "output")
-                        actual = to_torch_tree(output, composer, what=f"{path} output")
-                        pcc = min(compute_pcc(e, a) for e, a in output_pairs(expected, actual, path))
+                        if compared:
+                            composer = composer_for(instance, method_name, "output")
+                            actual = to_torch_tree(output, composer, what=f"{path} output")
+                            pcc = min(compute_pcc(e, a) for e, a in output_pairs(expected, actual, path))
                     except Exception as error:  # noqa: BLE001
                         note = f"reference error: {type(error).__name__}: {error}"
-                report.rows.append(
-                    DebugRow(len(report.rows), path, method_name, call_index, pcc, threshold, note)
-                )
+                if compared:
+                    report.rows.append(
+                        DebugRow(len(report.rows), path, method_name, call_index, pcc, threshold, note)
+                    )
                 return output
 
             return comparing
