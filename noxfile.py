@@ -239,9 +239,13 @@ def isolated(session: nox.Session, package: str) -> None:
     )
     _check_pip_report(session, report, wheel_dir)
     with tempfile.TemporaryDirectory(prefix=f"tttv2-isolated-{package}-") as tmp:
-        copied = Path(tmp) / "tests"
-        shutil.copytree(tests_dir, copied)  # out of the source tree, so only the installed wheel imports
-        session.chdir(tmp)
+        # The package folder without src/ (tests may read docs/, README.md): only the wheel imports.
+        copy = Path(tmp) / package_dir(package, ROOT).name
+        shutil.copytree(
+            package_dir(package, ROOT), copy, ignore=shutil.ignore_patterns("src", "__pycache__", ".*")
+        )
+        copied = copy / "tests"
+        session.chdir(copy)
         session.run(
             python_of(venv), "-m", "pytest", str(copied), "-p", "no:cacheprovider", *_junit_args(session),
             *session.posargs, env={"TTTV2_DEVICE": os.environ.get("TTTV2_DEVICE", "N150")}, external=True,
