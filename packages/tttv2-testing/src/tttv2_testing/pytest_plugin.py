@@ -94,9 +94,11 @@ def pytest_report_header(config: pytest.Config) -> str | None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object):
-    if callable(obj) and getattr(obj, SUITE_FACTORY_ATTRIBUTE, False) is True:
-        return SuiteCollector.from_parent(collector, name=name, factory=obj)
-    return None
+    try:  # every module attribute passes through here; never let an odd object break collection
+        marked = callable(obj) and getattr(obj, SUITE_FACTORY_ATTRIBUTE, False) is True
+    except Exception:  # noqa: BLE001
+        marked = False
+    return SuiteCollector.from_parent(collector, name=name, factory=obj) if marked else None
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
