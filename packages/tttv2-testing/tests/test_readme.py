@@ -22,3 +22,13 @@ def test_readme_block(index):
     if block.startswith(NOT_RUN):
         return
     exec(code, {"__name__": "readme_example"})  # its own asserts: every case passes, debug finds nothing
+
+
+def test_readme_public_api_section_lists_exactly_dunder_all():
+    import tttv2_testing
+
+    section = README.read_text().split("## Public API", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"`(\w+)`", section)) - {"tttv2_testing"}
+    assert listed == set(tttv2_testing.__all__)
+    for name in tttv2_testing.__all__:
+        assert hasattr(tttv2_testing, name), name
