@@ -252,7 +252,7 @@ def isolated(session: nox.Session, package: str) -> None:
         )  # fmt: skip
 
 
-@nox.session(tags=["api", "gate"])
+@nox.session(tags=["api", "gate", "nightly"])
 @nox.parametrize("package", list(PACKAGES))
 def api(session: nox.Session, package: str) -> None:
     """Public-API diff (griffe) against the last release; the version bump must cover it."""
@@ -393,7 +393,7 @@ def zoo(session: nox.Session, family: str) -> None:
     )  # fmt: skip
 
 
-@nox.session(tags=["gate", "promises"])
+@nox.session(tags=["gate", "promises", "nightly"])
 def promises(session: nox.Session) -> None:
     """The repository's three promises, proven on a temporary clone (``.ci/tests``)."""
     venv = dev_venv(session)

@@ -30,6 +30,7 @@ from packaging.version import Version
 from cilib.paths import REPO_ROOT, check_package, distribution_name, import_name, package_dir
 from cilib.releases import (
     Release,
+    bump,
     bump_level,
     current_version,
     is_release_version,
@@ -134,6 +135,7 @@ def _report(against: Release, current: Version, allowed: str | None, diff: ApiDi
     else:
         what = f"a {allowed} bump" if allowed else "no version change"
         print(f"  FAIL: this needs a {needed} bump, but {against.version} -> {current} is {what}")
+        print(f'  fix: set __version__ = "{bump(against.version, needed)}.dev0" (or revert the API change)')
     return ok
 
 
