@@ -71,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 32], help="batch sizes (default: 1 32)")
     parser.add_argument("--steps", type=int, default=16, help="timed decode steps per batch size")
     parser.add_argument(
-        "--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)"
+        "--threads", type=int, default=1, help="torch CPU threads; 0 = torch's default (default: 1)"
     )
     parser.add_argument(
         "--checkpoint", type=Path, default=None, help="HF checkpoint folder (default: SmolLM2-135M)"
