@@ -60,9 +60,12 @@ class ShardTensor2dMesh(TensorToMesh):
 
     def map(self, tensor):
         rows, cols = self.mesh_shape
-        row_parts = _split(tensor, self.dims[0], rows, "ShardTensor2dMesh") if self.dims[0] is not None else [tensor] * rows
+        if self.dims[0] is None:
+            # Replicated over rows: every row gets the SAME shard objects, so ops compute them once.
+            row = _split(tensor, self.dims[1], cols, "ShardTensor2dMesh") if self.dims[1] is not None else [tensor.contiguous()] * cols
+            return row * rows
         out = []
-        for row_part in row_parts:
+        for row_part in _split(tensor, self.dims[0], rows, "ShardTensor2dMesh"):
             if self.dims[1] is not None:
                 out.extend(_split(row_part, self.dims[1], cols, "ShardTensor2dMesh"))
             else:
