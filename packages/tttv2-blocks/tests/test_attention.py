@@ -328,3 +328,13 @@ def test_ops_are_attributed_to_the_module_path(device):
         "ttnn.transformer.paged_scaled_dot_product_attention_decode",
     } <= names
     assert any(r.scope == "layers.3.attention.rope" for r in device.trace.records)
+
+
+def test_docs_example_runs():
+    """The example in docs/attention.md runs as written."""
+    import pathlib
+    import re
+
+    text = (pathlib.Path(__file__).parents[1] / "docs" / "attention.md").read_text()
+    (code,) = re.findall(r"```python\n(.*?)```", text, re.S)
+    exec(compile(code, "docs/attention.md", "exec"), {})

@@ -193,3 +193,13 @@ def test_spec_and_scaling_validation():
     with pytest.raises(ValueError, match="rope_type 'longrope' is not supported"):
         RopeScaling.from_hf({"rope_type": "longrope", "factor": 2.0})
     assert RopeScaling.from_hf({"rope_type": "default", "rope_theta": 1e4}) is None
+
+
+def test_docs_example_runs():
+    """The example in docs/rope.md runs as written."""
+    import pathlib
+    import re
+
+    text = (pathlib.Path(__file__).parents[1] / "docs" / "rope.md").read_text()
+    (code,) = re.findall(r"```python\n(.*?)```", text, re.S)
+    exec(compile(code, "docs/rope.md", "exec"), {})
