@@ -153,10 +153,11 @@ def test_torch_reference_matches_hf(device):
 # --- decode -----------------------------------------------------------------------------------------
 
 
-def test_decode_steps_users_at_different_positions_shuffled_pages(device):
+@pytest.mark.parametrize("strategy", ["performance", "accuracy"])
+def test_decode_steps_users_at_different_positions_shuffled_pages(device, strategy):
     """3 users prefilled to different lengths, then 12 decode steps; outputs and cache contents vs reference."""
     hf = HFAttention("llama", rope_parameters=LLAMA3_ROPE)
-    attention = build(device, hf, max_batch=3, max_seq_len=96)
+    attention = build(device, hf, strategy=strategy, max_batch=3, max_seq_len=96)
     reference = attention.torch_reference()
     block = attention.kv_cache.block_size
     table = shuffled_page_table(3, attention.kv_cache.blocks_per_user)
@@ -165,12 +166,12 @@ def test_decode_steps_users_at_different_positions_shuffled_pages(device):
         out = from_device(
             attention.forward_prefill(to_device(prompt, device), user_id=user, page_table=table)
         )
-        assert pcc(reference.prefill(prompt, user_id=user), out) >= THRESHOLD["performance"]
+        assert pcc(reference.prefill(prompt, user_id=user), out) >= THRESHOLD[strategy]
     positions = torch.tensor([len(p) for p in prompts])
     for _ in range(12):
         x = torch.randn(3, 128)
         out = from_device(attention.forward_decode(to_device(x, device), positions, page_table=table))
-        assert pcc(reference.decode(x, positions), out) >= THRESHOLD["performance"]
+        assert pcc(reference.decode(x, positions), out) >= THRESHOLD[strategy]
         positions += 1
     for user in range(3):
         keys, values = attention.read_kv_cache(user, int(positions[user]), page_table=table)

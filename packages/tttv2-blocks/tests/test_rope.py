@@ -203,3 +203,10 @@ def test_docs_example_runs():
     text = (pathlib.Path(__file__).parents[1] / "docs" / "rope.md").read_text()
     (code,) = re.findall(r"```python\n(.*?)```", text, re.S)
     exec(compile(code, "docs/rope.md", "exec"), {})
+
+
+def test_layers_share_one_rope_per_device(device):
+    spec = RopeSpec(head_dim=64, max_position_embeddings=64)
+    first = Rope.shared(spec, RopeImplConfig(), device)
+    assert Rope.shared(RopeSpec(head_dim=64, max_position_embeddings=64), RopeImplConfig(), device) is first
+    assert Rope.shared(spec, RopeImplConfig(max_seq_len=32), device) is not first

@@ -271,7 +271,7 @@ class Attention(Module):
         )
         self.rope = None
         if spec.rope is not None:
-            self.rope = Rope(spec.rope, impl_config.rope, device)
+            self.rope = Rope.shared(spec.rope, impl_config.rope, device)  # tables shared by every layer
         self.o_bias = None
         self.q_norm_weight = None
         self.k_norm_weight = None

@@ -22,6 +22,7 @@ passes through.
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import dataclass
 
 import torch
@@ -381,6 +382,18 @@ class Rope(Module):
             mesh_mapper=replicate,
         )
         self._trans_mat_decode: dict[int, object] = {}
+
+    _shared: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    @classmethod
+    def shared(cls, spec: RopeSpec, impl_config: RopeImplConfig, device) -> Rope:
+        """One ``Rope`` per (device, spec, table length, kernel config): layers with the same rope share
+        its cos/sin tables instead of each holding a copy in DRAM."""
+        per_device = cls._shared.setdefault(device, {})
+        key = (spec, impl_config.max_seq_len, repr(impl_config.compute_kernel_config))
+        if key not in per_device:
+            per_device[key] = cls(spec, impl_config, device)
+        return per_device[key]
 
     # --- tables ------------------------------------------------------------------------------------------
     def _check_range(self, start: int, stop: int, where: str) -> None:
