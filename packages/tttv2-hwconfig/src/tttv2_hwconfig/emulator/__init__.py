@@ -47,6 +47,7 @@ from ._ops_core import (
     reshape,
     sharded_to_interleaved,
     slice,
+    synchronize_device,
     to_device,
     to_layout,
     to_memory_config,
@@ -97,7 +98,7 @@ __all__ = [
     "TensorMemoryLayout", "TensorToMesh", "Topology", "UnaryOpType", "bfloat16", "bfloat4_b", "bfloat8_b",
     "clone", "concat", "create_sharded_memory_config", "deallocate", "experimental", "float32", "from_device",
     "from_torch", "get_device_tensors", "int32", "interleaved_to_sharded", "num_cores_to_corerangeset", "pad",
-    "permute", "reshape", "sharded_to_interleaved", "slice", "to_device", "to_layout", "to_memory_config",
+    "permute", "reshape", "sharded_to_interleaved", "slice", "synchronize_device", "to_device", "to_layout", "to_memory_config",
     "to_torch", "transformer", "transpose", "typecast", "uint16", "uint32", "uint8",
 ]
 for _module in (_ops_ccl, _ops_eltwise, _ops_io, _ops_kv, _ops_matmul, _ops_misc, _ops_norm, _program_configs):
