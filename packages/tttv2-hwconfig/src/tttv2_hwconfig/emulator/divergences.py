@@ -21,6 +21,7 @@ INTENTIONAL_DIVERGENCES: dict[str, str] = {
     # Emulator-internal accessors: the ops of the emulator itself need them; TTTv2 code outside
     # tttv2_hwconfig.emulator never uses them (real ttnn offers ttnn.get_device_tensors instead).
     "Tensor.shards": "emulator-internal: the per-device torch data the emulated ops compute on",
+    "Tensor.device_nbytes": "emulator-internal: cached bytes of one device's buffer, for L1/DRAM accounting and the trace",
     "Tensor.num_shards": "emulator-internal: number of per-device shards (real: len(ttnn.get_device_tensors(t)))",
     "DataType.is_block_float": "emulator-internal convenience used by argument checks",
     "DataType.is_integer": "emulator-internal convenience used by argument checks",
