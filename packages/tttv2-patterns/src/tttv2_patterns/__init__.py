@@ -2,25 +2,36 @@
 
 from tttv2_patterns.__about__ import __version__
 from tttv2_patterns.block_state import TensorCacheError
+from tttv2_patterns.causal_lm import CausalLM
 from tttv2_patterns.checkpoint import Checkpoint, CheckpointView
 from tttv2_patterns.checkpoint_layout import CheckpointLayout
+from tttv2_patterns.decoder_layer import DecoderLayer
+from tttv2_patterns.generation import generate
 from tttv2_patterns.impl_config import CausalLMImplConfig, DecoderLayerImplConfig
+from tttv2_patterns.kv_cache import PagedKVCache
+from tttv2_patterns.outputs import ForwardOutput, GenerateOutput
 from tttv2_patterns.page_table import PageTable
 from tttv2_patterns.sampling import SamplingParams
 from tttv2_patterns.specs import CausalLMSpec, DecoderLayerSpec
 from tttv2_patterns.tensor_cache import TensorCache
 
 __all__ = [
+    "CausalLM",
     "CausalLMImplConfig",
     "CausalLMSpec",
     "Checkpoint",
     "CheckpointLayout",
     "CheckpointView",
+    "DecoderLayer",
     "DecoderLayerImplConfig",
     "DecoderLayerSpec",
+    "ForwardOutput",
+    "GenerateOutput",
     "PageTable",
+    "PagedKVCache",
     "SamplingParams",
     "TensorCache",
     "TensorCacheError",
     "__version__",
+    "generate",
 ]

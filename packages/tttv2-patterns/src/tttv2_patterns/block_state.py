@@ -194,15 +194,18 @@ class StateReader:
 
     def _load_ttnn(self, encoded):
         path = self.directory / encoded["ttnn"]
-        tensor = ttnn.load_tensor(path, device=self.device if encoded["on_device"] else None)
-        wanted = encoded.get("memory_config")
-        if encoded["on_device"] and wanted is not None and repr(tensor.memory_config()) != wanted:
-            if "memory_config_pickle" not in encoded:
-                raise TensorCacheError(
-                    f"{self.where}: {path.name} was stored in {wanted} but loads into {tensor.memory_config()!r}"
-                )
+        if not encoded["on_device"]:
+            return ttnn.load_tensor(path)
+        if "memory_config_pickle" in encoded:
+            # Straight into the recorded memory config (DRAM-sharded weights stay DRAM-sharded).
             memory_config = pickle.loads(base64.b64decode(encoded["memory_config_pickle"]))
-            tensor = ttnn.to_memory_config(tensor, memory_config)
+            return ttnn.to_device(ttnn.load_tensor(path), self.device, memory_config=memory_config)
+        tensor = ttnn.load_tensor(path, device=self.device)  # real ttnn restores the dumped memory config
+        if repr(tensor.memory_config()) != encoded.get("memory_config"):
+            raise TensorCacheError(
+                f"{self.where}: {path.name} was stored in {encoded.get('memory_config')} but loads into "
+                f"{tensor.memory_config()!r}"
+            )
         return tensor
 
 
