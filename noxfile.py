@@ -190,7 +190,7 @@ def tests(session: nox.Session, package: str, device: str) -> None:
 
 
 def _sibling_closure(package: str) -> list[str]:
-    """``package`` and every ``tttv2-*`` package it declares, transitively (declared deps only)."""
+    """``package`` and every ``tttv2-*`` package it declares (its ``test`` extra too), transitively."""
     seen: list[str] = []
     todo = [package]
     while todo:
@@ -198,7 +198,11 @@ def _sibling_closure(package: str) -> list[str]:
         if current in seen:
             continue
         seen.append(current)
-        for requirement in _pyproject(package_dir(current, ROOT))["project"].get("dependencies", []):
+        project = _pyproject(package_dir(current, ROOT))["project"]
+        declared = project.get("dependencies", [])
+        if current == package:  # only the package under test gets its test extra installed
+            declared = declared + project.get("optional-dependencies", {}).get("test", [])
+        for requirement in declared:
             name = requirement.split(";")[0].strip()
             for sep in "<>=!~ [":
                 name = name.split(sep)[0]
