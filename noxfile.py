@@ -26,6 +26,7 @@ from pathlib import Path
 
 import nox
 import tomllib
+from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parent
 CI_DIR = ROOT / ".ci"
@@ -203,10 +204,7 @@ def _sibling_closure(package: str) -> list[str]:
         if current == package:  # only the package under test gets its test extra installed
             declared = declared + project.get("optional-dependencies", {}).get("test", [])
         for requirement in declared:
-            name = requirement.split(";")[0].strip()
-            for sep in "<>=!~ [":
-                name = name.split(sep)[0]
-            sibling = package_from_distribution(name)
+            sibling = package_from_distribution(Requirement(requirement).name)
             if sibling:
                 todo.append(sibling)
     return seen
@@ -292,8 +290,6 @@ def read_pins(family: str) -> dict[str, str]:
     Raises:
         ValueError: a tttv2 dependency that is not pinned with a single ``==``.
     """
-    from packaging.requirements import Requirement
-
     pins = {}
     for text in _pyproject(ROOT / "model_zoo" / family)["project"].get("dependencies", []):
         requirement = Requirement(text)
