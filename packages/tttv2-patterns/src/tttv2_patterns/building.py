@@ -8,7 +8,8 @@ import tttv2_blocks
 
 from tttv2_patterns import config_tree
 
-_FIELD_PATH = re.compile(r"^([A-Za-z_]\w*)((?:\.[A-Za-z_]\w*|\[\d+\])*)\s*:")
+# A leading "Name.field.sub" (or "field[0].sub") followed by a colon or a space.
+_FIELD_PATH = re.compile(r"^([A-Za-z_]\w*)((?:\.[A-Za-z_]\w*|\[\d+\])*)(?=[\s:])")
 
 
 def block_class(spec):
@@ -30,9 +31,9 @@ def prefixed_message(config_path: str, message: str, impl_config, block_name: st
     if match:
         head, rest = match.group(1), match.group(2)
         field_names = set(config_tree.child_names(impl_config) or ())
-        if head in (block_name, type(impl_config).__name__) and rest:
-            return f"{config_path}{rest}:{message[match.end():]}"
-        if head in field_names:
+        if head in (block_name, type(impl_config).__name__):
+            return f"{config_path}{rest}{message[match.end():]}"
+        if head in field_names and (rest or message[match.end()] == ":"):
             return f"{config_path}.{message}"
     return f"{config_path}: {message}"
 

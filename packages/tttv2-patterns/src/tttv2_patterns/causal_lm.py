@@ -8,7 +8,7 @@ import torch
 from tqdm.auto import tqdm
 
 from tttv2_blocks import Module, token_ids_to_device
-from tttv2_hwconfig import close_device, ttnn
+from tttv2_hwconfig import close_device, op_scope, ttnn
 
 from tttv2_patterns.building import build_block
 from tttv2_patterns.checkpoint import Checkpoint
@@ -180,13 +180,16 @@ class CausalLM(Module):
         return ForwardOutput(logits, logits.argmax(-1), [len(p) for p in prompts], user_ids)
 
     def _prefill_one(self, prompt: list[int], user: int) -> torch.Tensor:
-        x = self.embedding.forward_prefill(token_ids_to_device(torch.tensor(prompt), self.device))
+        with op_scope(self.module_path):
+            tokens = token_ids_to_device(torch.tensor(prompt), self.device)
+        x = self.embedding.forward_prefill(tokens)
         page_table = self.kv_cache.page_table_tensor()
         for layer in self.layers:
             x = layer.forward_prefill(x, user, page_table=page_table)
         # Only the last position's logits are needed: slice before the final norm and LM head.
         seq, dim = x.shape[-2], x.shape[-1]
-        last = ttnn.slice(x, [0, 0, seq - 1, 0], [1, 1, seq, dim])
+        with op_scope(self.module_path):
+            last = ttnn.slice(x, [0, 0, seq - 1, 0], [1, 1, seq, dim])
         logits = self.lm_head.forward_prefill(self.final_norm.forward_prefill(last))
         return self._logits_to_torch(logits)[0]
 
@@ -224,9 +227,11 @@ class CausalLM(Module):
                     f"decode_forward: user {user}: cache position {position} is outside the KV cache "
                     f"(max_seq_len={self.spec.max_seq_len})"
                 )
-        x = self.embedding.forward_decode(token_ids_to_device(torch.tensor(tokens), self.device))
-        current_pos = self.kv_cache.positions_tensor(positions)
-        page_table = self.kv_cache.page_table_tensor(list(user_ids))
+        with op_scope(self.module_path):
+            token_tensor = token_ids_to_device(torch.tensor(tokens), self.device)
+            current_pos = self.kv_cache.positions_tensor(positions)
+            page_table = self.kv_cache.page_table_tensor(list(user_ids))
+        x = self.embedding.forward_decode(token_tensor)
         for layer in self.layers:
             x = layer.forward_decode(x, current_pos, page_table=page_table)
         logits = self._logits_to_torch(self.lm_head.forward_decode(self.final_norm.forward_decode(x)))
