@@ -24,7 +24,7 @@ from ._op import (
 )
 from ._sdpa_config import check_sdpa_program_config
 from ._tensor import Tensor
-from ._types import TILE_SIZE, BufferType, DataType, Layout, TensorMemoryLayout
+from ._types import TILE_SIZE, BufferType, DataType, Layout, ShardOrientation, TensorMemoryLayout
 
 _SDPA_DTYPES = (DataType.BFLOAT16, DataType.BFLOAT8_B, DataType.BFLOAT4_B)
 
@@ -406,7 +406,7 @@ def _decode_output_memory_config(memory_config, batch: int, head_dim: int, devic
     if memory_config.is_sharded() and memory_config.shard_spec is None:
         grid = num_cores_to_corerangeset(batch, device.compute_with_storage_grid_size(), row_wise=True)
         return MemoryConfig(
-            memory_config.memory_layout, memory_config.buffer_type, ShardSpec(grid, (TILE_SIZE, head_dim))
+            memory_config.memory_layout, memory_config.buffer_type, ShardSpec(grid, (TILE_SIZE, head_dim), ShardOrientation.ROW_MAJOR)
         )
     return memory_config
 
