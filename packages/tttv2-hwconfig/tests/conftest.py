@@ -1,6 +1,5 @@
 import pytest
 import torch
-
 from tttv2_hwconfig import default_device_name, open_device
 
 

@@ -2,8 +2,15 @@
 
 import pytest
 import torch
-from tttv2_hwconfig import close_device, default_device_name, device_spec, list_devices, open_device, ttnn
-from tttv2_hwconfig.emulator import OutOfMemoryError
+from tttv2_hwconfig import (
+    OutOfMemoryError,
+    close_device,
+    default_device_name,
+    device_spec,
+    list_devices,
+    open_device,
+    ttnn,
+)
 
 
 @pytest.mark.parametrize("name", list_devices())

@@ -7,7 +7,6 @@ bfloat16 ulps (2^-8 relative each) on values of order 1-4, hence rtol = atol = 0
 
 import pytest
 import torch
-
 from tttv2_hwconfig import ttnn
 
 TOL = {"rtol": 0.03, "atol": 0.03}

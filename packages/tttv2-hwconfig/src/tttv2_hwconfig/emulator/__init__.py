@@ -7,8 +7,19 @@ Tenstorrent device is present: same names, signatures, keyword arguments, argume
 listed in the package README ("Fidelity contract").
 """
 
-from . import _ops_ccl, _ops_core, _ops_eltwise, _ops_io, _ops_kv, _ops_matmul, _ops_misc, _ops_norm, _program_configs
-from ._device import Arch, MeshDevice, MeshShape, OutOfMemoryError
+from . import (  # noqa: E402  (submodules use the names above)
+    _ops_ccl,
+    _ops_eltwise,
+    _ops_io,
+    _ops_kv,
+    _ops_matmul,
+    _ops_misc,
+    _ops_norm,
+    _program_configs,
+    experimental,
+    transformer,
+)
+from ._device import Arch, MeshDevice, MeshShape
 from ._memory import (
     DRAM_MEMORY_CONFIG,
     L1_BLOCK_SHARDED_MEMORY_CONFIG,
@@ -62,6 +73,7 @@ from ._ops_matmul import *  # noqa: F403
 from ._ops_misc import *  # noqa: F403
 from ._ops_norm import *  # noqa: F403
 from ._program_configs import *  # noqa: F403
+from ._sdpa_config import SDPAProgramConfig
 from ._tensor import Shape, Tensor
 from ._types import (
     ROW_MAJOR_LAYOUT,
@@ -86,14 +98,13 @@ from ._types import (
     uint16,
     uint32,
 )
-from . import experimental, transformer  # noqa: E402  (submodules use the names above)
 
 __all__ = [
     "Arch", "BufferType", "ConcatMesh2dToTensor", "ConcatMeshToTensor", "CoreCoord", "CoreGrid", "CoreRange",
     "CoreRangeSet", "DRAM_MEMORY_CONFIG", "DataType", "L1_BLOCK_SHARDED_MEMORY_CONFIG",
     "L1_HEIGHT_SHARDED_MEMORY_CONFIG", "L1_MEMORY_CONFIG", "L1_WIDTH_SHARDED_MEMORY_CONFIG", "Layout",
     "MathFidelity", "MemoryConfig", "MeshDevice", "MeshShape", "MeshToTensor",
-    "ROW_MAJOR_LAYOUT", "ReplicateTensorToMesh", "Shape", "ShardOrientation", "ShardSpec", "ShardStrategy",
+    "ROW_MAJOR_LAYOUT", "ReplicateTensorToMesh", "SDPAProgramConfig", "Shape", "ShardOrientation", "ShardSpec", "ShardStrategy",
     "ShardTensor2dMesh", "ShardTensorToMesh", "StorageType", "TILE_LAYOUT", "TILE_SIZE", "Tensor",
     "TensorMemoryLayout", "TensorToMesh", "Topology", "UnaryOpType", "bfloat16", "bfloat4_b", "bfloat8_b",
     "clone", "concat", "create_sharded_memory_config", "deallocate", "experimental", "float32", "from_device",

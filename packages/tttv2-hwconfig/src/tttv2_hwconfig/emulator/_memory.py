@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ._types import BufferType, ShardOrientation, ShardStrategy, TensorMemoryLayout, TILE_SIZE
+from ._types import TILE_SIZE, BufferType, ShardOrientation, ShardStrategy, TensorMemoryLayout
 
 
 @dataclass(frozen=True, init=False)

@@ -6,8 +6,8 @@ import builtins
 
 import torch
 
-from ._mesh import MeshToTensor, TensorToMesh
 from ._memory import DRAM_MEMORY_CONFIG, MemoryConfig
+from ._mesh import MeshToTensor, TensorToMesh
 from ._op import fail, new_tensor, record, require_on_device, require_tensor, shard_map
 from ._tensor import Tensor
 from ._types import DataType, Layout

@@ -15,7 +15,6 @@ from collections.abc import Callable
 import torch
 
 from ._op import fail, record, require_dtype, require_layout, require_on_device, same_device
-from ._sdpa_config import SDPAProgramConfig
 from ._tensor import Tensor, quantize
 from ._types import TILE_SIZE, BufferType, DataType, Layout, TensorMemoryLayout
 
@@ -397,7 +396,4 @@ def _bytes(tensor: Tensor) -> int:
     return device_bytes(tensor.shape, tensor.dtype, tensor.layout)
 
 
-# SDPAProgramConfig is top-level ``ttnn.SDPAProgramConfig`` in the real package; it is exported from
-# here because this module's ``__all__`` is star-imported into the ``ttnn`` namespace (lead: feel free
-# to import ``_sdpa_config`` in ``__init__`` instead and drop it from this list).
-__all__ = ["SDPAProgramConfig", "fill_cache", "update_cache"]
+__all__ = ["fill_cache", "update_cache"]

@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from ._memory import MemoryConfig
-from ._types import ELEMENT_BYTES, TILE_BYTES, TILE_SIZE, BufferType, Layout, ShardOrientation, TensorMemoryLayout
+from ._types import (
+    ELEMENT_BYTES,
+    TILE_BYTES,
+    TILE_SIZE,
+    BufferType,
+    Layout,
+    ShardOrientation,
+    TensorMemoryLayout,
+)
 
 
 def flattened_2d(shape) -> tuple[int, int]:
