@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM
 
 from tttv2_blocks import AttentionSpec, EmbeddingSpec, FeedForwardSpec, LMHeadSpec, RMSNormSpec, RopeSpec
 from tttv2_patterns import CausalLMSpec, DecoderLayerSpec
@@ -24,8 +27,10 @@ TINY = dict(
 )
 
 
-def tiny_llama(**overrides) -> LlamaForCausalLM:
+def tiny_llama(**overrides):
     """A float32 eval-mode LlamaForCausalLM with random weights (seeded by the caller)."""
+    from transformers import LlamaConfig, LlamaForCausalLM  # noqa: PLC0415 - heavy import
+
     config = LlamaConfig(**{**TINY, **overrides})
     config._attn_implementation = "eager"
     model = LlamaForCausalLM(config).eval()
@@ -36,13 +41,18 @@ def tiny_llama(**overrides) -> LlamaForCausalLM:
     return model
 
 
-def save_tiny_llama(path, **overrides) -> LlamaForCausalLM:
+def save_tiny_llama(path, **overrides):
     model = tiny_llama(**overrides)
     model.save_pretrained(path, safe_serialization=True)
     return model
 
 
-def llama_spec(config: LlamaConfig, *, max_batch_size: int = 4, max_seq_len: int = 128) -> CausalLMSpec:
+def read_config(checkpoint_dir) -> SimpleNamespace:
+    """The HF ``config.json`` as attributes, without importing transformers (fast subprocesses)."""
+    return SimpleNamespace(**json.loads((Path(checkpoint_dir) / "config.json").read_text()))
+
+
+def llama_spec(config, *, max_batch_size: int = 4, max_seq_len: int = 128) -> CausalLMSpec:
     """The CausalLMSpec of an HF Llama config (every layer identical)."""
     head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
     hidden, eps = config.hidden_size, config.rms_norm_eps
