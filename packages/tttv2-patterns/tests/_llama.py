@@ -31,7 +31,8 @@ def tiny_llama(**overrides):
     """A float32 eval-mode LlamaForCausalLM with random weights (seeded by the caller)."""
     from transformers import LlamaConfig, LlamaForCausalLM  # noqa: PLC0415 - heavy import
 
-    config = LlamaConfig(**{**TINY, **overrides})
+    # eos_token_id=None: HF generate must not stop early; our generate stops only when told to.
+    config = LlamaConfig(**{**TINY, "eos_token_id": None, **overrides})
     config._attn_implementation = "eager"
     model = LlamaForCausalLM(config).eval()
     with torch.no_grad():  # HF initialises norms to 1; random norms exercise the weight path

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 
 _LAYER_PATH = re.compile(r"^layers\.(\d+)\.(\w+)$")
+_LAYER_MODULES = ("attention", "ffn", "attention_norm", "ffn_norm", "post_attention_norm", "post_ffn_norm")
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ class CheckpointLayout:
     def prefix(self, module_path: str) -> str:
         """Checkpoint prefix of a module path: ``"layers.3.attention"`` -> ``"model.layers.3.self_attn"``."""
         match = _LAYER_PATH.match(module_path)
-        if match:
+        if match and match.group(2) in _LAYER_MODULES:
             index, name = int(match.group(1)), match.group(2)
             return f"{self.layer.format(index=index)}.{getattr(self, name)}"
         if module_path in ("embedding", "final_norm", "lm_head"):
