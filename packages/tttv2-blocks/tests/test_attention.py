@@ -18,11 +18,14 @@ from tttv2_blocks import (
     AttentionSpec,
     HeadLayout,
     KVCacheSpec,
+    RMSNorm,
+    RMSNormSpec,
     RopeSpec,
     WeightError,
     get_default_impl_config,
 )
 from tttv2_hwconfig import ttnn
+from tttv2_testing import TestSuite, debug_mode  # test-only dependency (the "test" extra)
 
 THRESHOLD = {"performance": 0.99, "accuracy": 0.999}
 LLAMA3_ROPE = {
@@ -329,6 +332,100 @@ def test_ops_are_attributed_to_the_module_path(device):
         "ttnn.transformer.paged_scaled_dot_product_attention_decode",
     } <= names
     assert any(r.scope == "layers.3.attention.rope" for r in device.trace.records)
+
+
+# --- the testing toolkit (tttv2_testing) on the block's own reference ---------------------------------
+
+PROMPTS, DECODE_STEPS = (33, 17), 3  # two users prefilled to different lengths, then 3 decode steps
+
+
+def toolkit_run(attention, device, before=None):
+    """A ``trace_fn``: prefill each user through a shuffled page table, then decode every user 3 steps.
+
+    ``before`` (optional block, e.g. a norm) runs on the input first, as in a model.
+    """
+    table = shuffled_page_table(len(PROMPTS), attention.kv_cache.blocks_per_user)
+    prompts = [torch.randn(length, 128) for length in PROMPTS]
+    tokens = [torch.randn(len(PROMPTS), 128) for _ in range(DECODE_STEPS)]
+
+    def run():
+        for user, prompt in enumerate(prompts):
+            x = to_device(prompt, device)
+            x = before.forward_prefill(x) if before is not None else x
+            attention.forward_prefill(x, user_id=user, page_table=table)
+        for step, token in enumerate(tokens):
+            x = to_device(token, device)
+            x = before.forward_decode(x) if before is not None else x
+            attention.forward_decode(x, torch.tensor(PROMPTS) + step, page_table=table)
+
+    return run
+
+
+def toolkit_suite(attention, device) -> TestSuite:
+    run = toolkit_run(attention, device)
+    suite = TestSuite(verbose=False)
+    (
+        suite.add_case(attention.forward_prefill)
+        .with_inputs(trace_fn=run, max_calls=len(PROMPTS))
+        .expect_pcc(THRESHOLD["performance"])
+    )
+    (
+        suite.add_case(attention.forward_decode)
+        .with_inputs(trace_fn=run, max_calls=DECODE_STEPS)
+        .expect_pcc(THRESHOLD["performance"])
+    )
+    return suite
+
+
+def negate_o_proj(attention) -> None:
+    """Corrupt the loaded block on device: o_proj := -o_proj (the torch reference keeps the true weight)."""
+    weight = attention.o_proj.weight
+    attention.o_proj.weight = ttnn.neg(weight, memory_config=weight.memory_config())
+
+
+def test_testing_toolkit_checks_prefill_then_decode_with_the_block_reference(device):
+    """TestSuite replays the stateful reference over the trace: every decode step has its golden."""
+    attention = build(device, HFAttention("llama", rope_parameters=LLAMA3_ROPE), max_seq_len=64)
+    attention.module_path = "layers.0.attention"
+    report = toolkit_suite(attention, device).run()
+    assert [r.case_id for r in report.results] == [
+        "layers.0.attention::forward_prefill[call 0]",
+        "layers.0.attention::forward_prefill[call 1]",
+        "layers.0.attention::forward_decode[call 0]",
+        "layers.0.attention::forward_decode[call 1]",
+        "layers.0.attention::forward_decode[call 2]",
+    ]
+    assert report.passed and all(r.metric == "pcc" for r in report.results)
+
+
+def test_testing_toolkit_fails_a_corrupted_attention_weight(device):
+    attention = build(device, HFAttention("llama", rope_parameters=LLAMA3_ROPE), max_seq_len=64)
+    attention.module_path = "layers.0.attention"
+    negate_o_proj(attention)
+    suite = toolkit_suite(attention, device)
+    with pytest.raises(AssertionError, match=r"5 of 5 check\(s\) failed") as failure:
+        suite.run()
+    assert "layers.0.attention::forward_decode[call 2]: pcc" in str(failure.value)
+    # A negated output correlates at about -1 with the golden, far below the 0.99 threshold.
+    assert all(r.metric == "pcc" and r.figure < -0.9 for r in suite.report.results)
+
+
+def test_debug_mode_marks_the_corrupted_attention_not_its_input(device):
+    """norm -> attention, attention corrupted: the first row below threshold is the attention block."""
+    norm_spec = RMSNormSpec(dim=128)
+    norm = RMSNorm(norm_spec, get_default_impl_config(norm_spec, device), device)
+    norm.load_weights({"weight": 1 + 0.1 * torch.randn(128)})
+    attention = build(device, HFAttention("llama"), max_seq_len=64)
+    norm.module_path, attention.module_path = "attention_norm", "attention"
+    negate_o_proj(attention)
+    model = {"attention_norm": norm, "attention": attention}
+    with debug_mode(model, thresholds=THRESHOLD["performance"], print_report=False) as report:
+        toolkit_run(attention, device, before=norm)()
+    assert len(report.rows) == 2 * (len(PROMPTS) + DECODE_STEPS)
+    assert all(r.passed for r in report.rows if r.module_path == "attention_norm")
+    first = report.first_failure
+    assert (first.module_path, first.method, first.call_index) == ("attention", "forward_prefill", 0)
+    assert all(r.pcc < -0.9 for r in report.rows if r.module_path == "attention")
 
 
 def test_docs_example_runs():

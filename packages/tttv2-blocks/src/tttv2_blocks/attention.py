@@ -246,6 +246,10 @@ class Attention(Module):
         >>> y = attention.forward_decode(x1, current_pos=torch.tensor([seq]))  # (1, 1, 1, H)
     """
 
+    # Testing tools (tttv2_testing): the reference keeps per-user K/V like the device cache, so it must
+    # see every forward call in order; torch_reference() mirrors forward_prefill / forward_decode.
+    reference_is_stateful = True
+
     def __init__(self, spec: AttentionSpec, impl_config: AttentionImplConfig, device):
         spec.validate()
         super().__init__(spec, impl_config, device)
@@ -874,6 +878,10 @@ class AttentionReference:
     ``prefill(x (seq, H), user_id, start_pos=0)`` / ``decode(x (B, H), positions, user_ids=None)``
     keep a per-user float32 K/V cache (``keys[user]``, ``values[user]``: ``(nkv, length, d)``) for
     step-by-step comparisons with the device.
+
+    ``forward_prefill`` / ``forward_decode`` mirror ``Attention``'s methods (same parameters, torch
+    inputs, ``(1, 1, rows, H)`` in and out) on top of ``prefill`` / ``decode``, so testing tools can
+    replay a run of the block call by call (``Attention.reference_is_stateful``).
     """
 
     def __init__(self, spec: AttentionSpec, weights: dict[str, torch.Tensor]):
@@ -961,6 +969,52 @@ class AttentionReference:
                 )
             )
         return torch.cat(outs)
+
+    # --- the block's forward signatures, in torch ----------------------------------------------------------
+    def forward_prefill(
+        self, x, user_id: int = 0, page_table=None, *, start_pos: int = 0, rot_mats=None, kv_cache=None
+    ) -> torch.Tensor:
+        """``Attention.forward_prefill`` in torch: ``x (1, 1, seq, H)`` -> ``(1, 1, seq, H)``.
+
+        The user's cache is keyed by ``user_id`` (its page-table row, as on the device), so a decode
+        with the same page table finds it. ``page_table`` only places K/V on the device and
+        ``rot_mats`` only precomputes the rotation: neither changes the math, both are ignored, as
+        is ``kv_cache`` (this reference holds one cache).
+        """
+        rows = self._rows(x, "forward_prefill")
+        out = self.prefill(rows, int(user_id), int(start_pos))
+        return out.reshape(1, 1, -1, self.spec.hidden_dim)
+
+    def forward_decode(
+        self, x, current_pos, rot_mats=None, page_table=None, *, kv_cache=None
+    ) -> torch.Tensor:
+        """``Attention.forward_decode`` in torch: ``x (1, 1, B, H)``, user ``b`` at ``current_pos[b]`` -> ``(1, 1, B, H)``.
+
+        Batch row ``b`` is user ``b`` (page-table row ``b``, as on the device); ``rot_mats``,
+        ``page_table`` and ``kv_cache`` are ignored (see ``forward_prefill``).
+        """
+        rows = self._rows(x, "forward_decode")
+        positions = torch.as_tensor(current_pos).reshape(-1).to(torch.int64)
+        if positions.numel() != rows.shape[0]:
+            raise ValueError(
+                f"AttentionReference.forward_decode: current_pos has {positions.numel()} positions for {rows.shape[0]} users"
+            )
+        return self.decode(rows, positions).reshape(1, 1, -1, self.spec.hidden_dim)
+
+    def _rows(self, x: torch.Tensor, where: str) -> torch.Tensor:
+        """``(1, 1, rows, H)`` -> ``(rows, H)`` float32."""
+        h = self.spec.hidden_dim
+        if (
+            not isinstance(x, torch.Tensor)
+            or x.dim() != 4
+            or tuple(x.shape[:2]) != (1, 1)
+            or x.shape[-1] != h
+        ):
+            shape = list(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(
+                f"AttentionReference.{where}: x must be a (1, 1, rows, {h}) torch tensor, got {shape}"
+            )
+        return x.to(torch.float32).reshape(-1, h)
 
 
 def _rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
