@@ -7,7 +7,6 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import torch
-
 from tttv2_blocks import AttentionSpec, EmbeddingSpec, FeedForwardSpec, LMHeadSpec, RMSNormSpec, RopeSpec
 from tttv2_patterns import CausalLMSpec, DecoderLayerSpec
 
@@ -67,7 +66,9 @@ def llama_spec(config, *, max_batch_size: int = 4, max_seq_len: int = 128) -> Ca
                 head_dim=head_dim,
                 rope=RopeSpec.from_hf_config(config, head_dim),
             ),
-            ffn=FeedForwardSpec(hidden_dim=hidden, intermediate_dim=config.intermediate_size, activation="silu"),
+            ffn=FeedForwardSpec(
+                hidden_dim=hidden, intermediate_dim=config.intermediate_size, activation="silu"
+            ),
             attention_norm=RMSNormSpec(hidden, eps),
             ffn_norm=RMSNormSpec(hidden, eps),
         )

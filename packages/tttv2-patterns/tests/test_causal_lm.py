@@ -3,7 +3,6 @@
 import pytest
 import torch
 from _pcc import pcc
-
 from tttv2_hwconfig import ttnn
 from tttv2_patterns import CausalLM
 
@@ -67,10 +66,16 @@ def test_greedy_tokens_equal_hf_for_16_steps(llama_checkpoint, llama_spec_with_c
     for prompt, tokens in zip(GREEDY_PROMPTS, ours):
         with torch.no_grad():
             hf = hf_model.generate(
-                torch.tensor([prompt]), max_new_tokens=16, do_sample=False, output_scores=True, return_dict_in_generate=True
+                torch.tensor([prompt]),
+                max_new_tokens=16,
+                do_sample=False,
+                output_scores=True,
+                return_dict_in_generate=True,
             )
         margins = [float(scores[0].topk(2).values.diff().abs()) for scores in hf.scores]
-        assert min(margins) >= MIN_HF_MARGIN, f"fixture changed: HF margins {min(margins):.4f} < {MIN_HF_MARGIN}"
+        assert min(margins) >= MIN_HF_MARGIN, (
+            f"fixture changed: HF margins {min(margins):.4f} < {MIN_HF_MARGIN}"
+        )
         expected = hf.sequences[0, len(prompt) :].tolist()
         assert tokens == expected, f"prompt {prompt}:\nours {tokens}\nHF   {expected}"
 
@@ -99,7 +104,9 @@ def test_prompt_longer_than_cache_fails_before_running(llama_spec_with_checkpoin
     model = _accuracy_model(llama_spec_with_checkpoint, device)
     too_long = list(range(1, model.spec.max_seq_len + 2))
     device.trace.clear()
-    with pytest.raises(ValueError, match=r"user 1: prompt of 129 tokens is longer than the KV cache \(max_seq_len=128\)"):
+    with pytest.raises(
+        ValueError, match=r"user 1: prompt of 129 tokens is longer than the KV cache \(max_seq_len=128\)"
+    ):
         model.prefill_forward([[1, 2], too_long])
     assert len(device.trace) == 0  # nothing ran
     with pytest.raises(ValueError, match="max_seq_len=128"):

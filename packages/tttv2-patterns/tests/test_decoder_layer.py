@@ -3,7 +3,6 @@
 import pytest
 import torch
 from _pcc import pcc
-
 from tttv2_blocks import AttentionSpec, FeedForwardSpec, RMSNormSpec, RopeSpec
 from tttv2_hwconfig import ttnn
 from tttv2_patterns import CheckpointLayout, DecoderLayer, DecoderLayerSpec
@@ -49,7 +48,9 @@ def _state_dict(spec: DecoderLayerSpec, layout: CheckpointLayout) -> dict[str, t
     state = {key: torch.randn(shape) * 0.05 for key, shape in weights.items()}
     for name in spec.submodules():
         if name.endswith("norm"):
-            state[f"{getattr(layout, name)}.weight"] = 0.1 * torch.randn(HIDDEN) + (0.0 if spec.post_ffn_norm else 1.0)
+            state[f"{getattr(layout, name)}.weight"] = 0.1 * torch.randn(HIDDEN) + (
+                0.0 if spec.post_ffn_norm else 1.0
+            )
     return state
 
 
@@ -57,7 +58,9 @@ def _state_dict(spec: DecoderLayerSpec, layout: CheckpointLayout) -> dict[str, t
 def test_layer_prefill_and_decode_match_the_torch_reference(device, sandwich):
     spec = _layer_spec(sandwich)
     layout = GEMMA_LAYOUT if sandwich else CheckpointLayout()
-    layer = DecoderLayer(spec, DecoderLayer.ImplConfig(spec, device, strategy="accuracy"), device, module_path="layers.0")
+    layer = DecoderLayer(
+        spec, DecoderLayer.ImplConfig(spec, device, strategy="accuracy"), device, module_path="layers.0"
+    )
     assert (layer.post_ffn_norm is not None) == sandwich
     layer.load_weights(_state_dict(spec, layout), layout)
     layer.attention.allocate_kv_cache(max_batch=1, max_seq_len=64)

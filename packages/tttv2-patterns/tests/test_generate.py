@@ -5,7 +5,6 @@ import torch
 from test_causal_lm import GREEDY_PROMPTS
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
-
 from tttv2_patterns import CausalLM
 
 
@@ -17,7 +16,9 @@ def model(llama_spec_with_checkpoint, device):
 
 def _hf_greedy(hf_model, prompt, steps):
     with torch.no_grad():
-        return hf_model.generate(torch.tensor([prompt]), max_new_tokens=steps, do_sample=False)[0, len(prompt) :].tolist()
+        return hf_model.generate(torch.tensor([prompt]), max_new_tokens=steps, do_sample=False)[
+            0, len(prompt) :
+        ].tolist()
 
 
 def test_top_k_1_sampling_is_greedy(llama_checkpoint, model):

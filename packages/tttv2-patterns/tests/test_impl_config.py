@@ -1,7 +1,6 @@
 """The CausalLM ImplConfig tree: mirrors the spec, per-layer overrides, strategy switch, path-named errors."""
 
 import pytest
-
 from tttv2_blocks import get_default_impl_config
 from tttv2_blocks.config import PRECISION
 from tttv2_hwconfig import ttnn
@@ -56,7 +55,10 @@ def test_one_layer_override_changes_that_layer_only(llama_spec_with_checkpoint, 
     model = CausalLM(spec, impl, device, progress=False)
     device.trace.clear()
     model.prefill_forward([[1, 2, 3]])
-    assert _linear_weight_dtypes(device, "layers.0.attention") == {"bfloat8_b", "bfloat16"}  # qkv bfp8, o bf16
+    assert _linear_weight_dtypes(device, "layers.0.attention") == {
+        "bfloat8_b",
+        "bfloat16",
+    }  # qkv bfp8, o bf16
     assert _linear_weight_dtypes(device, "layers.1.attention") == {"bfloat16"}
 
 
@@ -67,7 +69,11 @@ def test_one_layer_override_changes_that_layer_only(llama_spec_with_checkpoint, 
         ("layers[0].ffn_norm.weight_dtype", ttnn.bfloat8_b, r"^layers\[0\]\.ffn_norm\.weight_dtype: "),
         ("lm_head.max_columns_per_matmul", 33, r"^lm_head\.max_columns_per_matmul "),
         # The design doc's example line sets a field the attention config does not have.
-        ("layers[0].attention.activation", "gelu", r"^layers\[0\]\.attention\.activation: AttentionImplConfig has no field"),
+        (
+            "layers[0].attention.activation",
+            "gelu",
+            r"^layers\[0\]\.attention\.activation: AttentionImplConfig has no field",
+        ),
     ],
 )
 def test_bad_override_error_names_the_path(llama_spec_with_checkpoint, device, path, value, message):

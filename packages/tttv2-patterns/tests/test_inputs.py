@@ -2,7 +2,6 @@
 
 import pytest
 import torch
-
 from tttv2_hwconfig import ttnn
 from tttv2_patterns.inputs import prompt_token_ids
 

@@ -3,7 +3,6 @@
 import pytest
 import torch
 from transformers.generation.logits_process import TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
-
 from tttv2_patterns import SamplingParams
 from tttv2_patterns.sampling import filter_logits, select_next_tokens
 
@@ -18,7 +17,8 @@ def _hf_filtered(logits, temperature, top_k, top_p):
 
 
 @pytest.mark.parametrize(
-    "temperature, top_k, top_p", [(1.0, None, None), (0.7, 5, None), (1.3, None, 0.8), (0.9, 20, 0.5), (1.0, 1, None)]
+    "temperature, top_k, top_p",
+    [(1.0, None, None), (0.7, 5, None), (1.3, None, 0.8), (0.9, 20, 0.5), (1.0, 1, None)],
 )
 def test_filter_matches_hf_warpers(temperature, top_k, top_p):
     logits = torch.randn(4, 301) * 3
@@ -41,7 +41,9 @@ def test_sampling_is_seeded_and_stays_inside_top_k():
     first = [select_next_tokens(logits, params, torch.Generator().manual_seed(7)) for _ in range(2)]
     assert torch.equal(first[0], first[1])
     allowed = torch.topk(logits, 3).indices
-    draws = torch.stack([select_next_tokens(logits, params, torch.Generator().manual_seed(s)) for s in range(50)])
+    draws = torch.stack(
+        [select_next_tokens(logits, params, torch.Generator().manual_seed(s)) for s in range(50)]
+    )
     for user in range(2):
         assert set(draws[:, user].tolist()) <= set(allowed[user].tolist())
         assert len(set(draws[:, user].tolist())) > 1  # it does sample

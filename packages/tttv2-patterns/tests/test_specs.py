@@ -7,7 +7,6 @@ import torch
 from _llama import llama_spec, save_tiny_llama
 from _pcc import pcc
 from safetensors.torch import load_file, save_file
-
 from tttv2_blocks import AttentionSpec
 from tttv2_patterns import CausalLM, Checkpoint, CheckpointLayout
 
@@ -38,12 +37,18 @@ def test_validate_names_missing_and_unexpected_tensors(llama_checkpoint, tmp_pat
     save_tiny_llama(tmp_path)
     _rewrite(tmp_path, lambda t: t.pop("model.layers.0.self_attn.k_proj.weight"))
     spec = llama_spec(hf_model.config).attach_checkpoint(tmp_path)
-    with pytest.raises(ValueError, match=r"model\.layers\.0\.self_attn\.k_proj\.weight is missing \(expected shape \[64, 128\]\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"model\.layers\.0\.self_attn\.k_proj\.weight is missing \(expected shape \[64, 128\]\)",
+    ):
         spec.validate()
     save_tiny_llama(tmp_path)
     _rewrite(tmp_path, lambda t: t.update({"model.layers.0.self_attn.q_proj.bias": torch.zeros(128)}))
     spec = llama_spec(hf_model.config).attach_checkpoint(tmp_path)
-    with pytest.raises(ValueError, match=r"layers\.0\.attention: checkpoint has tensors the spec does not use: \['model\.layers\.0\.self_attn\.q_proj\.bias'\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"layers\.0\.attention: checkpoint has tensors the spec does not use: \['model\.layers\.0\.self_attn\.q_proj\.bias'\]",
+    ):
         spec.validate()
 
 
@@ -52,7 +57,10 @@ def test_building_with_a_bad_checkpoint_fails_before_converting(llama_checkpoint
     save_tiny_llama(tmp_path)
     _rewrite(tmp_path, lambda t: t.update({"lm_head.weight": torch.zeros(500, 128)}))
     spec = llama_spec(hf_model.config).attach_checkpoint(tmp_path)
-    with pytest.raises(ValueError, match=r"lm_head: checkpoint tensor lm_head\.weight has shape \[500, 128\], expected \[499, 128\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"lm_head: checkpoint tensor lm_head\.weight has shape \[500, 128\], expected \[499, 128\]",
+    ):
         CausalLM(spec, device=device, progress=False)
     assert spec.checkpoint.tensors_read == 0
 
@@ -60,8 +68,12 @@ def test_building_with_a_bad_checkpoint_fails_before_converting(llama_checkpoint
 def test_spec_tree_errors_name_the_path(llama_checkpoint):
     hf_model, _ = llama_checkpoint
     spec = llama_spec(hf_model.config)
-    spec.layers[1].attention = AttentionSpec(hidden_dim=64, num_heads=2)  # patched in place, as in the design doc
-    with pytest.raises(ValueError, match=r"layers\[1\]: sub-specs disagree on the model dim: .*'attention': 64"):
+    spec.layers[1].attention = AttentionSpec(
+        hidden_dim=64, num_heads=2
+    )  # patched in place, as in the design doc
+    with pytest.raises(
+        ValueError, match=r"layers\[1\]: sub-specs disagree on the model dim: .*'attention': 64"
+    ):
         spec.validate()
     spec = llama_spec(hf_model.config)
     spec.layers[0].ffn = None
@@ -90,7 +102,9 @@ def test_checkpoint_layout_prefixes():
     assert layout.prefix("layers.3.attention") == "model.layers.3.self_attn"
     assert layout.prefix("layers.0.ffn_norm") == "model.layers.0.post_attention_layernorm"
     assert layout.prefix("lm_head") == "lm_head"
-    gemma = CheckpointLayout(ffn_norm="pre_feedforward_layernorm", post_attention_norm="post_attention_layernorm")
+    gemma = CheckpointLayout(
+        ffn_norm="pre_feedforward_layernorm", post_attention_norm="post_attention_layernorm"
+    )
     assert gemma.prefix("layers.1.post_attention_norm") == "model.layers.1.post_attention_layernorm"
     with pytest.raises(ValueError, match="unknown module path 'layers.0.mystery'"):
         layout.prefix("layers.0.mystery")

@@ -10,7 +10,6 @@ import textwrap
 import pytest
 import torch
 from _llama import llama_spec, tiny_llama
-
 from tttv2_blocks import Module
 from tttv2_hwconfig import ttnn
 from tttv2_patterns import CausalLM, TensorCache, TensorCacheError
@@ -45,7 +44,9 @@ def _entry(cache_dir, module_path):
     return entry
 
 
-def test_second_build_reads_nothing_and_gives_identical_logits(llama_checkpoint, checkpoint_dir, device, tmp_path):
+def test_second_build_reads_nothing_and_gives_identical_logits(
+    llama_checkpoint, checkpoint_dir, device, tmp_path
+):
     hf_model, _ = llama_checkpoint
     cache_dir = tmp_path / "cache"
     first, cache, _ = _build(hf_model.config, checkpoint_dir, device, cache_dir)
@@ -116,7 +117,9 @@ def test_changed_checkpoint_is_stale(llama_checkpoint, checkpoint_dir, device, t
     new_weights.save_pretrained(checkpoint_dir, safe_serialization=True)  # same names and shapes, new values
     model, cache, _ = _build(hf_model.config, checkpoint_dir, device, cache_dir)
     assert set(_kinds(cache).values()) == {"built"}  # new fingerprint: nothing old is used
-    uncached = CausalLM(llama_spec(hf_model.config).attach_checkpoint(checkpoint_dir), device=device, progress=False)
+    uncached = CausalLM(
+        llama_spec(hf_model.config).attach_checkpoint(checkpoint_dir), device=device, progress=False
+    )
     assert torch.equal(model.prefill_forward(PROMPT).logits, uncached.prefill_forward(PROMPT).logits)
 
 
@@ -135,19 +138,30 @@ with open_device({device!r}) as device:
 """
 
 
-def test_two_processes_building_the_same_cache_both_succeed(llama_checkpoint, checkpoint_dir, device, device_name, tmp_path):
+def test_two_processes_building_the_same_cache_both_succeed(
+    llama_checkpoint, checkpoint_dir, device, device_name, tmp_path
+):
     hf_model, _ = llama_checkpoint
     cache_dir = tmp_path / "cache"
     script = tmp_path / "build.py"
     tests = os.path.dirname(__file__)
-    script.write_text(textwrap.dedent(BUILD_SCRIPT).format(tests=tests, checkpoint=str(checkpoint_dir), device=device_name, cache=str(cache_dir)))
+    script.write_text(
+        textwrap.dedent(BUILD_SCRIPT).format(
+            tests=tests, checkpoint=str(checkpoint_dir), device=device_name, cache=str(cache_dir)
+        )
+    )
     outputs = [tmp_path / f"logits_{i}.pt" for i in range(2)]
-    processes = [subprocess.Popen([sys.executable, str(script), str(out)], stderr=subprocess.PIPE, text=True) for out in outputs]
+    processes = [
+        subprocess.Popen([sys.executable, str(script), str(out)], stderr=subprocess.PIPE, text=True)
+        for out in outputs
+    ]
     for process in processes:
         _, stderr = process.communicate(timeout=120)
         assert process.returncode == 0, stderr[-2000:]
     logits = [torch.load(out) for out in outputs]
-    uncached = CausalLM(llama_spec(hf_model.config).attach_checkpoint(checkpoint_dir), device=device, progress=False)
+    uncached = CausalLM(
+        llama_spec(hf_model.config).attach_checkpoint(checkpoint_dir), device=device, progress=False
+    )
     expected = uncached.prefill_forward(PROMPT).logits
     assert torch.equal(logits[0], expected) and torch.equal(logits[1], expected)
     # Exactly one complete entry per block, no leftovers.
@@ -167,5 +181,7 @@ def test_unrepresentable_block_state_is_an_error(device, tmp_path):
     block.module_path = "layers.0.custom"
     before = snapshot(block)
     block.load_weights({})
-    with pytest.raises(TensorCacheError, match=r"layers\.0\.custom\.handle: load_weights set a builtins\.object"):
+    with pytest.raises(
+        TensorCacheError, match=r"layers\.0\.custom\.handle: load_weights set a builtins\.object"
+    ):
         write_state(changed_attributes(block, before), tmp_path, block.module_path)

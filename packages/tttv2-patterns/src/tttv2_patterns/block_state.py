@@ -20,7 +20,6 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
-
 from tttv2_blocks import Module
 from tttv2_hwconfig import ttnn
 
@@ -43,7 +42,11 @@ def _is_state_node(value) -> bool:
     if isinstance(value, Module):
         return True
     module = type(value).__module__
-    return module.startswith(("tttv2_blocks", "tttv2_patterns")) and hasattr(value, "__dict__") and not isinstance(value, type)
+    return (
+        module.startswith(("tttv2_blocks", "tttv2_patterns"))
+        and hasattr(value, "__dict__")
+        and not isinstance(value, type)
+    )
 
 
 def _child_modules(module, path: str = "", found: dict | None = None) -> dict[str, object]:
@@ -91,7 +94,9 @@ def changed_attributes(module: Module, before: dict) -> dict[str, dict[str, obje
         previous = before.get(path, {})
         removed = sorted(set(previous) - set(vars(node)))
         if removed:
-            raise TensorCacheError(f"{module.module_path}: load_weights deleted attributes {removed}; cannot cache that")
+            raise TensorCacheError(
+                f"{module.module_path}: load_weights deleted attributes {removed}; cannot cache that"
+            )
         node_changes = {
             name: value
             for name, value in vars(node).items()
@@ -213,7 +218,10 @@ def write_state(changes: dict[str, dict[str, object]], directory: Path, where: s
     """Encode ``changed_attributes`` output; return (JSON state, files written)."""
     writer = StateWriter(directory, where)
     state = {
-        node_path: {name: writer.encode(value, f"{node_path}.{name}" if node_path else name) for name, value in attrs.items()}
+        node_path: {
+            name: writer.encode(value, f"{node_path}.{name}" if node_path else name)
+            for name, value in attrs.items()
+        }
         for node_path, attrs in changes.items()
     }
     return state, writer.finish()
@@ -225,6 +233,8 @@ def restore_state(module: Module, state: dict, directory: Path, device) -> None:
     nodes = _child_modules(module)
     for node_path, attrs in state.items():
         if node_path not in nodes:
-            raise TensorCacheError(f"{module.module_path}: cached state names a sub-module {node_path!r} the block lacks")
+            raise TensorCacheError(
+                f"{module.module_path}: cached state names a sub-module {node_path!r} the block lacks"
+            )
         for name, encoded in attrs.items():
             setattr(nodes[node_path], name, reader.decode(encoded))

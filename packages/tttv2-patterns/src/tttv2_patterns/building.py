@@ -17,7 +17,9 @@ def block_class(spec):
     name = type(spec).__name__
     cls = getattr(tttv2_blocks, name.removesuffix("Spec"), None) if name.endswith("Spec") else None
     if cls is None:
-        raise TypeError(f"no tttv2_blocks module for spec type {name} (expected tttv2_blocks.{name.removesuffix('Spec')})")
+        raise TypeError(
+            f"no tttv2_blocks module for spec type {name} (expected tttv2_blocks.{name.removesuffix('Spec')})"
+        )
     return cls
 
 
@@ -32,7 +34,7 @@ def prefixed_message(config_path: str, message: str, impl_config, block_name: st
         head, rest = match.group(1), match.group(2)
         field_names = set(config_tree.child_names(impl_config) or ())
         if head in (block_name, type(impl_config).__name__):
-            return f"{config_path}{rest}{message[match.end():]}"
+            return f"{config_path}{rest}{message[match.end() :]}"
         if head in field_names and (rest or message[match.end()] == ":"):
             return f"{config_path}.{message}"
     return f"{config_path}: {message}"

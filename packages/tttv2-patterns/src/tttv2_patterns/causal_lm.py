@@ -6,7 +6,6 @@ import os
 
 import torch
 from tqdm.auto import tqdm
-
 from tttv2_blocks import Module, token_ids_to_device
 from tttv2_hwconfig import close_device, op_scope, ttnn
 
@@ -71,7 +70,9 @@ class CausalLM(Module):
             self._owns_device = owns_device
             self.module_path = "model"
             self.progress = progress
-            self.tensor_cache = TensorCache(tensor_cache) if isinstance(tensor_cache, str | os.PathLike) else tensor_cache
+            self.tensor_cache = (
+                TensorCache(tensor_cache) if isinstance(tensor_cache, str | os.PathLike) else tensor_cache
+            )
             self._build(model_spec, impl_config, device)
             if model_spec.checkpoint is not None:
                 self.load_weights(model_spec.checkpoint)
@@ -128,13 +129,17 @@ class CausalLM(Module):
         spec.replace(checkpoint=checkpoint).validate_checkpoint()
         blocks = self.blocks()
         action = "Loading/converting" if self.tensor_cache is not None else "Converting"
-        for path, block in tqdm(blocks.items(), desc=f"{action} weights", unit="module", disable=not self.progress):
+        for path, block in tqdm(
+            blocks.items(), desc=f"{action} weights", unit="module", disable=not self.progress
+        ):
             view = spec.state_dict_for(path, checkpoint)
             if self.tensor_cache is None:
                 block.load_weights(view)
                 continue
             key = block_cache_key(block, view.fingerprint(), self.device)
-            self.tensor_cache.load_or_build(block, key, lambda block=block, view=view: block.load_weights(view), self.device)
+            self.tensor_cache.load_or_build(
+                block, key, lambda block=block, view=view: block.load_weights(view), self.device
+            )
 
     # --- forward ----------------------------------------------------------------------------------------
     def _check_users(self, user_ids: list[int], count: int, where: str) -> None:
@@ -174,7 +179,9 @@ class CausalLM(Module):
                     f"(max_seq_len={self.spec.max_seq_len})"
                 )
             if vocab is not None and max(prompt) >= vocab:
-                raise ValueError(f"prefill_forward: user {user}: token id {max(prompt)} >= vocab_size {vocab}")
+                raise ValueError(
+                    f"prefill_forward: user {user}: token id {max(prompt)} >= vocab_size {vocab}"
+                )
         logits = [self._prefill_one(prompt, user) for prompt, user in zip(prompts, user_ids)]
         logits = torch.stack(logits)
         return ForwardOutput(logits, logits.argmax(-1), [len(p) for p in prompts], user_ids)
@@ -216,7 +223,11 @@ class CausalLM(Module):
             if previous is None:
                 raise ValueError("decode_forward: pass a previous ForwardOutput or token_ids=")
             token_ids = previous.next_tokens
-        tokens = torch.as_tensor(token_ids).flatten().tolist() if not isinstance(token_ids, list) else list(token_ids)
+        tokens = (
+            torch.as_tensor(token_ids).flatten().tolist()
+            if not isinstance(token_ids, list)
+            else list(token_ids)
+        )
         if user_ids is None:
             user_ids = list(previous.user_ids) if previous is not None else list(range(len(tokens)))
         self._check_users(list(user_ids), len(tokens), "decode_forward")
@@ -241,7 +252,9 @@ class CausalLM(Module):
     def _decode_positions(previous, cache_position, count: int) -> list[int]:
         if cache_position is None:
             if previous is None:
-                raise ValueError("decode_forward: pass cache_position= (no previous output to take positions from)")
+                raise ValueError(
+                    "decode_forward: pass cache_position= (no previous output to take positions from)"
+                )
             return list(previous.positions)
         if isinstance(cache_position, int):
             return [cache_position] * count

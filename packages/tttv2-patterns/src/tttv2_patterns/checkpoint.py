@@ -30,7 +30,9 @@ class Checkpoint(Mapping):
         tensors_read: how many tensors were read so far (a cache hit reads none).
     """
 
-    def __init__(self, key_to_file: dict[str, Path] | None = None, state_dict: Mapping | None = None, source: str = ""):
+    def __init__(
+        self, key_to_file: dict[str, Path] | None = None, state_dict: Mapping | None = None, source: str = ""
+    ):
         self._key_to_file = key_to_file or {}
         self._state_dict = state_dict
         self.source = source
@@ -61,7 +63,9 @@ class Checkpoint(Mapping):
             with safe_open(str(file), framework="pt") as handle:
                 for key in handle.keys():
                     if key in key_to_file:
-                        raise ValueError(f"Checkpoint.from_path: tensor {key!r} is in both {key_to_file[key]} and {file}")
+                        raise ValueError(
+                            f"Checkpoint.from_path: tensor {key!r} is in both {key_to_file[key]} and {file}"
+                        )
                     key_to_file[key] = file
         return cls(key_to_file=key_to_file, source=str(path))
 
@@ -70,7 +74,9 @@ class Checkpoint(Mapping):
         """Wrap an in-memory state dict (fingerprinted by hashing tensor bytes)."""
         for key, value in state_dict.items():
             if not isinstance(value, torch.Tensor):
-                raise TypeError(f"Checkpoint.from_state_dict: {key!r} is a {type(value).__name__}, expected torch.Tensor")
+                raise TypeError(
+                    f"Checkpoint.from_state_dict: {key!r} is a {type(value).__name__}, expected torch.Tensor"
+                )
         return cls(state_dict=dict(state_dict), source="<state_dict>")
 
     @classmethod
@@ -82,7 +88,9 @@ class Checkpoint(Mapping):
             return cls.from_path(source)
         if isinstance(source, Mapping):
             return cls.from_state_dict(source)
-        raise TypeError(f"checkpoint must be a path, a state dict or a Checkpoint, got {type(source).__name__}")
+        raise TypeError(
+            f"checkpoint must be a path, a state dict or a Checkpoint, got {type(source).__name__}"
+        )
 
     # --- Mapping ---------------------------------------------------------------------------------------
     def _keys(self):
@@ -114,7 +122,9 @@ class Checkpoint(Mapping):
             return tuple(handle.get_slice(key).get_shape())
 
     # --- views and fingerprints --------------------------------------------------------------------------
-    def view(self, prefix: str, *, aliases: Mapping[str, str] | None = None, ignored_suffixes=()) -> CheckpointView:
+    def view(
+        self, prefix: str, *, aliases: Mapping[str, str] | None = None, ignored_suffixes=()
+    ) -> CheckpointView:
         """Block-local view: keys under ``prefix + "."`` with the prefix stripped, plus ``aliases`` (local -> full)."""
         start = prefix + "."
         mapping = {
@@ -141,7 +151,9 @@ class Checkpoint(Mapping):
         cached = self._fingerprints.get(file)
         if cached is None or cached["size"] != stat.st_size or cached["mtime_ns"] != stat.st_mtime_ns:
             with open(file, "rb") as handle:
-                (header_len,) = struct.unpack("<Q", handle.read(8))  # safetensors: u64 header length, JSON header
+                (header_len,) = struct.unpack(
+                    "<Q", handle.read(8)
+                )  # safetensors: u64 header length, JSON header
                 header_hash = hashlib.sha256(handle.read(header_len)).hexdigest()
             cached = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "header_sha256": header_hash}
             self._fingerprints[file] = cached
@@ -186,7 +198,10 @@ class CheckpointView(Mapping):
         return self.mapping[key]
 
     def fingerprint(self) -> dict:
-        return {"keys": dict(sorted(self.mapping.items())), **self.checkpoint.fingerprint(self.mapping.values())}
+        return {
+            "keys": dict(sorted(self.mapping.items())),
+            **self.checkpoint.fingerprint(self.mapping.values()),
+        }
 
     def __repr__(self) -> str:
         return f"CheckpointView({self.prefix!r}, {sorted(self.mapping)})"

@@ -56,7 +56,9 @@ def iter_nodes(node, path: str = "") -> Iterator[tuple[str, object]]:
 def leaves(node, path: str = "") -> dict[str, object]:
     """Path -> leaf object for every leaf under ``node``."""
     return {
-        p: value for p, value in iter_nodes(node, path) if not isinstance(value, list) and child_names(value) is None
+        p: value
+        for p, value in iter_nodes(node, path)
+        if not isinstance(value, list) and child_names(value) is None
     }
 
 

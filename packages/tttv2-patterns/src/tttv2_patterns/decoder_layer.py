@@ -38,7 +38,14 @@ class DecoderLayer(Module):
 
     ImplConfig = staticmethod(DecoderLayerImplConfig.from_spec)
 
-    def __init__(self, spec: DecoderLayerSpec, impl_config: DecoderLayerImplConfig | None = None, device="N150", *, module_path: str = "DecoderLayer"):
+    def __init__(
+        self,
+        spec: DecoderLayerSpec,
+        impl_config: DecoderLayerImplConfig | None = None,
+        device="N150",
+        *,
+        module_path: str = "DecoderLayer",
+    ):
         if not isinstance(spec, DecoderLayerSpec):
             raise TypeError(f"{module_path}: spec must be a DecoderLayerSpec, got {type(spec).__name__}")
         spec.validate(module_path)
@@ -82,7 +89,9 @@ class DecoderLayer(Module):
         layout = layout or CheckpointLayout()
         checkpoint = Checkpoint.coerce(state_dict)
         for name, block in self._blocks.items():
-            block.load_weights(checkpoint.view(getattr(layout, name), ignored_suffixes=layout.ignored_suffixes))
+            block.load_weights(
+                checkpoint.view(getattr(layout, name), ignored_suffixes=layout.ignored_suffixes)
+            )
 
     # --- forward ----------------------------------------------------------------------------------
     def _residual_add(self, residual, update):
@@ -97,7 +106,9 @@ class DecoderLayer(Module):
 
     def forward_prefill(self, x, user_id: int, page_table=None):
         """One user's prefill: ``x`` ``(1, 1, seq_len, dim)`` -> ``(1, 1, seq_len, dim)``; fills its KV cache."""
-        attention_out = self.attention.forward_prefill(self.attention_norm.forward_prefill(x), user_id, page_table=page_table)
+        attention_out = self.attention.forward_prefill(
+            self.attention_norm.forward_prefill(x), user_id, page_table=page_table
+        )
         if self.post_attention_norm is not None:
             attention_out = self.post_attention_norm.forward_prefill(attention_out)
         h = self._residual_add(x, attention_out)
@@ -108,7 +119,9 @@ class DecoderLayer(Module):
 
     def forward_decode(self, x, current_pos, page_table=None):
         """One decode step: ``x`` ``(1, 1, batch, dim)``, ``current_pos`` per user -> ``(1, 1, batch, dim)``."""
-        attention_out = self.attention.forward_decode(self.attention_norm.forward_decode(x), current_pos, page_table=page_table)
+        attention_out = self.attention.forward_decode(
+            self.attention_norm.forward_decode(x), current_pos, page_table=page_table
+        )
         if self.post_attention_norm is not None:
             attention_out = self.post_attention_norm.forward_decode(attention_out)
         h = self._residual_add(x, attention_out)

@@ -31,7 +31,9 @@ def _stop_sets(stop_token_ids, users: int) -> list[set[int]]:
     if all(isinstance(t, int) for t in stop_token_ids):
         return [set(stop_token_ids) for _ in range(users)]
     if len(stop_token_ids) != users:
-        raise ValueError(f"generate: stop_token_ids has {len(stop_token_ids)} per-user lists for {users} users")
+        raise ValueError(
+            f"generate: stop_token_ids has {len(stop_token_ids)} per-user lists for {users} users"
+        )
     return [set([s] if isinstance(s, int) else s or ()) for s in stop_token_ids]
 
 
@@ -109,7 +111,9 @@ def generate(
             break
         feed = [generated[i][-1] for i in active]
         slots = [user_ids[i] for i in active]
-        out = model.decode_forward(token_ids=feed, cache_position=[positions[s] for s in slots], user_ids=slots)
+        out = model.decode_forward(
+            token_ids=feed, cache_position=[positions[s] for s in slots], user_ids=slots
+        )
         for slot in slots:
             positions[slot] += 1
         tokens = select_next_tokens(out.logits, params, generator).tolist()

@@ -63,9 +63,13 @@ class CausalLMImplConfig:
 
     TREE_FIELDS = ("embedding", "layers", "final_norm", "lm_head")
 
-    def __init__(self, model_spec: CausalLMSpec, device="N150", *, strategy: str = "default", mode: str = "both"):
+    def __init__(
+        self, model_spec: CausalLMSpec, device="N150", *, strategy: str = "default", mode: str = "both"
+    ):
         if not isinstance(model_spec, CausalLMSpec):
-            raise TypeError(f"CausalLM.ImplConfig: model_spec must be a CausalLMSpec, got {type(model_spec).__name__}")
+            raise TypeError(
+                f"CausalLM.ImplConfig: model_spec must be a CausalLMSpec, got {type(model_spec).__name__}"
+            )
         check_strategy_and_mode(strategy, mode, "CausalLM.ImplConfig")
         self._spec = model_spec
         self._device = open_for_properties(device)
@@ -81,7 +85,9 @@ class CausalLMImplConfig:
     @strategy.setter
     def strategy(self, value: str) -> None:
         if value not in STRATEGIES:
-            raise ValueError(f"CausalLM.ImplConfig.strategy: unknown strategy {value!r}; expected one of {STRATEGIES}")
+            raise ValueError(
+                f"CausalLM.ImplConfig.strategy: unknown strategy {value!r}; expected one of {STRATEGIES}"
+            )
         kept = self.overrides()
         self._derive(value)
         for path, leaf in kept.items():
@@ -90,7 +96,9 @@ class CausalLMImplConfig:
     def _derive(self, strategy: str) -> None:
         spec, device, mode = self._spec, self._device, self._mode
         self.embedding = get_default_impl_config(spec.embedding, device, mode=mode, strategy=strategy)
-        self.layers = [DecoderLayerImplConfig.from_spec(layer, device, mode, strategy) for layer in spec.layers]
+        self.layers = [
+            DecoderLayerImplConfig.from_spec(layer, device, mode, strategy) for layer in spec.layers
+        ]
         self.final_norm = get_default_impl_config(spec.final_norm, device, mode=mode, strategy=strategy)
         self.lm_head = get_default_impl_config(spec.lm_head, device, mode=mode, strategy=strategy)
         self._strategy = strategy
@@ -119,7 +127,9 @@ class CausalLMImplConfig:
 
 
 @get_default_impl_config.register
-def _(spec: DecoderLayerSpec, device, mode: str = "both", strategy: str = "default") -> DecoderLayerImplConfig:
+def _(
+    spec: DecoderLayerSpec, device, mode: str = "both", strategy: str = "default"
+) -> DecoderLayerImplConfig:
     return DecoderLayerImplConfig.from_spec(spec, device, mode, strategy)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-
 from tttv2_blocks.kv_cache import KVCacheSpec
 from tttv2_hwconfig import ttnn
 

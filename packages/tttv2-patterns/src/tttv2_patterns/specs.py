@@ -128,7 +128,9 @@ class CausalLMSpec:
         """The block-local view of the checkpoint for one module (``q_proj.weight`` ...)."""
         checkpoint = checkpoint if checkpoint is not None else self.checkpoint
         if checkpoint is None:
-            raise ValueError("CausalLMSpec: no checkpoint attached; call attach_checkpoint(path_or_state_dict)")
+            raise ValueError(
+                "CausalLMSpec: no checkpoint attached; call attach_checkpoint(path_or_state_dict)"
+            )
         layout = self.checkpoint_layout
         if module_path == "lm_head" and self.tie_word_embeddings:
             # Tied: the LM head reads the embedding matrix (HF drops lm_head.weight when saving).
@@ -143,7 +145,9 @@ class CausalLMSpec:
             ValueError: naming the spec path, or the checkpoint tensor with expected vs actual shape.
         """
         if not isinstance(self.layers, list | tuple) or not self.layers:
-            raise ValueError(f"CausalLMSpec.layers: need a non-empty list of DecoderLayerSpec, got {self.layers!r}")
+            raise ValueError(
+                f"CausalLMSpec.layers: need a non-empty list of DecoderLayerSpec, got {self.layers!r}"
+            )
         for name in ("embedding", "final_norm", "lm_head"):
             if getattr(self, name) is None:
                 raise ValueError(f"CausalLMSpec.{name}: required, got None")

@@ -32,13 +32,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from filelock import FileLock
-
 import tttv2_blocks
 import tttv2_hwconfig
+from filelock import FileLock
 from tttv2_hwconfig import ttnn, ttnn_is_emulated
+
 from tttv2_patterns.__about__ import __version__
-from tttv2_patterns.block_state import TensorCacheError, changed_attributes, restore_state, snapshot, write_state
+from tttv2_patterns.block_state import (
+    TensorCacheError,
+    changed_attributes,
+    restore_state,
+    snapshot,
+    write_state,
+)
 from tttv2_patterns.devices import device_name
 
 FORMAT = "tttv2-tensor-cache/1"
@@ -49,14 +55,20 @@ logger = logging.getLogger(__name__)
 def stable_repr(value) -> str:
     """A deterministic text of a config value (no memory addresses), for cache keys."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        fields = ", ".join(f"{f.name}={stable_repr(getattr(value, f.name))}" for f in dataclasses.fields(value))
+        fields = ", ".join(
+            f"{f.name}={stable_repr(getattr(value, f.name))}" for f in dataclasses.fields(value)
+        )
         return f"{type(value).__qualname__}({fields})"
     if isinstance(value, enum.Enum):
         return f"{type(value).__qualname__}.{value.name}"
     if isinstance(value, list | tuple):
         return "[" + ", ".join(stable_repr(v) for v in value) + "]"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{stable_repr(k)}: {stable_repr(v)}" for k, v in sorted(value.items(), key=str)) + "}"
+        return (
+            "{"
+            + ", ".join(f"{stable_repr(k)}: {stable_repr(v)}" for k, v in sorted(value.items(), key=str))
+            + "}"
+        )
     if value is None or isinstance(value, bool | int | float | str):
         return repr(value)
     text = repr(value)
@@ -64,7 +76,9 @@ def stable_repr(value) -> str:
         return text
     if hasattr(value, "__dict__"):
         return f"{type(value).__qualname__}({stable_repr(vars(value))})"
-    raise TensorCacheError(f"cannot key the tensor cache on a {type(value).__qualname__} (its repr has no stable text)")
+    raise TensorCacheError(
+        f"cannot key the tensor cache on a {type(value).__qualname__} (its repr has no stable text)"
+    )
 
 
 def _sha256(path: Path) -> str:
@@ -83,7 +97,11 @@ def block_cache_key(module, checkpoint_fingerprint: dict, device) -> dict:
         "block": f"{type(module).__module__}.{type(module).__qualname__}",
         "spec": stable_repr(module.spec),
         "impl_config": stable_repr(module.impl_config),
-        "device": {"name": device_name(device), "mesh_shape": list(tuple(device.shape)), "arch": str(device.arch())},
+        "device": {
+            "name": device_name(device),
+            "mesh_shape": list(tuple(device.shape)),
+            "arch": str(device.arch()),
+        },
         "ttnn_emulated": ttnn_is_emulated,
         "versions": {
             "tttv2_hwconfig": tttv2_hwconfig.__version__,
@@ -142,7 +160,9 @@ class TensorCache:
             self._write(entry, key, module, changed_attributes(module, before))
             kind = "built" if problem == "absent" else "rebuilt"
             if kind == "rebuilt":
-                logger.warning("tensor cache %s: rebuilt %s (%s)", self.directory, module.module_path, problem)
+                logger.warning(
+                    "tensor cache %s: rebuilt %s (%s)", self.directory, module.module_path, problem
+                )
             self.events.append((module.module_path, kind, problem))
             return False
 
@@ -181,7 +201,10 @@ class TensorCache:
             manifest = {
                 "format": FORMAT,
                 "key": key,
-                "files": {name: {"size": (temporary / name).stat().st_size, "sha256": _sha256(temporary / name)} for name in files},
+                "files": {
+                    name: {"size": (temporary / name).stat().st_size, "sha256": _sha256(temporary / name)}
+                    for name in files
+                },
                 "state": state,
             }
             with open(temporary / MANIFEST, "w") as handle:  # the manifest is written last
