@@ -8,7 +8,7 @@ from tttv2_patterns.checkpoint_layout import CheckpointLayout
 from tttv2_patterns.decoder_layer import DecoderLayer
 from tttv2_patterns.generation import generate
 from tttv2_patterns.impl_config import CausalLMImplConfig, DecoderLayerImplConfig
-from tttv2_patterns.kv_cache import PagedKVCache
+from tttv2_patterns.kv_cache import ModelKVCache
 from tttv2_patterns.outputs import ForwardOutput, GenerateOutput
 from tttv2_patterns.page_table import PageTable
 from tttv2_patterns.sampling import SamplingParams
@@ -28,7 +28,7 @@ __all__ = [
     "ForwardOutput",
     "GenerateOutput",
     "PageTable",
-    "PagedKVCache",
+    "ModelKVCache",
     "SamplingParams",
     "TensorCache",
     "TensorCacheError",

@@ -16,7 +16,7 @@ from tttv2_patterns.devices import device_name, open_for_model
 from tttv2_patterns.generation import generate
 from tttv2_patterns.impl_config import CausalLMImplConfig
 from tttv2_patterns.inputs import prompt_token_ids
-from tttv2_patterns.kv_cache import PagedKVCache
+from tttv2_patterns.kv_cache import ModelKVCache
 from tttv2_patterns.outputs import ForwardOutput
 from tttv2_patterns.specs import CausalLMSpec
 from tttv2_patterns.tensor_cache import TensorCache, block_cache_key
@@ -38,7 +38,7 @@ class CausalLM(Module):
         embedding / layers / final_norm / lm_head: the modules (``layers[i]`` is a ``DecoderLayer``
             with ``attention``, ``ffn``, ``attention_norm``...), each with ``module_path``.
         impl_config: the ``CausalLMImplConfig`` in use.
-        kv_cache: the paged KV cache (``PagedKVCache``) and its page table.
+        kv_cache: the paged KV cache (``ModelKVCache``) and its page table.
 
     Example:
         >>> model = CausalLM(model_spec, device="N150")
@@ -103,7 +103,7 @@ class CausalLM(Module):
         ]
         self.final_norm = build_block(spec.final_norm, impl.final_norm, device, "final_norm")
         self.lm_head = build_block(spec.lm_head, impl.lm_head, device, "lm_head")
-        self.kv_cache = PagedKVCache(self)
+        self.kv_cache = ModelKVCache(self)
 
     def blocks(self) -> dict[str, Module]:
         """Every block by module path (``"layers.0.attention"``), in execution order."""

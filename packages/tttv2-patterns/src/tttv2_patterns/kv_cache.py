@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import torch
-from tttv2_blocks.kv_cache import KVCacheSpec
+from tttv2_blocks import KVCacheSpec
 from tttv2_hwconfig import ttnn
 
 from tttv2_patterns.page_table import PageTable
 
 
-class PagedKVCache:
+class ModelKVCache:
     """Allocates every layer's paged cache for ``max_batch_size`` users x ``max_seq_len`` positions.
 
     The block size (positions per page) is ``impl.layers[i].attention.kv_cache.block_size``; every
