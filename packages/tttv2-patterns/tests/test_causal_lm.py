@@ -122,3 +122,40 @@ def test_too_many_users_and_bad_positions_are_rejected(llama_spec_with_checkpoin
         model.decode_forward(out, cache_position=128)
     with pytest.raises(ValueError, match="token id 499 >= vocab_size 499"):
         model.prefill_forward([[1, 499]])
+
+
+def test_torch_reference_matches_hf(llama_checkpoint, llama_spec_with_checkpoint, device):
+    """The composed float32 block references are an independent HF-equivalent model."""
+    hf_model, _ = llama_checkpoint
+    model = _accuracy_model(llama_spec_with_checkpoint, device)
+    prompt = PROMPTS[1]
+    with torch.no_grad():
+        expected = hf_model(torch.tensor([prompt])).logits[0]
+    # float32 both sides: only summation order differs.
+    torch.testing.assert_close(model.torch_reference()(prompt), expected, atol=1e-4, rtol=1e-4)
+
+
+def test_editing_model_impl_config_rebuilds_that_block(llama_checkpoint, llama_spec_with_checkpoint, device):
+    """The design doc's line: edit model.impl_config after construction; the next prefill applies it."""
+    hf_model, _ = llama_checkpoint
+    model = _accuracy_model(llama_spec_with_checkpoint, device)
+    out = model.prefill_forward([[1, 2, 3]])
+    kept = model.layers[1].attention
+    model.impl_config.layers[0].attention.qkv_proj.dtype = ttnn.bfloat8_b
+    with pytest.raises(
+        RuntimeError, match=r"decode_forward: impl_config changed .*layers\[0\]\.attention\.qkv_proj\.dtype"
+    ):
+        model.decode_forward(out)
+    device.trace.clear()
+    out = model.prefill_forward([PROMPTS[0]])
+    linear_dtypes = {
+        r.input_dtypes[1]
+        for r in device.trace.records
+        if r.name == "ttnn.linear" and r.scope == "layers.0.attention"
+    }
+    assert "bfloat8_b" in linear_dtypes
+    assert model.layers[1].attention is kept  # untouched blocks are not rebuilt
+    assert pcc(_hf_logits(hf_model, PROMPTS[0]), out.logits[0]) >= 0.99
+    model.impl_config.layers[1].ffn_norm.weight_dtype = ttnn.bfloat8_b
+    with pytest.raises(ValueError, match=r"^layers\[1\]\.ffn_norm\.weight_dtype"):
+        model.apply_impl_config()

@@ -9,6 +9,7 @@ from tqdm.auto import tqdm
 from tttv2_blocks import Module, token_ids_to_device
 from tttv2_hwconfig import close_device, op_scope, ttnn
 
+from tttv2_patterns import config_tree
 from tttv2_patterns.building import build_block
 from tttv2_patterns.checkpoint import Checkpoint
 from tttv2_patterns.decoder_layer import DecoderLayer
@@ -70,6 +71,7 @@ class CausalLM(Module):
             self._owns_device = owns_device
             self.module_path = "model"
             self.progress = progress
+            self._checkpoint = None
             self.tensor_cache = (
                 TensorCache(tensor_cache) if isinstance(tensor_cache, str | os.PathLike) else tensor_cache
             )
@@ -104,6 +106,55 @@ class CausalLM(Module):
         self.final_norm = build_block(spec.final_norm, impl.final_norm, device, "final_norm")
         self.lm_head = build_block(spec.lm_head, impl.lm_head, device, "lm_head")
         self.kv_cache = ModelKVCache(self)
+        self._built_config = config_tree.leaves(impl)
+
+    def _changed_config_paths(self) -> set[str]:
+        current = config_tree.leaves(self.impl_config)
+        built = self._built_config
+        return {path for path in current.keys() | built.keys() if current.get(path) is not built.get(path)}
+
+    def apply_impl_config(self) -> list[str]:
+        """Rebuild the blocks whose ImplConfig was edited since the model was built (``model.impl_config...``).
+
+        The new blocks are validated first (errors name the path), then swapped in and their weights
+        loaded again (from the tensor cache when there is one). Rebuilding an attention block resets
+        the KV cache. ``prefill_forward`` calls this automatically.
+
+        Returns:
+            The module paths rebuilt.
+        """
+        changed = self._changed_config_paths()
+        if not changed:
+            return []
+        spec, impl = self.spec, self.impl_config
+        self._check_impl_config(spec, impl, self.device)
+        specs = spec.module_specs()
+        stale = {}
+        for path in changed:
+            owner = next((m for m in specs if _under(path, config_tree.module_path_to_config_path(m))), None)
+            if owner is None:
+                raise ValueError(
+                    f"{path}: changed after the model was built, but it belongs to no block of the spec"
+                )
+            stale[owner] = specs[owner]
+        rebuilt = {
+            path: build_block(stale[path], impl.module_config(path), self.device, path)
+            for path in specs
+            if path in stale
+        }
+        for path, block in rebuilt.items():
+            parts = path.split(".")
+            if parts[0] == "layers":
+                index = int(parts[1])
+                self.layers[index].replace_block(parts[2], block, impl.layers[index])
+            else:
+                setattr(self, path, block)
+        if self._checkpoint is not None:
+            self._load_blocks(rebuilt, self._checkpoint)
+        if any(path.endswith(".attention") for path in rebuilt):
+            self.kv_cache = ModelKVCache(self)
+        self._built_config = config_tree.leaves(impl)
+        return list(rebuilt)
 
     def blocks(self) -> dict[str, Module]:
         """Every block by module path (``"layers.0.attention"``), in execution order."""
@@ -127,7 +178,11 @@ class CausalLM(Module):
         if checkpoint is None:
             raise ValueError("CausalLM.load_weights: no checkpoint given and none attached to the spec")
         spec.replace(checkpoint=checkpoint).validate_checkpoint()
-        blocks = self.blocks()
+        self._load_blocks(self.blocks(), checkpoint)
+        self._checkpoint = checkpoint
+
+    def _load_blocks(self, blocks: dict[str, Module], checkpoint: Checkpoint) -> None:
+        spec = self.spec
         action = "Loading/converting" if self.tensor_cache is not None else "Converting"
         for path, block in tqdm(
             blocks.items(), desc=f"{action} weights", unit="module", disable=not self.progress
@@ -182,6 +237,7 @@ class CausalLM(Module):
                 raise ValueError(
                     f"prefill_forward: user {user}: token id {max(prompt)} >= vocab_size {vocab}"
                 )
+        self.apply_impl_config()  # edits of model.impl_config take effect here (the design doc's override)
         logits = [self._prefill_one(prompt, user) for prompt, user in zip(prompts, user_ids)]
         logits = torch.stack(logits)
         return ForwardOutput(logits, logits.argmax(-1), [len(p) for p in prompts], user_ids)
@@ -219,6 +275,12 @@ class CausalLM(Module):
         Returns:
             ``ForwardOutput`` with positions advanced by one.
         """
+        changed = self._changed_config_paths()
+        if changed:
+            raise RuntimeError(
+                f"decode_forward: impl_config changed since the blocks were built ({', '.join(sorted(changed)[:3])}); "
+                "rebuilding would drop the KV cache, so apply it with prefill_forward or apply_impl_config() first"
+            )
         if token_ids is None:
             if previous is None:
                 raise ValueError("decode_forward: pass a previous ForwardOutput or token_ids=")
@@ -269,6 +331,25 @@ class CausalLM(Module):
         first_device = ttnn.get_device_tensors(logits)[0]
         return ttnn.to_torch(first_device).to(torch.float32).reshape(logits.shape[-2], logits.shape[-1])
 
+    def torch_reference(self):
+        """Float32 torch model from the blocks' references: ``token_ids (seq,)`` -> logits ``(seq, vocab)``.
+
+        Independent of TTNN: every block's ``torch_reference()`` (plain torch on the loaded weights),
+        composed the same way; attention runs causally over the whole sequence.
+        """
+        embedding, final_norm, lm_head = (
+            m.torch_reference() for m in (self.embedding, self.final_norm, self.lm_head)
+        )
+        layers = [layer.torch_reference() for layer in self.layers]
+
+        def reference(token_ids) -> torch.Tensor:
+            x = embedding(torch.as_tensor(token_ids).reshape(1, -1))
+            for layer in layers:
+                x = layer(x)
+            return lm_head(final_norm(x))[0]
+
+        return reference
+
     # --- generation and lifetime --------------------------------------------------------------------------
     def generate(self, inputs, max_new_tokens: int = 20, **kwargs):
         """HF-style generation; see ``tttv2_patterns.generation.generate`` for every argument."""
@@ -289,3 +370,8 @@ class CausalLM(Module):
 
     def __repr__(self) -> str:
         return f"CausalLM({len(self.layers)} layers on {device_name(self.device)}, strategy={self.impl_config.strategy!r})"
+
+
+def _under(path: str, prefix: str) -> bool:
+    """``layers[0].attention.qkv_proj.dtype`` is under ``layers[0].attention``."""
+    return path == prefix or path.startswith((prefix + ".", prefix + "["))

@@ -76,6 +76,12 @@ class DecoderLayer(Module):
         for name, block in getattr(self, "_blocks", {}).items():
             block.module_path = f"{value}.{name}"
 
+    def replace_block(self, name: str, block: Module, impl_config: DecoderLayerImplConfig) -> None:
+        """Swap in a rebuilt sub-module (``CausalLM.apply_impl_config``)."""
+        self._blocks[name] = block
+        setattr(self, name, block)
+        self.impl_config = impl_config
+
     def blocks(self) -> dict[str, Module]:
         """Sub-module blocks by attribute name, in execution order."""
         return dict(self._blocks)
