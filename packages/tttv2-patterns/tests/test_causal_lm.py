@@ -159,3 +159,13 @@ def test_editing_model_impl_config_rebuilds_that_block(llama_checkpoint, llama_s
     model.impl_config.layers[1].ffn_norm.weight_dtype = ttnn.bfloat8_b
     with pytest.raises(ValueError, match=r"^layers\[1\]\.ffn_norm\.weight_dtype"):
         model.apply_impl_config()
+
+
+@pytest.mark.parametrize("length", [1, 32, 33, 77])
+def test_prefill_logits_at_odd_lengths(llama_checkpoint, llama_spec_with_checkpoint, device, length):
+    """Prompt lengths around the 32-row tile: the last position is taken from the right tile and row."""
+    hf_model, _ = llama_checkpoint
+    model = _accuracy_model(llama_spec_with_checkpoint, device)
+    prompt = torch.randint(0, 499, (length,), generator=torch.Generator().manual_seed(length)).tolist()
+    out = model.prefill_forward([prompt])
+    assert pcc(_hf_logits(hf_model, prompt), out.logits[0]) >= 0.99  # same bar as above

@@ -22,6 +22,8 @@ from tttv2_patterns.outputs import ForwardOutput
 from tttv2_patterns.specs import CausalLMSpec
 from tttv2_patterns.tensor_cache import TensorCache, block_cache_key
 
+TILE = 32
+
 
 class CausalLM(Module):
     """A decoder-only LM on a TT device, composed from blocks (same Spec / ImplConfig contract).
@@ -249,12 +251,15 @@ class CausalLM(Module):
         page_table = self.kv_cache.page_table_tensor()
         for layer in self.layers:
             x = layer.forward_prefill(x, user, page_table=page_table)
-        # Only the last position's logits are needed: slice before the final norm and LM head.
+        # Only the last position's logits are needed: keep the tile of rows holding it (a tile-aligned
+        # slice, as TTTv1's get_last_token) for the final norm and LM head, then pick the row.
         seq, dim = x.shape[-2], x.shape[-1]
-        with op_scope(self.module_path):
-            last = ttnn.slice(x, [0, 0, seq - 1, 0], [1, 1, seq, dim])
-        logits = self.lm_head.forward_prefill(self.final_norm.forward_prefill(last))
-        return self._logits_to_torch(logits)[0]
+        start = (seq - 1) // TILE * TILE
+        if start or seq > TILE:
+            with op_scope(self.module_path):
+                x = ttnn.slice(x, [0, 0, start, 0], [1, 1, min(start + TILE, seq), dim])
+        logits = self.lm_head.forward_prefill(self.final_norm.forward_prefill(x))
+        return self._logits_to_torch(logits)[seq - 1 - start]
 
     def decode_forward(
         self,
@@ -305,10 +310,27 @@ class CausalLM(Module):
             current_pos = self.kv_cache.positions_tensor(positions)
             page_table = self.kv_cache.page_table_tensor(list(user_ids))
         x = self.embedding.forward_decode(token_tensor)
+        shared_rot_mats: dict[str, tuple] = {}
         for layer in self.layers:
-            x = layer.forward_decode(x, current_pos, page_table=page_table)
+            x = layer.forward_decode(
+                x,
+                current_pos,
+                page_table=page_table,
+                rot_mats=self._rot_mats(layer, current_pos, shared_rot_mats),
+            )
         logits = self._logits_to_torch(self.lm_head.forward_decode(self.final_norm.forward_decode(x)))
         return ForwardOutput(logits, logits.argmax(-1), [p + 1 for p in positions], list(user_ids))
+
+    def _rot_mats(self, layer, current_pos, shared: dict):
+        """cos/sin of this step for the layer's rope, looked up once per distinct rope (as TTTv1 does)."""
+        rope = getattr(layer.attention, "rope", None)
+        if rope is None:
+            return None
+        key = repr((rope.spec, rope.impl_config))
+        if key not in shared:
+            with op_scope(self.module_path):
+                shared[key] = rope.decode_rot_mats(current_pos)
+        return shared[key]
 
     @staticmethod
     def _decode_positions(previous, cache_position, count: int) -> list[int]:

@@ -123,10 +123,13 @@ class DecoderLayer(Module):
             ffn_out = self.post_ffn_norm.forward_prefill(ffn_out)
         return self._residual_add(h, ffn_out)
 
-    def forward_decode(self, x, current_pos, page_table=None):
-        """One decode step: ``x`` ``(1, 1, batch, dim)``, ``current_pos`` per user -> ``(1, 1, batch, dim)``."""
+    def forward_decode(self, x, current_pos, page_table=None, *, rot_mats=None):
+        """One decode step: ``x`` ``(1, 1, batch, dim)``, ``current_pos`` per user -> ``(1, 1, batch, dim)``.
+
+        ``rot_mats``: optional ``(cos, sin)`` for these positions, shared by layers with the same rope.
+        """
         attention_out = self.attention.forward_decode(
-            self.attention_norm.forward_decode(x), current_pos, page_table=page_table
+            self.attention_norm.forward_decode(x), current_pos, rot_mats=rot_mats, page_table=page_table
         )
         if self.post_attention_norm is not None:
             attention_out = self.post_attention_norm.forward_decode(attention_out)
