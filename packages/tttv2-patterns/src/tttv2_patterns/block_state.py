@@ -13,15 +13,15 @@ JSON structure; ttnn enums (``ttnn.bfloat8_b``) -> their name. Anything else rai
 
 from __future__ import annotations
 
-import base64
 import enum
-import pickle
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 from tttv2_blocks import Module
 from tttv2_hwconfig import ttnn
+
+from tttv2_patterns.memory_config_json import memory_config_from_json, memory_config_to_json
 
 TORCH_FILE = "torch_tensors.safetensors"
 
@@ -152,11 +152,7 @@ class StateWriter:
         encoded = {"ttnn": name, "on_device": tensor.device() is not None}
         memory_config = tensor.memory_config()
         if memory_config is not None:
-            encoded["memory_config"] = repr(memory_config)
-            try:  # lets a restore put the tensor back where it was if load_tensor does not
-                encoded["memory_config_pickle"] = base64.b64encode(pickle.dumps(memory_config)).decode()
-            except Exception:  # noqa: BLE001 - real ttnn objects may not pickle; then repr is checked only
-                pass
+            encoded["memory_config"] = memory_config_to_json(memory_config)
         return encoded
 
     def finish(self) -> list[str]:
@@ -201,17 +197,9 @@ class StateReader:
         path = self.directory / encoded["ttnn"]
         if not encoded["on_device"]:
             return ttnn.load_tensor(path)
-        if "memory_config_pickle" in encoded:
-            # Straight into the recorded memory config (DRAM-sharded weights stay DRAM-sharded).
-            memory_config = pickle.loads(base64.b64decode(encoded["memory_config_pickle"]))
-            return ttnn.to_device(ttnn.load_tensor(path), self.device, memory_config=memory_config)
-        tensor = ttnn.load_tensor(path, device=self.device)  # real ttnn restores the dumped memory config
-        if repr(tensor.memory_config()) != encoded.get("memory_config"):
-            raise TensorCacheError(
-                f"{self.where}: {path.name} was stored in {encoded.get('memory_config')} but loads into "
-                f"{tensor.memory_config()!r}"
-            )
-        return tensor
+        # Straight into the recorded memory config (DRAM-sharded weights stay DRAM-sharded).
+        memory_config = memory_config_from_json(encoded["memory_config"])
+        return ttnn.to_device(ttnn.load_tensor(path), self.device, memory_config=memory_config)
 
 
 def write_state(changes: dict[str, dict[str, object]], directory: Path, where: str) -> tuple[dict, list[str]]:

@@ -61,6 +61,11 @@ def build_block(spec, impl_config, device, module_path: str):
     try:
         block = cls(spec, impl_config, device)
     except (ValueError, TypeError) as error:
-        raise type(error)(prefixed_message(config_path, str(error), impl_config, cls.__name__)) from error
+        message = prefixed_message(config_path, str(error), impl_config, cls.__name__)
+        try:
+            wrapped = type(error)(message)
+        except TypeError:  # an exception class with its own constructor signature
+            wrapped = (ValueError if isinstance(error, ValueError) else TypeError)(message)
+        raise wrapped from error
     block.module_path = module_path
     return block

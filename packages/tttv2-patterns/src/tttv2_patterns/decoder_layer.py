@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from tttv2_blocks import Module
-from tttv2_hwconfig import op_scope, ttnn
+from tttv2_hwconfig import close_device, op_scope, ttnn
 
 from tttv2_patterns.building import build_block
 from tttv2_patterns.checkpoint import Checkpoint
@@ -64,6 +64,12 @@ class DecoderLayer(Module):
                     f"{module_path_to_config_path(module_path)}.{name}: the spec has no {name} but the ImplConfig sets one"
                 )
             setattr(self, name, self._blocks.get(name))
+
+    def close(self) -> None:
+        """Release the device if the layer opened it (a catalog name was passed)."""
+        if self._owns_device:
+            close_device(self.device)
+            self._owns_device = False
 
     # --- module tree ------------------------------------------------------------------------------
     @property
