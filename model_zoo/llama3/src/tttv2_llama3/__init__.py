@@ -1,5 +1,10 @@
 """TTTv2 model-zoo family: Llama 3.x (and SmolLM2, which shares the architecture).
 
+    from tttv2_llama3 import ModelFactory
+
+    model = ModelFactory.from_huggingface("HuggingFaceTB/SmolLM2-135M-Instruct", device="N150")
+    print(model.generate(["What is the capital of France?"], max_new_tokens=16).text[0])
+
 Checkpoints are read as checked safetensors only; the HF reference runs on the same folder::
 
     from tttv2_llama3 import HFReference, ensure_smollm2_checkpoint, open_checkpoint
@@ -27,7 +32,9 @@ __all__ = [
     "Checkpoint",
     "CheckpointError",
     "HFReference",
+    "LlamaCausalLM",
     "LlamaCheckpointConfig",
+    "ModelFactory",
     "TensorInfo",
     "TokenAgreement",
     "default_cache_dir",
@@ -39,10 +46,17 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    # HFReference imports transformers (seconds); load it only when asked for.
-    if name == "HFReference":
-        from tttv2_llama3.hf_reference import HFReference  # noqa: PLC0415
+# Loaded on first use: they import transformers or the TTTv2 packages (seconds).
+_LAZY = {
+    "HFReference": "tttv2_llama3.hf_reference",
+    "LlamaCausalLM": "tttv2_llama3.llama_model",
+    "ModelFactory": "tttv2_llama3.model_factory",
+}
 
-        return HFReference
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib  # noqa: PLC0415
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -6,7 +6,9 @@ Steps:
 3. TTTv2 model on the device (the host emulator without hardware): generated text per prompt, token
    agreement with HF, emulator tokens/s, and PREDICTED device tokens/s/user from the op trace.
 
-Step 3 runs once ``build_tttv2_model`` is wired; until then the demo prints the reference only.
+The default run (8 everyday prompts decoded together, 32 new tokens, accuracy strategy, N150) takes
+about two minutes on a 2-core CPU once the weights are in the tensor cache (the first run converts
+them: about a minute more).
 """
 
 from __future__ import annotations
@@ -30,22 +32,35 @@ DEFAULT_STRATEGY = "accuracy"
 DEFAULT_MAX_NEW_TOKENS = 32
 DESCRIPTION = "Llama 3 family demo: the HF reference and the TTTv2 model on the same checkpoint and prompts."
 PREDICTION_LABEL = "PREDICTED (tttv2_hwconfig roofline model, not measured)"
+MAX_BATCH = 32  # one tile of decode users
+KV_BLOCK = 32  # the KV cache is sized in whole tiles of positions
 
 
-def build_tttv2_model(checkpoint_dir: Path, device, strategy: str):
-    """=== TO BE WIRED BY THE LEAD === Build the TTTv2 model of ``checkpoint_dir`` on ``device``.
-
-    Expected result: an object with
-        ``generate(prompt_ids: list[list[int]], max_new_tokens: int) -> Sequence[Sequence[int]]``
-    producing, per user, ``max_new_tokens`` greedy token ids (users' prompts may differ in length).
-    If the real CausalLM API differs, adapt the one call in ``run_tttv2`` marked "TTTv2 CALL".
+def build_tttv2_model(
+    checkpoint_dir: Path, device, strategy: str, *, max_batch_size: int = 1, max_seq_len: int | None = None
+):
+    """The TTTv2 model of ``checkpoint_dir`` on ``device`` (``ModelFactory.from_huggingface``).
 
     Args:
-        checkpoint_dir: checked HF checkpoint folder (``checkpoint.open_checkpoint`` opens it).
-        device: the mesh device from ``tttv2_hwconfig.open_device``; its ``trace`` records every op.
-        strategy: one of ``STRATEGIES``, passed to the default ImplConfig.
+        checkpoint_dir: checked HF checkpoint folder.
+        device: the opened mesh device (``tttv2_hwconfig.open_device``); its ``trace`` records every op.
+        strategy: one of ``STRATEGIES``, for the default ImplConfig.
+        max_batch_size: users decoded together.
+        max_seq_len: longest prompt + new tokens (sizes the KV cache).
+
+    Returns:
+        A ``LlamaCausalLM``: ``generate(prompt_ids, max_new_tokens=N)`` yields per-user token ids.
     """
-    raise NotImplementedError("wired once tttv2_patterns.CausalLM exists")
+    from tttv2_llama3.model_factory import ModelFactory  # noqa: PLC0415 - imports the TTTv2 packages
+
+    return ModelFactory.from_huggingface(
+        checkpoint_dir,
+        device,
+        strategy=strategy,
+        max_batch_size=max_batch_size,
+        max_seq_len=max_seq_len,
+        progress=False,
+    )
 
 
 @dataclass(frozen=True)
@@ -60,10 +75,18 @@ class ReferenceResult:
 
 @dataclass(frozen=True)
 class TTTv2Result:
-    """What the TTTv2 run produced: per-user tokens per batch and its speed figures."""
+    """What the TTTv2 run produced: per-user tokens per batch and its speed figures.
+
+    Attributes:
+        new_ids_per_batch: ``[batch][user] -> max_new_tokens`` generated ids.
+        emulator_tokens_per_s: generated tokens / wall seconds of every ``generate`` (prefill included).
+        emulator_decode_step_s: wall seconds of one emulated decode step (single-batch runs), or None.
+        predicted_tokens_per_s_per_user: PREDICTED device decode speed, or None without an op trace.
+    """
 
     new_ids_per_batch: list[list[list[int]]]
     emulator_tokens_per_s: float
+    emulator_decode_step_s: float | None
     predicted_tokens_per_s_per_user: float | None
 
 
@@ -87,7 +110,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--max-new-tokens", type=int, default=DEFAULT_MAX_NEW_TOKENS, help="tokens per prompt"
     )
     parser.add_argument(
-        "--batch", type=int, default=1, help="users decoded together; prompts are cycled to fill a batch"
+        "--batch",
+        type=int,
+        default=None,
+        help="users decoded together (1..32); prompts are cycled to fill a batch "
+        "(default: every prompt in one batch)",
     )
     parser.add_argument(
         "--threads",
@@ -107,8 +134,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error(
             f"--max-new-tokens must be >= 2 (one prefill token plus decode steps), got {args.max_new_tokens}"
         )
-    if args.batch < 1:
-        parser.error(f"--batch must be >= 1, got {args.batch}")
+    if args.batch is not None and not 1 <= args.batch <= MAX_BATCH:
+        parser.error(f"--batch must be in 1..{MAX_BATCH}, got {args.batch}")
     if args.threads < 0:
         parser.error(f"--threads must be >= 0, got {args.threads}")
     from tttv2_hwconfig import device_spec  # noqa: PLC0415
@@ -118,6 +145,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     except ValueError as error:
         parser.error(f"--device: {error}")
     args.prompts = args.prompts or list(EVERYDAY_PROMPTS)
+    if args.batch is None:
+        args.batch = min(len(args.prompts), MAX_BATCH)
     return args
 
 
@@ -145,35 +174,47 @@ def run_reference(reference, prompts: Sequence[str], max_new_tokens: int) -> dic
 
 
 def run_tttv2(model, device, device_name: str, batches, references, max_new_tokens: int) -> TTTv2Result:
-    """Generate every batch on the TTTv2 model; time it and predict device decode speed from the trace."""
+    """Generate every batch on the TTTv2 model; time it and predict device decode speed from the trace.
+
+    Every user generates exactly ``max_new_tokens`` (no early stop at EOS; the output is cut at EOS
+    when compared) so that every decode step runs the full batch and the timings mean one thing.
+    The first batch is generated once more for a single token: that run is the prefill alone, whose
+    time and op trace, subtracted from the full run's, give one decode step.
+    """
     trace = getattr(device, "trace", None)  # emulated devices record ops; real ones do not
-    new_ids_per_batch, generated, seconds, generation_records = [], 0, 0.0, None
+    new_ids_per_batch, seconds, generation_records = [], 0.0, None
     for index, prompts in enumerate(batches):
         prompt_ids = [references[p].prompt_ids for p in prompts]
         if trace is not None:
             trace.clear()
         start = time.perf_counter()
-        new_ids = model.generate(prompt_ids, max_new_tokens=max_new_tokens)  # TTTv2 CALL
+        new_ids = model.generate(prompt_ids, max_new_tokens=max_new_tokens, stop_token_ids=())
         seconds += time.perf_counter() - start
-        new_ids = [[int(t) for t in row] for row in new_ids]
-        generated += sum(len(row) for row in new_ids)
-        new_ids_per_batch.append(new_ids)
+        new_ids_per_batch.append([[int(t) for t in row] for row in new_ids])
         if index == 0 and trace is not None:
             generation_records = list(trace.records)
+    first_batch_s = seconds if len(batches) == 1 else None
 
+    if trace is not None:
+        trace.clear()
+    start = time.perf_counter()
+    model.generate([references[p].prompt_ids for p in batches[0]], max_new_tokens=1, stop_token_ids=())
+    prefill_s = time.perf_counter() - start
     predicted = None
     if generation_records is not None:
-        trace.clear()
-        model.generate([references[p].prompt_ids for p in batches[0]], max_new_tokens=1)  # TTTv2 CALL
-        step_s = predicted_decode_step_s(
-            generation_records,
-            list(trace.records),
-            max(len(row) for row in new_ids_per_batch[0]),
-            device_name,
-        )
+        step_s = predicted_decode_step_s(generation_records, list(trace.records), max_new_tokens, device_name)
         predicted = 1.0 / step_s
         trace.clear()
-    return TTTv2Result(new_ids_per_batch, generated / seconds, predicted)
+    users = sum(len(prompts) for prompts in batches)
+    decode_step_s = None
+    if first_batch_s is not None and first_batch_s > prefill_s:
+        decode_step_s = (first_batch_s - prefill_s) / (max_new_tokens - 1)
+    return TTTv2Result(
+        new_ids_per_batch,
+        emulator_tokens_per_s=users * max_new_tokens / seconds,
+        emulator_decode_step_s=decode_step_s,
+        predicted_tokens_per_s_per_user=predicted,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -196,16 +237,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     hf_tokens = sum(len(r.new_ids) for r in references.values())
     hf_seconds = sum(r.seconds for r in references.values())
 
+    longest = max(len(r.prompt_ids) for r in references.values()) + args.max_new_tokens
     device = open_device(args.device)
     try:
-        try:
-            model = build_tttv2_model(Path(checkpoint_dir), device, args.strategy)
-        except NotImplementedError as error:
-            model = None
-            print(f"\nTTTv2 model: not built yet ({error}); showing the HF reference only.")
-        result = None
-        if model is not None:
-            result = run_tttv2(model, device, args.device, batches, references, args.max_new_tokens)
+        start = time.perf_counter()
+        model = build_tttv2_model(
+            Path(checkpoint_dir),
+            device,
+            args.strategy,
+            max_batch_size=args.batch,
+            max_seq_len=-(-longest // KV_BLOCK) * KV_BLOCK,
+        )
+        print(f"\nTTTv2 model built in {time.perf_counter() - start:.1f} s: {model!r}")
+        result = run_tttv2(model, device, args.device, batches, references, args.max_new_tokens)
     finally:
         close_device(device)
 
@@ -214,20 +258,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"\nHF eager CPU (float32), batch 1: {hf_tokens / hf_seconds:.1f} tokens/s "
         f"(prefill included, {torch.get_num_threads()} torch threads)"
     )
-    if result is not None:
+    print(
+        f"TTTv2 on the {args.device} emulator, batch {args.batch}: {result.emulator_tokens_per_s:.2f} tokens/s "
+        "(prefill included)"
+    )
+    if result.emulator_decode_step_s is not None:
         print(
-            f"TTTv2 on the {args.device} emulator, batch {args.batch}: {result.emulator_tokens_per_s:.2f} tokens/s"
+            f"TTTv2 on the {args.device} emulator, batch {args.batch}: decode step "
+            f"{result.emulator_decode_step_s * 1e3:.0f} ms = {args.batch / result.emulator_decode_step_s:.2f} tokens/s"
         )
-        if result.predicted_tokens_per_s_per_user is not None:
-            print(
-                f"{PREDICTION_LABEL}: {args.device} decode, batch {args.batch}: "
-                f"{result.predicted_tokens_per_s_per_user:.1f} tokens/s/user "
-                f"({result.predicted_tokens_per_s_per_user * args.batch:.1f} tokens/s total)"
-            )
+    if result.predicted_tokens_per_s_per_user is not None:
+        print(
+            f"{PREDICTION_LABEL}: {args.device} decode, batch {args.batch}: "
+            f"{result.predicted_tokens_per_s_per_user:.1f} tokens/s/user "
+            f"({result.predicted_tokens_per_s_per_user * args.batch:.1f} tokens/s total)"
+        )
     return 0
 
 
-def _print_outputs(reference, batches, references, result: TTTv2Result | None) -> None:
+def _print_outputs(reference, batches, references, result: TTTv2Result) -> None:
     from tttv2_llama3.hf_reference import truncate_at_eos  # noqa: PLC0415
 
     total = TokenAgreement(0, 0, None)
@@ -236,8 +285,6 @@ def _print_outputs(reference, batches, references, result: TTTv2Result | None) -
             ref = references[prompt]
             print(f"\n[batch {batch_index} user {user}] {prompt}")
             print(f"  HF    : {reference.decode(ref.new_ids)!r}")
-            if result is None:
-                continue
             ids = truncate_at_eos(
                 result.new_ids_per_batch[batch_index][user], reference.eos_token_ids, keep_eos=True
             )
@@ -246,10 +293,7 @@ def _print_outputs(reference, batches, references, result: TTTv2Result | None) -
                 total.matched + agreement.matched, total.compared + agreement.compared, None
             )
             print(f"  TTTv2 : {reference.decode(ids)!r}\n          {agreement}")
-    if result is not None:
-        print(
-            f"\nagreement with HF over all users: {total.matched}/{total.compared} tokens ({total.rate:.1%})"
-        )
+    print(f"\nagreement with HF over all users: {total.matched}/{total.compared} tokens ({total.rate:.1%})")
 
 
 if __name__ == "__main__":

