@@ -8,6 +8,10 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 from tttv2_hwconfig import default_device_name, open_device  # noqa: E402
 
+# Many tiny torch ops: on a small shared machine intra-op threads contend (a tiny T3K decode step
+# takes 0.55 s with the default threads, 0.14 s with one).
+torch.set_num_threads(1)
+
 
 @pytest.fixture(autouse=True)
 def _seed():

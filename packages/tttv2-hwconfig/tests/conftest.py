@@ -2,6 +2,10 @@ import pytest
 import torch
 from tttv2_hwconfig import default_device_name, open_device
 
+# Many tiny torch ops: on a small shared machine intra-op threads contend (a tiny T3K decode step
+# takes 0.55 s with the default threads, 0.14 s with one).
+torch.set_num_threads(1)
+
 
 @pytest.fixture(autouse=True)
 def _seed():

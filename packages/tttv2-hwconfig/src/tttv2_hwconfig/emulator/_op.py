@@ -79,8 +79,15 @@ def new_tensor(
     layout: Layout,
     device,
     memory_config: MemoryConfig | None,
+    *,
+    already_rounded: bool = False,
 ) -> Tensor:
-    """Make an op's output: round to ``dtype`` (once per distinct shard) and allocate it."""
+    """Make an op's output: round to ``dtype`` (once per distinct shard) and allocate it.
+
+    ``already_rounded`` skips the rounding for pure data moves of data already in ``dtype``.
+    """
+    if already_rounded:
+        return Tensor(list(shards), dtype, layout, device, memory_config, op_name=op_name)
     rounded: dict[int, torch.Tensor] = {}
     data = []
     for shard in shards:

@@ -145,14 +145,19 @@ def get_device_tensors(tensor: Tensor) -> list[Tensor]:
 
 
 def _same_placement(op: str, tensor: Tensor, shards, dtype=None, layout=None, memory_config=None) -> Tensor:
+    """Output of a data-movement op. Values in the same dtype and element order are not re-rounded;
+    moves that regroup elements (reshape, permute, slice...) re-round, as the device re-packs tiles."""
     device = tensor.device()
+    out_dtype = dtype or tensor.dtype
+    same_data = out_dtype == tensor.dtype and all(a is b for a, b in zip(shards, tensor.shards))
     out = new_tensor(
         op,
         shards,
-        dtype or tensor.dtype,
+        out_dtype,
         layout or tensor.layout,
         device,
         (memory_config or tensor.memory_config()) if device is not None else None,
+        already_rounded=same_data,
     )
     record(op, device, [tensor], [out])
     return out

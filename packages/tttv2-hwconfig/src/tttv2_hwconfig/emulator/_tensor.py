@@ -101,10 +101,14 @@ def quantize(data: torch.Tensor, dtype: DataType) -> torch.Tensor:
         return data
     if dtype == DataType.BFLOAT16:
         return _round_to_bfloat16(data)
-    if dtype == DataType.BFLOAT8_B:
-        return _numerics.round_to_block_float(data, mantissa_bits=7)
-    if dtype == DataType.BFLOAT4_B:
-        return _numerics.round_to_block_float(data, mantissa_bits=3)
+    if dtype.is_block_float:
+        bits = 7 if dtype == DataType.BFLOAT8_B else 3
+        if data.numel() > 1024 and bool((data == data.reshape(-1)[0]).all()):
+            # A constant (zeros/full, e.g. a fresh KV cache): every 16-group shares the value's own
+            # exponent, and tile padding zeros never raise it, so rounding one element is exact.
+            value = _numerics.round_to_block_float(data.reshape(-1)[:1], mantissa_bits=bits)
+            return value.expand(data.shape).contiguous()
+        return _numerics.round_to_block_float(data, mantissa_bits=bits)
     raise TypeError(f"unsupported dtype {dtype}")
 
 
