@@ -55,12 +55,40 @@ def _seed():
     torch.manual_seed(1234)
 
 
+@pytest.fixture(autouse=True)
+def _private_tttv2_cache(request, tmp_path_factory, monkeypatch):
+    """Fast tests write tensor caches into a temporary $TTTV2_CACHE, never into the user's cache.
+
+    Slow tests keep the real cache: they need the converted SmolLM2 checkpoint that lives there.
+    """
+    if request.node.get_closest_marker("slow") is None:
+        monkeypatch.setenv("TTTV2_CACHE", str(tmp_path_factory.mktemp("tttv2_cache")))
+
+
+@pytest.fixture(scope="session")
+def device_name() -> str:
+    """The catalog device the TTTv2 models are built on ($TTTV2_DEVICE, default N150)."""
+    from tttv2_hwconfig import default_device_name
+
+    return default_device_name()
+
+
 def write_tiny_llama(folder: Path, *, max_shard_size: str | None = None, **overrides) -> Path:
-    """Save a random tiny ``LlamaForCausalLM`` with transformers' own ``save_pretrained``; returns ``folder``."""
+    """Save a random tiny ``LlamaForCausalLM`` with transformers' own ``save_pretrained``; returns ``folder``.
+
+    HF initialises norms to 1 and biases to 0, which would hide a norm or bias that is mapped wrongly
+    or dropped: both are randomised here.
+    """
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(0)
     model = LlamaForCausalLM(LlamaConfig(**{**TINY_LLAMA, **overrides})).eval()
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if "norm" in name:
+                parameter.copy_(1.0 + 0.1 * torch.randn_like(parameter))
+            elif name.endswith(".bias"):
+                parameter.copy_(0.1 * torch.randn_like(parameter))
     kwargs = {} if max_shard_size is None else {"max_shard_size": max_shard_size}
     model.save_pretrained(folder, safe_serialization=True, **kwargs)
     return folder

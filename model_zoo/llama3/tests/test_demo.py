@@ -1,7 +1,8 @@
-"""The demo's plumbing: arguments, batching, agreement counts and the predicted decode speed from a trace.
+"""The demo: arguments, batching, agreement counts, the predicted decode speed from a trace, and a real run.
 
-The TTTv2 model is not wired yet, so a stand-in model drives the TTTv2 half: it generates with the HF
-reference and records one known op per forward on the emulated device's trace.
+The plumbing tests use a stand-in model (it generates with the HF reference and records one known op
+per forward on the emulated device's trace), so the printed figures are known in advance; the last
+test runs the real TTTv2 model on a tiny checkpoint.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ DECODE_OP = OpRecord(
 
 def test_defaults():
     args = parse_args([])
-    assert (args.device, args.strategy, args.batch, args.max_new_tokens) == ("N150", "accuracy", 1, 32)
+    # Every prompt decodes in one batch by default (8 everyday prompts -> batch 8).
+    assert (args.device, args.strategy, args.batch, args.max_new_tokens) == ("N150", "accuracy", 8, 32)
     assert args.prompts == list(EVERYDAY_PROMPTS)
     assert len(EVERYDAY_PROMPTS) == 8
 
@@ -45,7 +47,8 @@ def test_repeatable_prompt_and_device_case():
     ("argv", "message"),
     [
         (["--device", "X9"], "unknown device 'X9'"),
-        (["--batch", "0"], "--batch must be >= 1"),
+        (["--batch", "0"], "--batch must be in 1..32"),
+        (["--batch", "33"], "--batch must be in 1..32"),
         (["--max-new-tokens", "1"], "--max-new-tokens must be >= 2"),
         (["--strategy", "fast"], "invalid choice: 'fast'"),
     ],
@@ -90,7 +93,7 @@ class StandInModel:
     def __init__(self, reference: HFReference, device, corrupt_first_token: bool = False):
         self.reference, self.device, self.corrupt = reference, device, corrupt_first_token
 
-    def generate(self, prompt_ids, max_new_tokens):
+    def generate(self, prompt_ids, max_new_tokens, stop_token_ids=None):
         rows = []
         for ids in prompt_ids:
             new = self.reference.greedy_generate([ids], max_new_tokens, stop_at_eos=False)[0].tolist()
@@ -107,7 +110,7 @@ class StandInModel:
 def test_main_with_a_stand_in_model(tiny_chat_checkpoint, monkeypatch, capsys, corrupt):
     references = {}
 
-    def build(checkpoint_dir, device, strategy):
+    def build(checkpoint_dir, device, strategy, **kwargs):
         assert strategy == "accuracy"
         references["hf"] = HFReference(checkpoint_dir)
         return StandInModel(references["hf"], device, corrupt_first_token=corrupt)
@@ -127,13 +130,20 @@ def test_main_with_a_stand_in_model(tiny_chat_checkpoint, monkeypatch, capsys, c
         assert "first divergence: token" not in out
 
 
-def test_main_without_a_tttv2_model_shows_the_reference(tiny_chat_checkpoint, capsys):
-    assert (
-        demo_module.main(
-            ["--checkpoint", str(tiny_chat_checkpoint), "--prompt", "hello", "--max-new-tokens", "3"]
-        )
-        == 0
-    )
+def test_main_with_the_real_tttv2_model(tiny_chat_checkpoint, capsys):
+    # The accuracy strategy on a tiny random model follows HF's greedy tokens exactly (the factory's
+    # own tests check 12 tokens); the demo must report that agreement and its speed lines.
+    argv = [
+        "--checkpoint",
+        str(tiny_chat_checkpoint),
+        "--prompt",
+        "hello world",
+        "--prompt",
+        "what is the sea",
+    ]
+    assert demo_module.main([*argv, "--max-new-tokens", "4"]) == 0
     out = capsys.readouterr().out
-    assert "TTTv2 model: not built yet (wired once tttv2_patterns.CausalLM exists)" in out
-    assert "HF eager CPU (float32), batch 1:" in out
+    assert "TTTv2 model built in" in out
+    assert "agreement with HF over all users:" in out and "(100.0%)" in out
+    assert "TTTv2 on the N150 emulator, batch 2:" in out
+    assert "PREDICTED (tttv2_hwconfig roofline model, not measured): N150 decode, batch 2:" in out

@@ -75,6 +75,15 @@ class LlamaCausalLM(CausalLM):
             self.spec.checkpoint = checkpoint
             self._pending_checkpoint = None
 
+    def apply_impl_config(self) -> list[str]:
+        """``CausalLM.apply_impl_config``; rebuilt blocks get their HF references registered again."""
+        rebuilt = super().apply_impl_config()
+        if rebuilt and self.hf_reference is not None:
+            from tttv2_llama3.hf_references import register_hf_references  # noqa: PLC0415
+
+            register_hf_references(self, self.hf_reference.model)
+        return rebuilt
+
     def _ensure_weights(self) -> None:
         if self._pending_checkpoint is not None:
             self.load_weights()
