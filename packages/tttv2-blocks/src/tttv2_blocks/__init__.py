@@ -19,6 +19,7 @@ from tttv2_blocks.ffn import FeedForwardSpec  # isort: skip
 from tttv2_blocks.lm_head import LMHead  # isort: skip
 from tttv2_blocks.lm_head import LMHeadImplConfig  # isort: skip
 from tttv2_blocks.lm_head import LMHeadSpec  # isort: skip
+
 # --- normalization / embeddings ---
 from tttv2_blocks.embeddings import Embedding  # isort: skip
 from tttv2_blocks.embeddings import EmbeddingImplConfig  # isort: skip
@@ -29,6 +30,7 @@ from tttv2_blocks.normalization import LayerNormSpec  # isort: skip
 from tttv2_blocks.normalization import NormImplConfig  # isort: skip
 from tttv2_blocks.normalization import RMSNorm  # isort: skip
 from tttv2_blocks.normalization import RMSNormSpec  # isort: skip
+
 # --- attention / rope / kv cache ---
 from tttv2_blocks.attention import Attention  # isort: skip
 from tttv2_blocks.attention import AttentionImplConfig  # isort: skip

@@ -27,7 +27,9 @@ def check_strategy_and_mode(strategy: str, mode: str, where: str) -> str:
     return "performance" if strategy == "default" else strategy
 
 
-def compute_kernel_config(math_fidelity, *, fp32_dest_acc_en: bool, packer_l1_acc: bool = True, math_approx_mode: bool = False):
+def compute_kernel_config(
+    math_fidelity, *, fp32_dest_acc_en: bool, packer_l1_acc: bool = True, math_approx_mode: bool = False
+):
     return ttnn.WormholeComputeKernelConfig(
         math_fidelity=math_fidelity,
         math_approx_mode=math_approx_mode,
@@ -56,7 +58,9 @@ PRECISION: dict[str, dict[str, Precision]] = {
         # "HIFI2" = compute_kernel_config_hifi2 (HiFi2, fp32_dest_acc_en=True); SDPA_PREFILL HIFI4.
         "attention_qkv": Precision(ttnn.bfloat8_b, ttnn.MathFidelity.HiFi2, True),
         "attention_out": Precision(ttnn.bfloat8_b, ttnn.MathFidelity.HiFi2, True),
-        "attention_sdpa": Precision(ttnn.bfloat8_b, ttnn.MathFidelity.HiFi2, True),  # decode; weight_dtype = KV cache dtype
+        "attention_sdpa": Precision(
+            ttnn.bfloat8_b, ttnn.MathFidelity.HiFi2, True
+        ),  # decode; weight_dtype = KV cache dtype
         "attention_sdpa_prefill": Precision(ttnn.bfloat8_b, ttnn.MathFidelity.HiFi4, True),
         "lm_head": Precision(ttnn.bfloat8_b, ttnn.MathFidelity.HiFi2, False),
         # TTTv1 models/common/rmsnorm.py: every norm runs HiFi2 with fp32_dest_acc_en=True.
@@ -109,7 +113,9 @@ class LinearImplConfig:
     def from_precision(cls, precision: Precision) -> LinearImplConfig:
         return cls(
             dtype=precision.weight_dtype,
-            compute_kernel_config=compute_kernel_config(precision.math_fidelity, fp32_dest_acc_en=precision.fp32_dest_acc_en),
+            compute_kernel_config=compute_kernel_config(
+                precision.math_fidelity, fp32_dest_acc_en=precision.fp32_dest_acc_en
+            ),
         )
 
 
@@ -120,4 +126,6 @@ def check_weight_dtype(path: str, dtype, allowed=WEIGHT_DTYPES) -> None:
     """Raise naming ``path`` when ``dtype`` is not one the op accepts for weights."""
     if dtype not in allowed:
         names = [getattr(d, "name", str(d)) for d in allowed]
-        raise ValueError(f"{path}: dtype {getattr(dtype, 'name', dtype)} cannot be used here; the op accepts {names}")
+        raise ValueError(
+            f"{path}: dtype {getattr(dtype, 'name', dtype)} cannot be used here; the op accepts {names}"
+        )

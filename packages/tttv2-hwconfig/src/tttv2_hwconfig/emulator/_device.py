@@ -63,11 +63,15 @@ class Allocator:
         self._ids = itertools.count()
         self._live: dict[int, tuple[str, int | list[int]]] = {}
 
-    def allocate(self, memory_config: MemoryConfig, shard_bytes_per_core: list[int] | int, op_name: str, what: str) -> int:
+    def allocate(
+        self, memory_config: MemoryConfig, shard_bytes_per_core: list[int] | int, op_name: str, what: str
+    ) -> int:
         """Account an allocation; raise OutOfMemoryError naming the op and the sizes when it does not fit."""
         handle = next(self._ids)
         if memory_config.buffer_type == BufferType.DRAM:
-            total = shard_bytes_per_core if isinstance(shard_bytes_per_core, int) else sum(shard_bytes_per_core)
+            total = (
+                shard_bytes_per_core if isinstance(shard_bytes_per_core, int) else sum(shard_bytes_per_core)
+            )
             if self.dram_used + total > self.dram_capacity:
                 raise OutOfMemoryError(
                     f"{op_name}: out of DRAM allocating {what} ({total} bytes) on {self.spec.name}: "
@@ -85,7 +89,9 @@ class Allocator:
         # List comprehensions, not index loops: this runs for every L1 tensor an op creates.
         after = [used + size for used, size in zip(self.l1_used, per_core)]
         if max(after) > self.l1_capacity:
-            index = next(i for i, (total, size) in enumerate(zip(after, per_core)) if size and total > self.l1_capacity)
+            index = next(
+                i for i, (total, size) in enumerate(zip(after, per_core)) if size and total > self.l1_capacity
+            )
             core = CoreCoord(index % self.grid.x, index // self.grid.x)
             raise OutOfMemoryError(
                 f"{op_name}: out of L1 allocating {what} ({per_core[index]} bytes on core ({core.x},{core.y})) on "

@@ -94,10 +94,14 @@ class CoreGrid:
         return self.x * self.y
 
 
-def num_cores_to_corerangeset(target_num_cores: int, grid_size: CoreCoord, row_wise: bool = False) -> CoreRangeSet:
+def num_cores_to_corerangeset(
+    target_num_cores: int, grid_size: CoreCoord, row_wise: bool = False
+) -> CoreRangeSet:
     """The first ``target_num_cores`` cores of ``grid_size``, row by row (row_wise) or column by column."""
     if target_num_cores > grid_size.x * grid_size.y:
-        raise ValueError(f"num_cores_to_corerangeset: {target_num_cores} cores do not fit a {grid_size.x}x{grid_size.y} grid")
+        raise ValueError(
+            f"num_cores_to_corerangeset: {target_num_cores} cores do not fit a {grid_size.x}x{grid_size.y} grid"
+        )
     ranges = []
     major, minor = (grid_size.x, grid_size.y) if row_wise else (grid_size.y, grid_size.x)
     full, rest = divmod(target_num_cores, major)
@@ -178,7 +182,9 @@ def create_sharded_memory_config(
         box = grid.bounding_box().grid_size()
         grid_x, grid_y = box.x, box.y
     else:
-        raise TypeError(f"create_sharded_memory_config: core_grid must be CoreGrid or CoreRangeSet, got {type(core_grid).__name__}")
+        raise TypeError(
+            f"create_sharded_memory_config: core_grid must be CoreGrid or CoreRangeSet, got {type(core_grid).__name__}"
+        )
     shape = tuple(int(s) for s in shape)
     layout = {
         ShardStrategy.HEIGHT: TensorMemoryLayout.HEIGHT_SHARDED,
@@ -187,7 +193,9 @@ def create_sharded_memory_config(
     }[strategy]
     if use_height_and_width_as_shard_shape:
         if len(shape) != 2:
-            raise ValueError(f"create_sharded_memory_config: shard shape must be (height, width), got {shape}")
+            raise ValueError(
+                f"create_sharded_memory_config: shard shape must be (height, width), got {shape}"
+            )
         shard_shape = shape
     else:
         height = 1

@@ -53,7 +53,9 @@ class ShardTensor2dMesh(TensorToMesh):
     def __init__(self, mesh_device, mesh_shape, dims):
         super().__init__(mesh_device)
         if tuple(mesh_shape) != self.mesh_shape:
-            raise ValueError(f"ShardTensor2dMesh: mesh_shape {tuple(mesh_shape)} != device mesh {self.mesh_shape}")
+            raise ValueError(
+                f"ShardTensor2dMesh: mesh_shape {tuple(mesh_shape)} != device mesh {self.mesh_shape}"
+            )
         if len(dims) != 2:
             raise ValueError(f"ShardTensor2dMesh: dims must be (row_dim, col_dim), got {dims}")
         self.dims = tuple(dims)
@@ -62,7 +64,11 @@ class ShardTensor2dMesh(TensorToMesh):
         rows, cols = self.mesh_shape
         if self.dims[0] is None:
             # Replicated over rows: every row gets the SAME shard objects, so ops compute them once.
-            row = _split(tensor, self.dims[1], cols, "ShardTensor2dMesh") if self.dims[1] is not None else [tensor.contiguous()] * cols
+            row = (
+                _split(tensor, self.dims[1], cols, "ShardTensor2dMesh")
+                if self.dims[1] is not None
+                else [tensor.contiguous()] * cols
+            )
             return row * rows
         out = []
         for row_part in _split(tensor, self.dims[0], rows, "ShardTensor2dMesh"):
@@ -88,12 +94,16 @@ class ConcatMesh2dToTensor(MeshToTensor):
     def __init__(self, mesh_device, mesh_shape, dims):
         super().__init__(mesh_device)
         if tuple(mesh_shape) != self.mesh_shape:
-            raise ValueError(f"ConcatMesh2dToTensor: mesh_shape {tuple(mesh_shape)} != device mesh {self.mesh_shape}")
+            raise ValueError(
+                f"ConcatMesh2dToTensor: mesh_shape {tuple(mesh_shape)} != device mesh {self.mesh_shape}"
+            )
         if len(dims) != 2 or dims[0] == dims[1]:
             raise ValueError(f"ConcatMesh2dToTensor: dims must be two different dims, got {dims}")
         self.dims = tuple(dims)
 
     def compose(self, shards):
         rows, cols = self.mesh_shape
-        row_tensors = [torch.cat(list(shards[r * cols : (r + 1) * cols]), dim=self.dims[1]) for r in range(rows)]
+        row_tensors = [
+            torch.cat(list(shards[r * cols : (r + 1) * cols]), dim=self.dims[1]) for r in range(rows)
+        ]
         return torch.cat(row_tensors, dim=self.dims[0])

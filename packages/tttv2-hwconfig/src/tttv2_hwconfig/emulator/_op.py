@@ -25,12 +25,18 @@ def require_tensor(op_name: str, arg_name: str, value) -> Tensor:
 def require_on_device(op_name: str, arg_name: str, tensor: Tensor) -> None:
     require_tensor(op_name, arg_name, tensor)
     if tensor.device() is None:
-        fail(op_name, f"{arg_name} must be on device (call ttnn.to_device or pass device= to ttnn.from_torch); it is on host")
+        fail(
+            op_name,
+            f"{arg_name} must be on device (call ttnn.to_device or pass device= to ttnn.from_torch); it is on host",
+        )
 
 
 def require_layout(op_name: str, arg_name: str, tensor: Tensor, *layouts: Layout) -> None:
     if tensor.layout not in layouts:
-        fail(op_name, f"{arg_name} must be in {' or '.join(lay.name for lay in layouts)} layout, got {tensor.layout.name}")
+        fail(
+            op_name,
+            f"{arg_name} must be in {' or '.join(lay.name for lay in layouts)} layout, got {tensor.layout.name}",
+        )
 
 
 def require_dtype(op_name: str, arg_name: str, tensor: Tensor, *dtypes: DataType) -> None:

@@ -34,7 +34,11 @@ _TO_TORCH_DTYPE = {
 
 def _check_memory_config(op_name: str, memory_config) -> None:
     if memory_config is not None and not isinstance(memory_config, MemoryConfig):
-        fail(op_name, f"memory_config must be a ttnn.MemoryConfig, got {type(memory_config).__name__}", TypeError)
+        fail(
+            op_name,
+            f"memory_config must be a ttnn.MemoryConfig, got {type(memory_config).__name__}",
+            TypeError,
+        )
 
 
 def from_torch(
@@ -96,7 +100,10 @@ def to_torch(
     if mesh_composer is not None:
         data = mesh_composer.compose(shards)
     elif len(shards) > 1 and any(s is not shards[0] for s in shards):
-        fail(op, f"tensor is distributed over {len(shards)} devices; pass mesh_composer= (e.g. ttnn.ConcatMeshToTensor)")
+        fail(
+            op,
+            f"tensor is distributed over {len(shards)} devices; pass mesh_composer= (e.g. ttnn.ConcatMeshToTensor)",
+        )
     else:
         data = shards[0]
     data = data.to(dtype or _TO_TORCH_DTYPE[tensor.dtype])
@@ -108,7 +115,9 @@ def to_torch(
     return data.clone()
 
 
-def to_device(tensor: Tensor, device, memory_config: MemoryConfig | None = None, *, queue_id: int | None = None) -> Tensor:
+def to_device(
+    tensor: Tensor, device, memory_config: MemoryConfig | None = None, *, queue_id: int | None = None
+) -> Tensor:
     op = "ttnn.to_device"
     require_tensor(op, "tensor", tensor)
     _check_memory_config(op, memory_config)
@@ -120,7 +129,9 @@ def to_device(tensor: Tensor, device, memory_config: MemoryConfig | None = None,
         shards = shards * n
     elif len(shards) != n:
         fail(op, f"host tensor has {len(shards)} device shards, mesh has {n} devices")
-    out = Tensor(list(shards), tensor.dtype, tensor.layout, device, memory_config or DRAM_MEMORY_CONFIG, op_name=op)
+    out = Tensor(
+        list(shards), tensor.dtype, tensor.layout, device, memory_config or DRAM_MEMORY_CONFIG, op_name=op
+    )
     record(op, device, [], [out])
     return out
 
@@ -163,7 +174,13 @@ def _same_placement(op: str, tensor: Tensor, shards, dtype=None, layout=None, me
     return out
 
 
-def to_layout(tensor: Tensor, layout: Layout, dtype: DataType | None = None, memory_config: MemoryConfig | None = None, sub_core_grids=None) -> Tensor:
+def to_layout(
+    tensor: Tensor,
+    layout: Layout,
+    dtype: DataType | None = None,
+    memory_config: MemoryConfig | None = None,
+    sub_core_grids=None,
+) -> Tensor:
     op = "ttnn.to_layout"
     require_tensor(op, "tensor", tensor)
     _check_memory_config(op, memory_config)
@@ -175,7 +192,14 @@ def to_layout(tensor: Tensor, layout: Layout, dtype: DataType | None = None, mem
     return _same_placement(op, tensor, list(tensor.shards), out_dtype, layout, memory_config)
 
 
-def typecast(input_tensor: Tensor, dtype: DataType, *, memory_config: MemoryConfig | None = None, output_tensor=None, sub_core_grids=None) -> Tensor:
+def typecast(
+    input_tensor: Tensor,
+    dtype: DataType,
+    *,
+    memory_config: MemoryConfig | None = None,
+    output_tensor=None,
+    sub_core_grids=None,
+) -> Tensor:
     op = "ttnn.typecast"
     require_tensor(op, "input_tensor", input_tensor)
     if dtype.is_block_float and input_tensor.layout != Layout.TILE:
@@ -183,7 +207,15 @@ def typecast(input_tensor: Tensor, dtype: DataType, *, memory_config: MemoryConf
     return _same_placement(op, input_tensor, list(input_tensor.shards), dtype, None, memory_config)
 
 
-def reshape(input_tensor: Tensor, shape, *, memory_config: MemoryConfig | None = None, pad_value: float = 0, reshape_tile_mode=None, sub_core_grids=None) -> Tensor:
+def reshape(
+    input_tensor: Tensor,
+    shape,
+    *,
+    memory_config: MemoryConfig | None = None,
+    pad_value: float = 0,
+    reshape_tile_mode=None,
+    sub_core_grids=None,
+) -> Tensor:
     op = "ttnn.reshape"
     require_tensor(op, "input_tensor", input_tensor)
     shape = [int(s) for s in shape]
@@ -198,39 +230,88 @@ def reshape(input_tensor: Tensor, shape, *, memory_config: MemoryConfig | None =
     for s in shape:
         volume *= s
     if volume != input_tensor.logical_volume():
-        fail(op, f"cannot reshape {old} ({input_tensor.logical_volume()} elements) to {shape} ({volume} elements)")
-    return _same_placement(op, input_tensor, shard_map(lambda t: t.reshape(shape), input_tensor), memory_config=memory_config)
+        fail(
+            op,
+            f"cannot reshape {old} ({input_tensor.logical_volume()} elements) to {shape} ({volume} elements)",
+        )
+    return _same_placement(
+        op, input_tensor, shard_map(lambda t: t.reshape(shape), input_tensor), memory_config=memory_config
+    )
 
 
-def permute(input_tensor: Tensor, dims, *, memory_config: MemoryConfig | None = None, pad_value: float = 0.0) -> Tensor:
+def permute(
+    input_tensor: Tensor, dims, *, memory_config: MemoryConfig | None = None, pad_value: float = 0.0
+) -> Tensor:
     op = "ttnn.permute"
     require_tensor(op, "input_tensor", input_tensor)
     if sorted(dims) != list(range(len(input_tensor.shape))):
         fail(op, f"dims {list(dims)} is not a permutation of rank {len(input_tensor.shape)}")
-    return _same_placement(op, input_tensor, shard_map(lambda t: t.permute(*dims).contiguous(), input_tensor), memory_config=memory_config)
+    return _same_placement(
+        op,
+        input_tensor,
+        shard_map(lambda t: t.permute(*dims).contiguous(), input_tensor),
+        memory_config=memory_config,
+    )
 
 
-def transpose(input_tensor: Tensor, dim1: int, dim2: int, *, memory_config: MemoryConfig | None = None, pad_value: float = 0.0) -> Tensor:
+def transpose(
+    input_tensor: Tensor,
+    dim1: int,
+    dim2: int,
+    *,
+    memory_config: MemoryConfig | None = None,
+    pad_value: float = 0.0,
+) -> Tensor:
     op = "ttnn.transpose"
     require_tensor(op, "input_tensor", input_tensor)
-    return _same_placement(op, input_tensor, shard_map(lambda t: t.transpose(dim1, dim2).contiguous(), input_tensor), memory_config=memory_config)
+    return _same_placement(
+        op,
+        input_tensor,
+        shard_map(lambda t: t.transpose(dim1, dim2).contiguous(), input_tensor),
+        memory_config=memory_config,
+    )
 
 
-def slice(input_tensor: Tensor, slice_start, slice_end, slice_step=None, *, memory_config: MemoryConfig | None = None, pad_value=None, sub_core_grids=None) -> Tensor:  # noqa: A001 - TTNN name
+def slice(
+    input_tensor: Tensor,
+    slice_start,
+    slice_end,
+    slice_step=None,
+    *,
+    memory_config: MemoryConfig | None = None,
+    pad_value=None,
+    sub_core_grids=None,
+) -> Tensor:  # noqa: A001 - TTNN name
     op = "ttnn.slice"
     require_tensor(op, "input_tensor", input_tensor)
     shape = list(input_tensor.shape)
     if len(slice_start) != len(shape) or len(slice_end) != len(shape):
-        fail(op, f"slice_start/slice_end must have rank {len(shape)}, got {list(slice_start)} / {list(slice_end)}")
+        fail(
+            op,
+            f"slice_start/slice_end must have rank {len(shape)}, got {list(slice_start)} / {list(slice_end)}",
+        )
     step = list(slice_step) if slice_step is not None else [1] * len(shape)
     for d, (s, e) in enumerate(zip(slice_start, slice_end)):
         if not 0 <= s <= e <= shape[d]:
             fail(op, f"dim {d}: slice [{s}:{e}] is outside size {shape[d]}")
     index = tuple(builtins.slice(s, e, st) for s, e, st in zip(slice_start, slice_end, step))
-    return _same_placement(op, input_tensor, shard_map(lambda t: t[index].contiguous(), input_tensor), memory_config=memory_config)
+    return _same_placement(
+        op,
+        input_tensor,
+        shard_map(lambda t: t[index].contiguous(), input_tensor),
+        memory_config=memory_config,
+    )
 
 
-def concat(tensors, dim: int = 0, *, memory_config: MemoryConfig | None = None, output_tensor=None, groups: int = 1, sub_core_grids=None) -> Tensor:
+def concat(
+    tensors,
+    dim: int = 0,
+    *,
+    memory_config: MemoryConfig | None = None,
+    output_tensor=None,
+    groups: int = 1,
+    sub_core_grids=None,
+) -> Tensor:
     op = "ttnn.concat"
     if not tensors:
         fail(op, "tensors is empty")
@@ -239,29 +320,55 @@ def concat(tensors, dim: int = 0, *, memory_config: MemoryConfig | None = None, 
     first = tensors[0]
     for i, t in enumerate(tensors[1:], 1):
         if t.dtype != first.dtype or t.layout != first.layout:
-            fail(op, f"tensors[{i}] is {t.dtype.name}/{t.layout.name}, tensors[0] is {first.dtype.name}/{first.layout.name}")
+            fail(
+                op,
+                f"tensors[{i}] is {t.dtype.name}/{t.layout.name}, tensors[0] is {first.dtype.name}/{first.layout.name}",
+            )
     shards = shard_map(lambda *ts: torch.cat(ts, dim=dim), *tensors)
     device = first.device()
-    out = new_tensor(op, shards, first.dtype, first.layout, device, (memory_config or first.memory_config()) if device else None)
+    out = new_tensor(
+        op,
+        shards,
+        first.dtype,
+        first.layout,
+        device,
+        (memory_config or first.memory_config()) if device else None,
+    )
     record(op, device, tensors, [out])
     return out
 
 
-def pad(input_tensor: Tensor, padding, value: float, *, use_multicore: bool = True, memory_config: MemoryConfig | None = None, sub_core_grids=None) -> Tensor:
+def pad(
+    input_tensor: Tensor,
+    padding,
+    value: float,
+    *,
+    use_multicore: bool = True,
+    memory_config: MemoryConfig | None = None,
+    sub_core_grids=None,
+) -> Tensor:
     """``padding`` is a list of (before, after) pairs, one per dim from the first dim."""
     op = "ttnn.pad"
     require_tensor(op, "input_tensor", input_tensor)
     if len(padding) != len(input_tensor.shape):
-        fail(op, f"padding needs one (before, after) pair per dim ({len(input_tensor.shape)}), got {len(padding)}")
+        fail(
+            op,
+            f"padding needs one (before, after) pair per dim ({len(input_tensor.shape)}), got {len(padding)}",
+        )
     flat: list[int] = []
     for before, after in reversed(list(padding)):
         flat += [int(before), int(after)]
     return _same_placement(
-        op, input_tensor, shard_map(lambda t: torch.nn.functional.pad(t, flat, value=value), input_tensor), memory_config=memory_config
+        op,
+        input_tensor,
+        shard_map(lambda t: torch.nn.functional.pad(t, flat, value=value), input_tensor),
+        memory_config=memory_config,
     )
 
 
-def to_memory_config(tensor: Tensor, memory_config: MemoryConfig, dtype: DataType | None = None, output_tensor=None) -> Tensor:
+def to_memory_config(
+    tensor: Tensor, memory_config: MemoryConfig, dtype: DataType | None = None, output_tensor=None
+) -> Tensor:
     op = "ttnn.to_memory_config"
     require_on_device(op, "tensor", tensor)
     _check_memory_config(op, memory_config)
@@ -270,12 +377,23 @@ def to_memory_config(tensor: Tensor, memory_config: MemoryConfig, dtype: DataTyp
     return _same_placement(op, tensor, list(tensor.shards), dtype, None, memory_config)
 
 
-def interleaved_to_sharded(input_tensor: Tensor, grid, shard_shape=None, shard_scheme=None, shard_orientation=None, output_dtype=None, *, keep_l1_aligned: bool = False):
+def interleaved_to_sharded(
+    input_tensor: Tensor,
+    grid,
+    shard_shape=None,
+    shard_scheme=None,
+    shard_orientation=None,
+    output_dtype=None,
+    *,
+    keep_l1_aligned: bool = False,
+):
     """Accepts the memory-config form ``interleaved_to_sharded(tensor, sharded_memory_config)``."""
     op = "ttnn.interleaved_to_sharded"
     require_on_device(op, "input_tensor", input_tensor)
     if not isinstance(grid, MemoryConfig) or shard_shape is not None:
-        fail(op, "the emulator models the (input_tensor, sharded_memory_config) form only", NotImplementedError)
+        fail(
+            op, "the emulator models the (input_tensor, sharded_memory_config) form only", NotImplementedError
+        )
     if not grid.is_sharded():
         fail(op, f"target memory config is {grid.memory_layout.name}, expected a sharded one")
     if input_tensor.is_sharded():
@@ -283,7 +401,9 @@ def interleaved_to_sharded(input_tensor: Tensor, grid, shard_shape=None, shard_s
     return _same_placement(op, input_tensor, list(input_tensor.shards), output_dtype, None, grid)
 
 
-def sharded_to_interleaved(input_tensor: Tensor, memory_config: MemoryConfig | None = None, output_dtype: DataType | None = None):
+def sharded_to_interleaved(
+    input_tensor: Tensor, memory_config: MemoryConfig | None = None, output_dtype: DataType | None = None
+):
     op = "ttnn.sharded_to_interleaved"
     require_on_device(op, "input_tensor", input_tensor)
     if not input_tensor.is_sharded():
@@ -294,11 +414,16 @@ def sharded_to_interleaved(input_tensor: Tensor, memory_config: MemoryConfig | N
     return _same_placement(op, input_tensor, list(input_tensor.shards), output_dtype, None, memory_config)
 
 
-def clone(input, *, dtype: DataType | None = None, memory_config: MemoryConfig | None = None, compute_kernel_config=None):  # noqa: A002 - TTNN name
+def clone(
+    input,
+    *,
+    dtype: DataType | None = None,
+    memory_config: MemoryConfig | None = None,
+    compute_kernel_config=None,
+):  # noqa: A002 - TTNN name
     op = "ttnn.clone"
     require_tensor(op, "input", input)
     return _same_placement(op, input, list(input.shards), dtype, None, memory_config)
-
 
 
 def synchronize_device(device, cq_id=None, sub_device_ids=[]) -> None:  # noqa: B006 - the real default

@@ -180,10 +180,14 @@ def nlp_create_qkv_heads_decode(
     k_grid = q_grid if overlap_qk_coregrid else CoreRangeSet(_ranges(cores[batch:]))
     rows = TILE_SIZE  # heads padded to one tile of rows
     q_config = MemoryConfig(
-        TensorMemoryLayout.HEIGHT_SHARDED, BufferType.L1, ShardSpec(q_grid, (rows, head_dim), ShardOrientation.ROW_MAJOR)
+        TensorMemoryLayout.HEIGHT_SHARDED,
+        BufferType.L1,
+        ShardSpec(q_grid, (rows, head_dim), ShardOrientation.ROW_MAJOR),
     )
     k_config = MemoryConfig(
-        TensorMemoryLayout.HEIGHT_SHARDED, BufferType.L1, ShardSpec(k_grid, (rows, head_dim), ShardOrientation.ROW_MAJOR)
+        TensorMemoryLayout.HEIGHT_SHARDED,
+        BufferType.L1,
+        ShardSpec(k_grid, (rows, head_dim), ShardOrientation.ROW_MAJOR),
     )
     q_width, kv_width = num_heads * head_dim, num_kv_heads * head_dim
 
@@ -305,7 +309,9 @@ def nlp_concat_heads_decode(
     device = input_tensor.device()
     grid = num_cores_to_corerangeset(num_heads, device.compute_with_storage_grid_size(), row_wise=True)
     out_config = MemoryConfig(
-        TensorMemoryLayout.WIDTH_SHARDED, BufferType.L1, ShardSpec(grid, (TILE_SIZE, head_dim), ShardOrientation.ROW_MAJOR)
+        TensorMemoryLayout.WIDTH_SHARDED,
+        BufferType.L1,
+        ShardSpec(grid, (TILE_SIZE, head_dim), ShardOrientation.ROW_MAJOR),
     )
 
     def merge(x):

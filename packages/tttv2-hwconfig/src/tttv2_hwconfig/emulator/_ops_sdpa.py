@@ -406,7 +406,9 @@ def _decode_output_memory_config(memory_config, batch: int, head_dim: int, devic
     if memory_config.is_sharded() and memory_config.shard_spec is None:
         grid = num_cores_to_corerangeset(batch, device.compute_with_storage_grid_size(), row_wise=True)
         return MemoryConfig(
-            memory_config.memory_layout, memory_config.buffer_type, ShardSpec(grid, (TILE_SIZE, head_dim), ShardOrientation.ROW_MAJOR)
+            memory_config.memory_layout,
+            memory_config.buffer_type,
+            ShardSpec(grid, (TILE_SIZE, head_dim), ShardOrientation.ROW_MAJOR),
         )
     return memory_config
 

@@ -32,21 +32,29 @@ def _shard_bytes(shard_shape, dtype, layout) -> int:
     return h * w * ELEMENT_BYTES[dtype]
 
 
-def validate_shard_spec(shape_padded, dtype, layout, memory_config: MemoryConfig, op_name: str, grid=None) -> int:
+def validate_shard_spec(
+    shape_padded, dtype, layout, memory_config: MemoryConfig, op_name: str, grid=None
+) -> int:
     """Check a sharded memory config fits the tensor; return bytes per shard."""
     spec = memory_config.shard_spec
     layout_name = memory_config.memory_layout.name
     if spec is None:
-        raise ValueError(f"{op_name}: memory config is {layout_name} but has no shard_spec; pass one or let the op derive it")
+        raise ValueError(
+            f"{op_name}: memory config is {layout_name} but has no shard_spec; pass one or let the op derive it"
+        )
     height, width = flattened_2d(shape_padded)
     shard_h, shard_w = spec.shape
     if layout == Layout.TILE and (shard_h % TILE_SIZE or shard_w % TILE_SIZE):
-        raise ValueError(f"{op_name}: shard shape {spec.shape} must be a multiple of the 32x32 tile for TILE layout")
+        raise ValueError(
+            f"{op_name}: shard shape {spec.shape} must be a multiple of the 32x32 tile for TILE layout"
+        )
     cores = spec.grid.num_cores()
     kind = memory_config.memory_layout
     if kind == TensorMemoryLayout.HEIGHT_SHARDED:
         if shard_w != width:
-            raise ValueError(f"{op_name}: HEIGHT_SHARDED shard width {shard_w} must equal the tensor width {width}")
+            raise ValueError(
+                f"{op_name}: HEIGHT_SHARDED shard width {shard_w} must equal the tensor width {width}"
+            )
         needed = -(-height // shard_h)
     elif kind == TensorMemoryLayout.WIDTH_SHARDED:
         if shard_h != height:
@@ -71,7 +79,9 @@ def validate_shard_spec(shape_padded, dtype, layout, memory_config: MemoryConfig
     if grid is not None and memory_config.buffer_type == BufferType.L1:
         for core in spec.grid.cores():
             if core.x >= grid.x or core.y >= grid.y:
-                raise ValueError(f"{op_name}: shard core ({core.x},{core.y}) is outside the {grid.x}x{grid.y} compute grid")
+                raise ValueError(
+                    f"{op_name}: shard core ({core.x},{core.y}) is outside the {grid.x}x{grid.y} compute grid"
+                )
     return _shard_bytes(spec.shape, dtype, layout)
 
 
@@ -82,12 +92,19 @@ def per_core_bytes(tensor, op_name: str):
     if not memory_config.is_sharded():
         return tensor.device_nbytes
     shard_bytes = validate_shard_spec(
-        tensor.padded_shape, tensor.dtype, tensor.layout, memory_config, op_name, tensor.device().compute_with_storage_grid_size()
+        tensor.padded_shape,
+        tensor.dtype,
+        tensor.layout,
+        memory_config,
+        op_name,
+        tensor.device().compute_with_storage_grid_size(),
     )
     if memory_config.buffer_type == BufferType.DRAM:
         banks = memory_config.shard_spec.grid.num_cores()
         dram_banks = tensor.device().spec.dram_banks
         if banks > dram_banks:
-            raise ValueError(f"{op_name}: DRAM shard grid has {banks} banks, {tensor.device().spec.name} has {dram_banks}")
+            raise ValueError(
+                f"{op_name}: DRAM shard grid has {banks} banks, {tensor.device().spec.name} has {dram_banks}"
+            )
         return shard_bytes * banks
     return allocator.l1_shard_bytes(memory_config, shard_bytes)

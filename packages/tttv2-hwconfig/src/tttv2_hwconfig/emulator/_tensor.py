@@ -17,7 +17,12 @@ from . import _numerics
 from ._memory import DRAM_MEMORY_CONFIG, MemoryConfig
 from ._types import ELEMENT_BYTES, TILE_BYTES, TILE_SIZE, DataType, Layout, StorageType
 
-_TORCH_INT = {DataType.UINT32: torch.int64, DataType.INT32: torch.int32, DataType.UINT16: torch.int32, DataType.UINT8: torch.int32}
+_TORCH_INT = {
+    DataType.UINT32: torch.int64,
+    DataType.INT32: torch.int32,
+    DataType.UINT16: torch.int32,
+    DataType.UINT8: torch.int32,
+}
 
 
 class Shape(tuple):
@@ -60,7 +65,9 @@ def device_bytes(shape, dtype: DataType, layout: Layout) -> int:
     """Bytes a tensor of this (logical) shape occupies on one device."""
     padded = tile_padded_shape(shape, layout)
     if layout == Layout.TILE:
-        tiles = padded.volume() // (TILE_SIZE * TILE_SIZE) if len(padded) >= 2 else padded.volume() // TILE_SIZE
+        tiles = (
+            padded.volume() // (TILE_SIZE * TILE_SIZE) if len(padded) >= 2 else padded.volume() // TILE_SIZE
+        )
         return tiles * TILE_BYTES[dtype]
     return padded.volume() * ELEMENT_BYTES[dtype]
 
@@ -79,8 +86,23 @@ def _torch_round_to_bfloat16(data: torch.Tensor) -> torch.Tensor:
 def _fast_bfloat16_is_exact() -> bool:
     """Check the torch cast against the bit-exact reference once (ties, denormals, overflow, NaN)."""
     bits = torch.tensor(
-        [0x3F808000, 0x3F818000, 0x3F80FFFF, 0x00000001, 0x80400000, 0x007FFFFF, 0x7F7FFFFF, 0xFF7F8000,
-         0x7F800000, 0xFF800000, 0x7FC00001, 0xFFFFFFFF, 0x00008000, 0x80018000, 0x3F7FFF80],
+        [
+            0x3F808000,
+            0x3F818000,
+            0x3F80FFFF,
+            0x00000001,
+            0x80400000,
+            0x007FFFFF,
+            0x7F7FFFFF,
+            0xFF7F8000,
+            0x7F800000,
+            0xFF800000,
+            0x7FC00001,
+            0xFFFFFFFF,
+            0x00008000,
+            0x80018000,
+            0x3F7FFF80,
+        ],
         dtype=torch.int64,
     )
     values = torch.where(bits >= 2**31, bits - 2**32, bits).to(torch.int32).view(torch.float32)
@@ -134,9 +156,13 @@ class Tensor:
         shape = shards[0].shape
         for index, shard in enumerate(shards):
             if shard.shape != shape:
-                raise ValueError(f"{op_name}: shard {index} has shape {tuple(shard.shape)}, shard 0 has {tuple(shape)}")
+                raise ValueError(
+                    f"{op_name}: shard {index} has shape {tuple(shard.shape)}, shard 0 has {tuple(shape)}"
+                )
         if layout == Layout.ROW_MAJOR and dtype.is_block_float:
-            raise ValueError(f"{op_name}: {dtype} requires TILE layout (block floats are stored per 32x32 tile)")
+            raise ValueError(
+                f"{op_name}: {dtype} requires TILE layout (block floats are stored per 32x32 tile)"
+            )
         self._shards = shards
         self._shape = Shape(shape)  # ops that rewrite _shards in place keep the shape
         self._padded_shape = None
@@ -156,7 +182,9 @@ class Tensor:
 
         allocator = self._device.allocator
         per_core = per_core_bytes(self, op_name)
-        self._allocation = allocator.allocate(self._memory_config, per_core, op_name, f"a {list(self.shape)} {self._dtype.name} tensor")
+        self._allocation = allocator.allocate(
+            self._memory_config, per_core, op_name, f"a {list(self.shape)} {self._dtype.name} tensor"
+        )
         self._finalizer = weakref.finalize(self, allocator.free, self._allocation)
 
     # --- TTNN surface --------------------------------------------------------------------------
