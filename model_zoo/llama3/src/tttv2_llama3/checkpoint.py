@@ -141,7 +141,7 @@ def open_checkpoint(checkpoint_dir: str | Path, *, lazy: bool = True, strict: bo
     """
     directory = Path(checkpoint_dir)
     config = read_config(directory)
-    tensors = _read_tensor_infos(directory)
+    tensors = read_tensor_infos(directory)
     _check_tensors(directory, config, tensors, strict=strict)
     checkpoint = Checkpoint(directory, config, tensors)
     if not lazy:
@@ -149,7 +149,12 @@ def open_checkpoint(checkpoint_dir: str | Path, *, lazy: bool = True, strict: bo
     return checkpoint
 
 
-def _read_tensor_infos(directory: Path) -> dict[str, TensorInfo]:
+def read_tensor_infos(directory: Path) -> dict[str, TensorInfo]:
+    """Name -> ``TensorInfo`` of every tensor in the folder's safetensors files (headers only, unchecked).
+
+    Raises:
+        CheckpointError: no safetensors weights, a missing or inconsistent shard, a corrupt file (named).
+    """
     single, index = directory / SINGLE_FILE_NAME, directory / INDEX_FILE_NAME
     if single.is_file():
         return _read_header(single)

@@ -27,12 +27,13 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from safetensors import SafetensorError
 from tttv2_blocks.config import STRATEGIES
 from tttv2_hwconfig import device_spec
 from tttv2_patterns import CausalLM, CausalLMSpec
 from tttv2_patterns import Checkpoint as PatternsCheckpoint
 
-from tttv2_llama3.checkpoint import open_checkpoint
+from tttv2_llama3.checkpoint import open_checkpoint, read_tensor_infos
 from tttv2_llama3.hf_config import CheckpointError, LlamaCheckpointConfig, read_config
 from tttv2_llama3.hf_mapping import check_module_mapping, llama_causal_lm_spec, meta_hf_model
 from tttv2_llama3.llama_model import LlamaCausalLM
@@ -164,9 +165,10 @@ class ModelFactory:
         if max_seq_len is None:
             max_seq_len = min(DEFAULT_MAX_SEQ_LEN, config.max_position_embeddings)
         spec = llama_causal_lm_spec(config, max_batch_size=max_batch_size, max_seq_len=max_seq_len)
+        read_tensor_infos(checkpoint_dir)  # every header readable, shards consistent; errors name the file
         try:
             return spec.attach_checkpoint(PatternsCheckpoint.from_path(checkpoint_dir))
-        except (OSError, ValueError, RuntimeError) as error:  # safetensors errors derive from these
+        except (SafetensorError, OSError, ValueError) as error:
             raise CheckpointError(
                 f"{checkpoint_dir}: cannot read the safetensors headers ({error})"
             ) from error
