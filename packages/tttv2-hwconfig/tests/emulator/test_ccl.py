@@ -9,7 +9,7 @@ import math
 
 import pytest
 import torch
-from tttv2_hwconfig import ttnn
+from tttv2_hwconfig import open_device, ttnn
 
 
 def groups_of(device, axis):
@@ -82,6 +82,80 @@ def test_all_reduce(device, axis, dtype):
         bound = 1e-5 if dtype == ttnn.float32 else max(len(group) - 1, 1) * 2**-8 * float(partial_max)
         for i in group:
             assert (got[i] - total).abs().max() <= bound
+
+
+# --- groups holding identical inputs compute once and share their outputs -----------------------------
+
+
+def row_replicated(device, shape):
+    """Distinct data per mesh column, the SAME shard objects in every mesh row (TTTv2's TG layout).
+
+    Returns (ttnn tensor, list of each column's torch data).
+    """
+    rows, cols = tuple(device.shape)
+    full = torch.randn(*shape[:-1], shape[-1] * cols)
+    tensor = ttnn.from_torch(
+        full,
+        dtype=ttnn.float32,
+        layout=ttnn.TILE_LAYOUT,
+        device=device,
+        mesh_mapper=ttnn.ShardTensor2dMesh(device, mesh_shape=(rows, cols), dims=(None, 3)),
+    )
+    return tensor, list(torch.chunk(full, cols, dim=3))
+
+
+COLLECTIVES = {
+    "all_gather": lambda t, axis: ttnn.all_gather(t, 3, cluster_axis=axis),
+    "reduce_scatter": lambda t, axis: ttnn.reduce_scatter(t, 3, cluster_axis=axis),
+    "all_reduce": lambda t, axis: ttnn.all_reduce(t, cluster_axis=axis),
+}
+
+
+def expected_row_replicated(name, group, columns, k):
+    """What device ``group[k]`` holds after collective ``name`` when device i holds columns[i % cols]."""
+    members = [columns[i % len(columns)] for i in group]
+    if name == "all_gather":
+        return torch.cat(members, dim=3)
+    total = sum(members)
+    return torch.chunk(total, len(group), dim=3)[k] if name == "reduce_scatter" else total
+
+
+@pytest.mark.parametrize("axis", AXES)
+@pytest.mark.parametrize("name", list(COLLECTIVES))
+def test_groups_with_identical_inputs_share_outputs(device, axis, name):
+    """Two devices get the same output object exactly when their groups hold the same inputs in the same
+    order (and, for reduce_scatter, they sit at the same place in their groups); values match torch."""
+    cols = tuple(device.shape)[1]
+    groups = groups_of(device, axis)
+    n = len(groups[0])
+    tensor, columns = row_replicated(device, (1, 1, 32, 32 * n))
+    out = COLLECTIVES[name](tensor, axis)
+    # The data identity of device i's output, from the test's own model of the input (column i % cols).
+    identity = {}
+    for group in groups:
+        signature = tuple(i % cols for i in group)
+        for k, i in enumerate(group):
+            identity[i] = (signature, k) if name == "reduce_scatter" else signature
+            # float32 reduction: only summation order differs from torch.
+            torch.testing.assert_close(
+                out.shards[i], expected_row_replicated(name, group, columns, k), rtol=1e-5, atol=1e-5
+            )
+    for i in range(len(out.shards)):
+        for j in range(i):
+            assert (out.shards[i] is out.shards[j]) == (identity[i] == identity[j]), (i, j)
+
+
+def test_tg_row_all_reduce_of_row_replicated_input_is_one_shared_object():
+    """TG (8x4): heads over columns, replicated over rows; the row all_reduce is computed once, not 8x."""
+    with open_device("TG") as tg:
+        assert tuple(tg.shape) == (8, 4)
+        tensor, columns = row_replicated(tg, (1, 1, 32, 64))
+        out = ttnn.all_reduce(tensor, cluster_axis=1)
+        assert len({id(shard) for shard in out.shards}) == 1  # one torch object on all 32 devices
+        torch.testing.assert_close(out.shards[0], sum(columns), rtol=1e-5, atol=1e-5)
+        # ... so a following op also computes once (shard_map dedups by object identity).
+        doubled = ttnn.add(out, out)
+        assert len({id(shard) for shard in doubled.shards}) == 1
 
 
 def expected_link_bytes(n, piece_bytes, topology):

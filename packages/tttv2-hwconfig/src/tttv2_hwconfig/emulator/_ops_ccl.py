@@ -8,6 +8,11 @@ device is the degenerate case (a copy, no link traffic), which is what a single 
 Reductions add the group's shards in group order; bfloat16/bfloat8_b inputs are reduced in
 bfloat16 (each partial sum rounded), float32 in float32, as the ``all_reduce`` docs state.
 
+Each collective computes once per DISTINCT group input: groups whose members hold the same torch
+objects in the same order (e.g. the 8 rows of TG for ``cluster_axis=1`` when the input is
+replicated over rows) share one result, and their devices get the same output objects, so the
+per-device dedup of later ops (``shard_map``) keeps computing each distinct value once.
+
 ``ccl_bytes`` (per chip, for the perf model) is what the busiest link direction carries. With
 ``n`` devices and a per-device piece of ``P`` bytes (the input of an all-gather, the output of a
 reduce-scatter): Linear (bidirectional line) moves ``(n - 1) * P`` over the last hop, Ring
@@ -94,6 +99,15 @@ def _output_memory_config(input_tensor: Tensor, memory_config, out_shape, dim: i
     )
 
 
+def _group_inputs(shards: list[torch.Tensor], groups: list[list[int]]):
+    """Per group: (key, member shards); groups holding the same objects in the same order share a key."""
+    out = []
+    for group in groups:
+        members = [shards[i] if len(shards) > 1 else shards[0] for i in group]
+        out.append((tuple(id(m) for m in members), members))  # the input keeps members alive: ids stay valid
+    return out
+
+
 def _reduce(shards: list[torch.Tensor], dtype: DataType) -> torch.Tensor:
     total = shards[0]
     for shard in shards[1:]:
@@ -148,10 +162,12 @@ def all_gather(
         fail(op, "output_tensor= is not modelled by the emulator", NotImplementedError)
     shards = input_tensor.shards
     out_shards: list[torch.Tensor | None] = [None] * len(shards)
-    for group in groups:
-        gathered = torch.cat([shards[i] if len(shards) > 1 else shards[0] for i in group], dim=dim)
+    gathered: dict[tuple[int, ...], torch.Tensor] = {}
+    for group, (key, members) in zip(groups, _group_inputs(shards, groups)):
+        if key not in gathered:
+            gathered[key] = torch.cat(members, dim=dim)
         for i in group:
-            out_shards[i] = gathered
+            out_shards[i] = gathered[key]
     out_shape = list(input_tensor.shape)
     out_shape[dim] *= len(groups[0])
     out = new_tensor(
@@ -209,11 +225,13 @@ def reduce_scatter(
         fail(op, f"dim {dim} of size {size} does not split evenly over the {n} devices of the group")
     shards = input_tensor.shards
     out_shards: list[torch.Tensor | None] = [None] * len(shards)
-    for group in groups:
-        members = [shards[i] if len(shards) > 1 else shards[0] for i in group]
-        total = _reduce(members, input_tensor.dtype)
-        for k, chunk in enumerate(torch.chunk(total, n, dim=dim)):
-            out_shards[group[k]] = chunk.contiguous()
+    scattered: dict[tuple[int, ...], list[torch.Tensor]] = {}
+    for group, (key, members) in zip(groups, _group_inputs(shards, groups)):
+        if key not in scattered:
+            total = _reduce(members, input_tensor.dtype)
+            scattered[key] = [chunk.contiguous() for chunk in torch.chunk(total, n, dim=dim)]
+        for k, chunk in enumerate(scattered[key]):
+            out_shards[group[k]] = chunk
     out_shape = list(input_tensor.shape)
     out_shape[dim] //= n
     out = new_tensor(
@@ -246,10 +264,12 @@ def all_reduce(
     )
     shards = input_tensor.shards
     out_shards: list[torch.Tensor | None] = [None] * len(shards)
-    for group in groups:
-        total = _reduce([shards[i] if len(shards) > 1 else shards[0] for i in group], input_tensor.dtype)
+    totals: dict[tuple[int, ...], torch.Tensor] = {}
+    for group, (key, members) in zip(groups, _group_inputs(shards, groups)):
+        if key not in totals:
+            totals[key] = _reduce(members, input_tensor.dtype)
         for i in group:
-            out_shards[i] = total
+            out_shards[i] = totals[key]
     config = memory_config or input_tensor.memory_config()
     out = new_tensor(op, out_shards, input_tensor.dtype, input_tensor.layout, device, config)
     # Modelled as reduce_scatter + all_gather: two passes of 1/n of the tensor per link step.
