@@ -145,14 +145,38 @@ class DecoderLayer(Module):
             ffn_out = self.post_ffn_norm.forward_decode(ffn_out)
         return self._residual_add(h, ffn_out)
 
-    def torch_reference(self):
-        """Float32 torch layer from the blocks' references: ``f(x, positions) -> y`` for ``x (batch, seq, dim)``."""
-        refs = {name: block.torch_reference() for name, block in self._blocks.items()}
-        identity = lambda t: t  # noqa: E731
+    # The attention reference keeps a per-user KV cache: the testing toolkit feeds it every traced call.
+    reference_is_stateful = True
 
-        def reference(x, *args, **kwargs):
-            attention_out = refs["attention"](refs["attention_norm"](x), *args, **kwargs)
-            h = x + refs.get("post_attention_norm", identity)(attention_out)
-            return h + refs.get("post_ffn_norm", identity)(refs["ffn"](refs["ffn_norm"](h)))
+    def torch_reference(self) -> DecoderLayerReference:
+        """Float32 torch layer from the blocks' references (see ``DecoderLayerReference``)."""
+        return DecoderLayerReference({name: block.torch_reference() for name, block in self._blocks.items()})
 
-        return reference
+
+class DecoderLayerReference:
+    """The layer's math in float32 torch, composed from the blocks' references.
+
+    ``reference(x, positions)`` is the stateless form for ``x (batch, seq, dim)``;
+    ``forward_prefill`` / ``forward_decode`` mirror ``DecoderLayer``'s forwards on torch inputs
+    ``(1, 1, rows, dim)`` and keep the attention reference's per-user cache, so the testing toolkit
+    can replay a traced prefill + decode run against it.
+    """
+
+    def __init__(self, refs: Mapping):
+        self._refs = dict(refs)
+
+    def _layer(self, x, attend):
+        refs, identity = self._refs, (lambda t: t)
+        h = x + refs.get("post_attention_norm", identity)(attend(refs["attention_norm"](x)))
+        return h + refs.get("post_ffn_norm", identity)(refs["ffn"](refs["ffn_norm"](h)))
+
+    def __call__(self, x, *args, **kwargs):
+        return self._layer(x, lambda t: self._refs["attention"](t, *args, **kwargs))
+
+    def forward_prefill(self, x, user_id: int = 0, page_table=None):
+        return self._layer(x, lambda t: self._refs["attention"].forward_prefill(t, user_id, page_table))
+
+    def forward_decode(self, x, current_pos, page_table=None, *, rot_mats=None):
+        return self._layer(
+            x, lambda t: self._refs["attention"].forward_decode(t, current_pos, page_table=page_table)
+        )
