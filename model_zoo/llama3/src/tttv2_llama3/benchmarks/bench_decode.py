@@ -1,9 +1,14 @@
-"""Decode speed of the HF reference on this CPU: ``python -m tttv2_llama3.benchmarks.bench_decode``.
+"""Decode speed, TTTv2 on the emulator vs HF transformers on this CPU: ``python -m tttv2_llama3.benchmarks.bench_decode``.
 
-Measures HF eager float32 decode tokens/s at batch 1 and 32 (configurable) on the same checkpoint the
-TTTv2 model uses: one prefill of the prompt replicated per user, a warm-up step, then ``--steps``
-timed decode steps. The TTTv2 side (emulator wall time and PREDICTED device time) is added here once
-the model is wired (see ``tttv2_llama3.demo.build_tttv2_model``).
+Same checkpoint, same prompt, same process and thread count, at batch 1 and 32 (configurable):
+
+- HF eager float32: one prefill of the prompt replicated per user, a warm-up step, then ``--steps``
+  timed decode steps (median reported: the machine is shared and single steps can stall);
+- TTTv2 (``ModelFactory``, ``--strategy``) on the emulated ``--device``: every user prefilled, a
+  warm-up step, then ``--steps`` timed ``decode_forward`` steps (wall clock of the emulator), plus
+  the PREDICTED device time of one decode step from its op trace (roofline model, not measured).
+
+The last line is the target ratio: emulated decode tokens/s at batch 1 over HF's.
 """
 
 from __future__ import annotations
@@ -63,10 +68,39 @@ def measure_hf_decode(model, prompt_ids: Sequence[int], batch: int, steps: int) 
     return DecodeMeasurement(batch=batch, steps=steps, step_seconds=tuple(times))
 
 
+def measure_tttv2_decode(model, prompt_ids: Sequence[int], batch: int, steps: int, device_name: str):
+    """Time ``steps`` TTTv2 decode steps for ``batch`` users of one prompt; also PREDICT one step's device time.
+
+    Returns:
+        ``(DecodeMeasurement, predicted_step_s)``; ``predicted_step_s`` is None on real hardware (no op trace).
+    """
+    from tttv2_hwconfig import predict_trace  # noqa: PLC0415
+
+    out = model.prefill_forward([list(prompt_ids)] * batch)
+    out = model.decode_forward(out)  # warm-up step, not timed
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        out = model.decode_forward(out)
+        times.append(time.perf_counter() - start)
+    trace = getattr(model.device, "trace", None)
+    predicted = None
+    if trace is not None:
+        trace.clear()
+        model.decode_forward(out)
+        predicted = predict_trace(list(trace.records), device_name).total_latency_s
+        trace.clear()
+    return DecodeMeasurement(batch=batch, steps=steps, step_seconds=tuple(times)), predicted
+
+
+def _row(side: str, batch: int, step_s: float) -> str:
+    return f"{side:<34} {batch:>5} {step_s * 1e3:>15.1f} {1.0 / step_s:>14.1f} {batch / step_s:>10.1f}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tttv2_llama3.benchmarks.bench_decode",
-        description="Decode tokens/s of the HF reference on this CPU.",
+        description="Decode tokens/s: TTTv2 on the emulated device vs HF transformers on this CPU.",
     )
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 32], help="batch sizes (default: 1 32)")
     parser.add_argument("--steps", type=int, default=16, help="timed decode steps per batch size")
@@ -76,6 +110,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--checkpoint", type=Path, default=None, help="HF checkpoint folder (default: SmolLM2-135M)"
     )
+    parser.add_argument("--device", default="N150", help="device catalog name for TTTv2 (default: N150)")
+    parser.add_argument(
+        "--strategy", default="default", help="TTTv2 ImplConfig strategy (default: default = performance)"
+    )
+    parser.add_argument("--skip-tttv2", action="store_true", help="measure HF only")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -89,14 +128,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"checkpoint {checkpoint_dir}; prompt of {len(prompt_ids)} tokens; torch threads {torch.get_num_threads()}"
     )
-    print(f"{'side':<24} {'batch':>5} {'median step ms':>15} {'tokens/s/user':>14} {'tokens/s':>10}")
+    hf_results = {
+        batch: measure_hf_decode(reference.model, prompt_ids, batch, args.steps) for batch in args.batch
+    }
+    del reference  # free the HF model before building the TTTv2 one
+
+    tttv2_results = {}
+    if not args.skip_tttv2:
+        from tttv2_llama3.model_factory import ModelFactory  # noqa: PLC0415
+
+        positions = len(prompt_ids) + args.steps + 2
+        with ModelFactory.from_huggingface(
+            checkpoint_dir,
+            args.device,
+            strategy=args.strategy,
+            max_batch_size=max(args.batch),
+            max_seq_len=-(-positions // 32) * 32,
+            progress=False,
+        ) as model:
+            for batch in args.batch:
+                tttv2_results[batch] = measure_tttv2_decode(model, prompt_ids, batch, args.steps, args.device)
+
+    print(f"\n{'side':<34} {'batch':>5} {'median step ms':>15} {'tokens/s/user':>14} {'tokens/s':>10}")
     for batch in args.batch:
-        result = measure_hf_decode(reference.model, prompt_ids, batch, args.steps)
+        print(_row("HF eager fp32 CPU", batch, hf_results[batch].median_step_s))
+        if batch in tttv2_results:
+            measured, predicted = tttv2_results[batch]
+            print(_row(f"TTTv2 {args.device} emulator ({args.strategy})", batch, measured.median_step_s))
+            if predicted is not None:
+                print(_row(f"TTTv2 {args.device} PREDICTED device", batch, predicted))
+    if 1 in tttv2_results and 1 in hf_results:
+        ratio = hf_results[1].median_step_s / tttv2_results[1][0].median_step_s
         print(
-            f"{'HF eager fp32 CPU':<24} {batch:>5} {result.median_step_s * 1e3:>15.1f} "
-            f"{result.tokens_per_s_per_user:>14.1f} {result.tokens_per_s:>10.1f}"
+            f"\nemulated / HF decode tokens/s at batch 1: {ratio:.2f} (target >= 1.0: {'met' if ratio >= 1 else 'MISSED'})"
         )
-    # TTTv2 rows (emulator wall time, PREDICTED device time) are added once the model is wired.
+    print("PREDICTED rows: tttv2_hwconfig roofline model over the op trace, not measured")
     return 0
 
 
