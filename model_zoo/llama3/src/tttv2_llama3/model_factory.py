@@ -29,7 +29,7 @@ from pathlib import Path
 
 from safetensors import SafetensorError
 from tttv2_blocks.config import STRATEGIES
-from tttv2_hwconfig import device_spec
+from tttv2_hwconfig import device_spec, ttnn
 from tttv2_patterns import CausalLM, CausalLMSpec
 from tttv2_patterns import Checkpoint as PatternsCheckpoint
 
@@ -49,8 +49,11 @@ DEFAULT_MAX_BATCH_SIZE = 8
 # ~380 MB. Ask for more when you need it; it is capped by the checkpoint's max_position_embeddings.
 DEFAULT_MAX_SEQ_LEN = 1024
 TILE_COLUMNS = 32
-# Output tiles per DRAM-bank worker of one DRAM-sharded LM-head matmul (see fit_lm_head_chunks).
-LM_HEAD_TILES_PER_BANK = 32
+# Share of a core's L1 the LM head's weight circular buffers may take (see fit_lm_head_chunks); the
+# rest holds the sharded activations and outputs.
+LM_HEAD_L1_FRACTION = 0.5
+# Bytes of one 32x32 tile per weight dtype (block floats: 1 shared exponent byte per 16 values).
+TILE_BYTES = {ttnn.float32: 4096, ttnn.bfloat16: 2048, ttnn.bfloat8_b: 1088, ttnn.bfloat4_b: 576}
 
 
 class ModelFactory:
@@ -181,7 +184,7 @@ class ModelFactory:
         ``fit_lm_head_chunks`` always, then ``accuracy_overrides`` or ``performance_overrides``.
         """
         impl_config = CausalLM.ImplConfig(spec, device, strategy=strategy)
-        fit_lm_head_chunks(impl_config, device)
+        fit_lm_head_chunks(impl_config, spec, device)
         if strategy == "accuracy":
             accuracy_overrides(impl_config)
         else:
@@ -189,21 +192,40 @@ class ModelFactory:
         return impl_config
 
 
-def fit_lm_head_chunks(impl_config, device) -> None:
-    """Cap the LM head's columns per matmul so its DRAM-sharded decode matmul fits in L1.
+def fit_lm_head_chunks(impl_config, spec: CausalLMSpec, device) -> None:
+    """Cap the LM head's columns per matmul so that its DRAM-sharded decode matmul fits in L1.
 
-    Workaround: ``tttv2_blocks``' default chunk (grid cores x 32 x 16 columns = 32768 on a Wormhole
-    8x8 grid) gives SmolLM2's 49152-word vocabulary a DRAM-sharded decode program config needing
-    ~11 MB of circular buffers per core (L1 has ~1.4 MB). ``LM_HEAD_TILES_PER_BANK`` output tiles per
-    DRAM bank (12288 columns on Wormhole's 12 banks) fit, and is what TTTv1 uses on N150 too
-    (``lm_head`` split into chunks of a few thousand columns). A user override is left as it is.
+    Workaround for ``tttv2_blocks.LMHead``: its default chunk (grid cores x 32 x 16 columns, 32768
+    on Wormhole) gives SmolLM2's 49152-word vocabulary a DRAM-sharded decode program config whose
+    weight circular buffers need ~11 MB per core (L1 has ~1.4 MB), so decode fails. The blocks
+    derive that config from the chunk width N and the hidden size K: ``num_cores`` = the most cores
+    dividing both K and N in tiles, ``per_core_N = N / num_cores``, ``in0_block_w = K / num_cores``;
+    the weight buffers take ``2 * per_core_N * in0_block_w`` tiles. This picks the widest chunk
+    (fewest matmuls) whose every piece keeps those buffers within ``LM_HEAD_L1_FRACTION`` of a
+    core's L1. A chunk size the user set is left as it is.
     """
-    if impl_config.lm_head.max_columns_per_matmul is not None or not impl_config.lm_head.decode_dram_sharded:
+    head = impl_config.lm_head
+    if head.max_columns_per_matmul is not None or not head.decode_dram_sharded:
         return
-    from tttv2_patterns.devices import open_for_properties  # noqa: PLC0415
+    from tttv2_blocks import program_configs  # noqa: PLC0415
+    from tttv2_blocks.lm_head import split_columns  # noqa: PLC0415
+    from tttv2_patterns.devices import device_name, open_for_properties  # noqa: PLC0415
 
-    banks = open_for_properties(device).dram_grid_size().x
-    impl_config.lm_head.max_columns_per_matmul = banks * LM_HEAD_TILES_PER_BANK * TILE_COLUMNS
+    device = open_for_properties(device)
+    grid = device.compute_with_storage_grid_size()
+    budget = device_spec(device_name(device)).l1_bytes_per_core * LM_HEAD_L1_FRACTION
+    tile_bytes = TILE_BYTES.get(head.lm_head.dtype, TILE_BYTES[ttnn.float32])
+    per_device = program_configs.tiles(-(-spec.lm_head.vocab_size // device.get_num_devices())) * TILE_COLUMNS
+    hidden = spec.lm_head.hidden_dim
+
+    def weight_buffer_bytes(columns: int) -> int:
+        config = program_configs.dram_sharded_config(TILE_COLUMNS, hidden, columns, grid)
+        return 2 * config.per_core_N * config.in0_block_w * tile_bytes
+
+    for chunk in range(per_device, 0, -TILE_COLUMNS):
+        if all(weight_buffer_bytes(n) <= budget for n in set(split_columns(per_device, chunk))):
+            head.max_columns_per_matmul = chunk
+            return
 
 
 def accuracy_overrides(impl_config) -> None:
