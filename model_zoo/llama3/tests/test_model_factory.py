@@ -182,3 +182,45 @@ def test_text_prompts_use_the_chat_template_and_stop_at_eos(tiny_chat_checkpoint
         assert len(always.token_ids[0]) == 6
     hf_ids = reference.greedy_generate([reference.encode(prompt)], 6)[0].tolist()
     assert generated.token_ids[0] == hf_ids  # HF stops after EOS too (id 2 is this config's EOS)
+
+
+@pytest.mark.parametrize("strategy", ["accuracy", "performance"])
+def test_lm_head_of_a_large_vocabulary_fits_l1(strategy, device_name):
+    """SmolLM2's LM head (576 x 49152): the blocks' default chunk fails decode on L1; the family's fits."""
+    from tttv2_blocks import EmbeddingSpec, LMHead, LMHeadSpec, RMSNormSpec
+    from tttv2_hwconfig import open_device, ttnn
+
+    hidden, vocab = 576, 49152
+    with open_device(device_name) as device:
+        spec = CausalLMSpec(
+            embedding=EmbeddingSpec(vocab, hidden),
+            layers=[_tiny_layer(hidden)],
+            final_norm=RMSNormSpec(hidden),
+            lm_head=LMHeadSpec(hidden, vocab),
+        )
+        impl = ModelFactory.default_impl_config(spec, device, strategy)
+        head = LMHead(spec.lm_head, impl.lm_head, device)
+        weight = torch.randn(vocab, hidden) / hidden**0.5
+        head.load_weights({"weight": weight})
+        x = torch.randn(1, 1, 4, hidden)
+        logits = head.forward_decode(
+            ttnn.from_torch(
+                x, dtype=ttnn.bfloat16, layout=ttnn.TILE_LAYOUT, device=device,
+                mesh_mapper=ttnn.ReplicateTensorToMesh(device),
+            )
+        )  # fmt: skip
+        got = ttnn.to_torch(ttnn.get_device_tensors(logits)[0]).float().reshape(4, vocab)
+    # bfloat8_b/bfloat16 weights against float32: PCC ~0.9999; a dropped or misplaced chunk is far below.
+    assert compute_pcc(x.reshape(4, hidden) @ weight.T, got) >= 0.999
+
+
+def _tiny_layer(hidden):
+    from tttv2_blocks import AttentionSpec, FeedForwardSpec, RMSNormSpec, RopeSpec
+    from tttv2_patterns import DecoderLayerSpec
+
+    return DecoderLayerSpec(
+        attention=AttentionSpec(hidden_dim=hidden, num_heads=9, num_kv_heads=3, rope=RopeSpec(head_dim=64)),
+        ffn=FeedForwardSpec(hidden_dim=hidden, intermediate_dim=1536),
+        attention_norm=RMSNormSpec(hidden),
+        ffn_norm=RMSNormSpec(hidden),
+    )
