@@ -19,7 +19,7 @@ from cilib.paths import REPO_ROOT, about_file, distribution_name
 
 BUMP_LEVELS = ("patch", "minor", "major")
 
-_VERSION_LINE = re.compile(r"""^__version__\s*=\s*["']([^"']+)["']\s*$""", re.MULTILINE)
+_VERSION_LINE = re.compile(r"""^__version__\s*=\s*["']([^"']+)["'][ \t]*$""", re.MULTILINE)
 _ADDED_VERSION_LINE = re.compile(r"""^\+__version__\s*=\s*["']([^"']+)["']\s*$""", re.MULTILINE)
 _COMMIT_MARK = "@@commit "
 

@@ -78,3 +78,10 @@ def test_release_refuses_staged_changes(repo):
     with pytest.raises(ReleaseError, match="staged"):
         release("blocks", "major", repo, today=TODAY)
     assert releases("blocks", repo) == []
+
+
+def test_set_version_keeps_the_rest_of_the_file():
+    from cilib.make_release import set_version  # noqa: PLC0415
+
+    text = '# header\n__version__ = "2.0.0.dev0"\n'
+    assert set_version(text, Version("2.0.0")) == '# header\n__version__ = "2.0.0"\n'
