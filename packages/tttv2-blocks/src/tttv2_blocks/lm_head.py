@@ -31,6 +31,8 @@ TILE = 32
 MAX_DECODE_BATCH = 32
 # Default chunk: every core of the grid computing at most this many output tiles per matmul.
 MAX_TILES_PER_CORE = 16
+# Bytes of one 32x32 weight tile on device (block floats carry one exponent byte per 16 values).
+WEIGHT_TILE_BYTES = {ttnn.bfloat16: 2048, ttnn.bfloat8_b: 1088, ttnn.bfloat4_b: 576, ttnn.float32: 4096}
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,8 @@ class LMHeadImplConfig:
     Attributes:
         lm_head: the projection (shared by every chunk; a program config set here must fit them all).
         max_columns_per_matmul: columns per chunk on one device (a multiple of 32); ``None`` derives
-            grid cores x 32 x ``MAX_TILES_PER_CORE``.
+            the widest chunk (at most grid cores x 32 x ``MAX_TILES_PER_CORE``) whose decode matmul
+            fits L1.
         decode_dram_sharded: weights DRAM-sharded, decode with DRAM-sharded matmuls (TTTv1).
         output_memory_config: memory config of the gathered logits; ``None`` = DRAM interleaved.
     """
@@ -109,7 +112,7 @@ class LMHead(Module):
         self.per_device = program_configs.tiles(-(-spec.vocab_size // self.num_devices)) * TILE
         self.padded_vocab = self.per_device * self.num_devices
         grid = device.compute_with_storage_grid_size()
-        chunk = impl_config.max_columns_per_matmul or grid.x * grid.y * TILE * MAX_TILES_PER_CORE
+        chunk = impl_config.max_columns_per_matmul or self._default_chunk(grid)
         if not isinstance(chunk, int) or chunk < TILE or chunk % TILE:
             raise ValueError(
                 f"{name}.max_columns_per_matmul must be a positive multiple of 32, got {chunk!r}"
@@ -127,6 +130,32 @@ class LMHead(Module):
             for i, size in enumerate(self.chunk_sizes)
         ]
         self._torch_weight: torch.Tensor | None = None
+
+    def _default_chunk(self, grid) -> int:
+        """Widest chunk (fewest matmuls) whose every piece keeps the decode weight buffers in L1.
+
+        Interleaved decode: grid cores x 32 x ``MAX_TILES_PER_CORE`` columns. DRAM-sharded decode
+        derives its cores from the common divisors of K and N in tiles, so a wide chunk can leave few
+        cores each holding ``2 * per_core_N * in0_block_w`` weight tiles (a 49152-word vocabulary on
+        N150: ~11 MB per core); narrow the chunk until those buffers fit ``CB_BUDGET_BYTES``.
+        """
+        widest = min(grid.x * grid.y * TILE * MAX_TILES_PER_CORE, self.per_device)
+        if not self.impl_config.decode_dram_sharded:
+            return widest
+        tile_bytes = WEIGHT_TILE_BYTES.get(self.impl_config.lm_head.dtype, WEIGHT_TILE_BYTES[ttnn.float32])
+
+        def fits(columns: int) -> bool:
+            config = program_configs.dram_sharded_config(TILE, self.spec.hidden_dim, columns, grid)
+            return 2 * config.per_core_N * config.in0_block_w * tile_bytes <= program_configs.CB_BUDGET_BYTES
+
+        for chunk in range(widest, 0, -TILE):
+            if all(fits(n) for n in set(split_columns(self.per_device, chunk))):
+                return chunk
+        raise ValueError(
+            f"{type(self).__name__}: no chunk width keeps the DRAM-sharded decode weights of hidden_dim "
+            f"{self.spec.hidden_dim} within {program_configs.CB_BUDGET_BYTES} bytes of L1; set "
+            "impl_config.decode_dram_sharded = False"
+        )
 
     # --- weights -------------------------------------------------------------------------------------
     def load_weights(self, state_dict) -> None:
