@@ -90,8 +90,8 @@ def round_to_float32(x: torch.Tensor) -> torch.Tensor:
     return x.to(torch.float32).clone()
 
 
-def round_to_bfloat16(x: torch.Tensor) -> torch.Tensor:
-    """Round float32 values to bfloat16 exactly as the ttnn host conversion does.
+def _round_to_bfloat16_bits(x: torch.Tensor) -> torch.Tensor:
+    """Round float32 values to bfloat16 exactly as the ttnn host conversion does (bit arithmetic).
 
     Args:
         x: float32 tensor of any shape.
@@ -100,13 +100,70 @@ def round_to_bfloat16(x: torch.Tensor) -> torch.Tensor:
         float32 tensor of the same shape holding bfloat16 values (round to nearest even,
         NaN -> canonical quiet NaN).
     """
-    _check_float32(x, "round_to_bfloat16")
     bits = _float_bits(x)
     lsb = (bits >> 16) & 1
     rounded = ((bits + 0x7FFF + lsb) >> 16) << 16
     is_nan = (bits & 0x7FFFFFFF) > 0x7F800000
     rounded = torch.where(is_nan, torch.full_like(rounded, _CANONICAL_NAN_BITS), rounded)
     return _bits_to_float(rounded)
+
+
+def _round_to_bfloat16_cast(data: torch.Tensor) -> torch.Tensor:
+    """torch's float32 -> bfloat16 cast (round to nearest even, ~10x faster than the bit-level path).
+
+    It differs from the ttnn host conversion only in the NaN bit pattern (torch's vectorized cast
+    writes 0xFFFF0000), so NaNs are rewritten to the canonical 0x7FC00000 afterwards.
+    """
+    out = data.to(torch.bfloat16).to(torch.float32)
+    nan = torch.isnan(out)
+    return out.masked_fill(nan, float("nan")) if bool(nan.any()) else out
+
+
+def _fast_bfloat16_is_exact() -> bool:
+    """Check the torch cast against the bit-exact reference once (ties, denormals, overflow, NaN)."""
+    bits = torch.tensor(
+        [
+            0x3F808000,
+            0x3F818000,
+            0x3F80FFFF,
+            0x00000001,
+            0x80400000,
+            0x007FFFFF,
+            0x7F7FFFFF,
+            0xFF7F8000,
+            0x7F800000,
+            0xFF800000,
+            0x7FC00001,
+            0xFFFFFFFF,
+            0x00008000,
+            0x80018000,
+            0x3F7FFF80,
+        ],
+        dtype=torch.int64,
+    )
+    values = torch.where(bits >= 2**31, bits - 2**32, bits).to(torch.int32).view(torch.float32)
+    values = torch.cat([values, torch.randn(4096) * 1e-38, torch.randn(4096)])
+    expected = _round_to_bfloat16_bits(values).view(torch.int32)
+    return torch.equal(_round_to_bfloat16_cast(values).view(torch.int32), expected)
+
+
+_ROUND_TO_BFLOAT16 = _round_to_bfloat16_cast if _fast_bfloat16_is_exact() else _round_to_bfloat16_bits
+
+
+def round_to_bfloat16(x: torch.Tensor) -> torch.Tensor:
+    """Round float32 values to bfloat16 exactly as the ttnn host conversion does.
+
+    Round to nearest even, NaN -> canonical quiet NaN. Uses torch's cast (about 10x faster) when
+    an import-time check finds it bit-identical to the bit-level rounding, which it falls back to.
+
+    Args:
+        x: float32 tensor of any shape.
+
+    Returns:
+        float32 tensor of the same shape holding bfloat16 values.
+    """
+    _check_float32(x, "round_to_bfloat16")
+    return _ROUND_TO_BFLOAT16(x)
 
 
 def _pad_last_dim_to_groups(bits: torch.Tensor, pad_bits: int) -> torch.Tensor:
@@ -181,6 +238,11 @@ def round_to_block_float(x: torch.Tensor, mantissa_bits: int, *, pad_value: floa
         )
     if x.numel() == 0:
         return x.clone()
+    if pad_value == 0.0 and x.numel() > 1024 and bool((x == x.reshape(-1)[0]).all()):
+        # A constant (zeros/full, e.g. a fresh KV cache): every group shares the value's own exponent
+        # and zero padding never raises it, so rounding one element is exact.
+        value = round_to_block_float(x.reshape(-1)[:1], mantissa_bits)
+        return value.expand(x.shape).contiguous()
 
     rows = x.reshape(1) if x.dim() == 0 else x
     width = rows.shape[-1]

@@ -72,48 +72,6 @@ def device_bytes(shape, dtype: DataType, layout: Layout) -> int:
     return padded.volume() * ELEMENT_BYTES[dtype]
 
 
-def _torch_round_to_bfloat16(data: torch.Tensor) -> torch.Tensor:
-    """torch's float32 -> bfloat16 cast (round to nearest even, ~10x faster than the bit-level path).
-
-    It differs from the ttnn host conversion only in the NaN bit pattern (torch's vectorized cast
-    writes 0xFFFF0000), so NaNs are rewritten to the canonical 0x7FC00000 afterwards.
-    """
-    out = data.to(torch.bfloat16).to(torch.float32)
-    nan = torch.isnan(out)
-    return out.masked_fill(nan, float("nan")) if bool(nan.any()) else out
-
-
-def _fast_bfloat16_is_exact() -> bool:
-    """Check the torch cast against the bit-exact reference once (ties, denormals, overflow, NaN)."""
-    bits = torch.tensor(
-        [
-            0x3F808000,
-            0x3F818000,
-            0x3F80FFFF,
-            0x00000001,
-            0x80400000,
-            0x007FFFFF,
-            0x7F7FFFFF,
-            0xFF7F8000,
-            0x7F800000,
-            0xFF800000,
-            0x7FC00001,
-            0xFFFFFFFF,
-            0x00008000,
-            0x80018000,
-            0x3F7FFF80,
-        ],
-        dtype=torch.int64,
-    )
-    values = torch.where(bits >= 2**31, bits - 2**32, bits).to(torch.int32).view(torch.float32)
-    values = torch.cat([values, torch.randn(4096) * 1e-38, torch.randn(4096)])
-    expected = _numerics.round_to_bfloat16(values).view(torch.int32)
-    return torch.equal(_torch_round_to_bfloat16(values).view(torch.int32), expected)
-
-
-_round_to_bfloat16 = _torch_round_to_bfloat16 if _fast_bfloat16_is_exact() else _numerics.round_to_bfloat16
-
-
 def quantize(data: torch.Tensor, dtype: DataType) -> torch.Tensor:
     """Round torch data to what ``dtype`` stores; float formats come back as float32."""
     if dtype.is_integer:
@@ -122,15 +80,9 @@ def quantize(data: torch.Tensor, dtype: DataType) -> torch.Tensor:
     if dtype == DataType.FLOAT32:
         return data
     if dtype == DataType.BFLOAT16:
-        return _round_to_bfloat16(data)
+        return _numerics.round_to_bfloat16(data)
     if dtype.is_block_float:
-        bits = 7 if dtype == DataType.BFLOAT8_B else 3
-        if data.numel() > 1024 and bool((data == data.reshape(-1)[0]).all()):
-            # A constant (zeros/full, e.g. a fresh KV cache): every 16-group shares the value's own
-            # exponent, and tile padding zeros never raise it, so rounding one element is exact.
-            value = _numerics.round_to_block_float(data.reshape(-1)[:1], mantissa_bits=bits)
-            return value.expand(data.shape).contiguous()
-        return _numerics.round_to_block_float(data, mantissa_bits=bits)
+        return _numerics.round_to_block_float(data, mantissa_bits=7 if dtype == DataType.BFLOAT8_B else 3)
     raise TypeError(f"unsupported dtype {dtype}")
 
 
