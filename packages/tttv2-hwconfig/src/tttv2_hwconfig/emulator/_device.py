@@ -6,7 +6,7 @@ import enum
 import itertools
 
 from ._memory import CoreCoord, MemoryConfig
-from ._types import BufferType, TensorMemoryLayout
+from ._types import BufferType
 
 
 class Arch(enum.Enum):
@@ -169,6 +169,3 @@ class MeshDevice:
     def __repr__(self):
         return f"MeshDevice(emulated {self.spec.name}, shape={tuple(self._shape)})"
 
-
-def is_sharded_layout(memory_config: MemoryConfig) -> bool:
-    return memory_config.memory_layout != TensorMemoryLayout.INTERLEAVED

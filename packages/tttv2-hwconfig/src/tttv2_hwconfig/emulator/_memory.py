@@ -103,7 +103,7 @@ def num_cores_to_corerangeset(
             f"num_cores_to_corerangeset: {target_num_cores} cores do not fit a {grid_size.x}x{grid_size.y} grid"
         )
     ranges = []
-    major, minor = (grid_size.x, grid_size.y) if row_wise else (grid_size.y, grid_size.x)
+    major = grid_size.x if row_wise else grid_size.y
     full, rest = divmod(target_num_cores, major)
     if row_wise:
         if full:
@@ -115,7 +115,6 @@ def num_cores_to_corerangeset(
             ranges.append(CoreRange(CoreCoord(0, 0), CoreCoord(full - 1, grid_size.y - 1)))
         if rest:
             ranges.append(CoreRange(CoreCoord(full, 0), CoreCoord(full, rest - 1)))
-    del minor
     return CoreRangeSet(ranges)
 
 
