@@ -168,4 +168,3 @@ class MeshDevice:
 
     def __repr__(self):
         return f"MeshDevice(emulated {self.spec.name}, shape={tuple(self._shape)})"
-
