@@ -32,6 +32,9 @@ class Rule:
     op: str  # the public name, e.g. "ttnn.embedding"
     text: str  # the rule in words, e.g. "input_tensor dtype is UINT32 or BFLOAT16"
     source: str  # "ttnn/cpp/ttnn/operations/embedding/device/embedding_device_operation.cpp: validate"
+    # The real TT_FATAL message (its format string, verbatim) when there is one; the conformance
+    # session checks each appears in the 0.81.1 wheel's _ttnncpp.so, which ties the rule to the build.
+    message: str = ""
 
 
 class RuleViolation(ValueError):
@@ -40,18 +43,22 @@ class RuleViolation(ValueError):
     def __init__(self, rule_: Rule, detail: str):
         self.rule = rule_
         self.detail = detail
-        super().__init__(f"{rule_.op}: {detail} [rule {rule_.id}: {rule_.text}; {rule_.source}]")
+        quoted = f' (tt-metal: "{rule_.message}")' if rule_.message else ""
+        super().__init__(f"{rule_.op}: {detail} [rule {rule_.id}: {rule_.text}{quoted}; {rule_.source}]")
 
 
 _RULES: dict[str, Rule] = {}
 _NOT_MIRRORED: dict[str, tuple[str, str, str]] = {}  # id -> (op, text, reason)
 
 
-def rule(rule_id: str, op: str, text: str, source: str) -> Rule:
-    """Declare a mirrored rule (at module import). Ids are unique across the emulator."""
+def rule(rule_id: str, op: str, text: str, source: str, *, message: str = "") -> Rule:
+    """Declare a mirrored rule (at module import). Ids are unique across the emulator.
+
+    ``message`` is the real op's TT_FATAL format string, verbatim, where the rule has one.
+    """
     if rule_id in _RULES or rule_id in _NOT_MIRRORED:
         raise RuntimeError(f"rule id {rule_id!r} declared twice")
-    declared = Rule(rule_id, op, text, source)
+    declared = Rule(rule_id, op, text, source, message)
     _RULES[rule_id] = declared
     return declared
 
