@@ -40,11 +40,12 @@ class Rule:
 class RuleViolation(ValueError):
     """An op refused its arguments because ``rule`` is violated. ``rule.id`` says which rule."""
 
-    def __init__(self, rule_: Rule, detail: str):
+    def __init__(self, rule_: Rule, detail: str, op: str | None = None):
         self.rule = rule_
         self.detail = detail
         quoted = f' (tt-metal: "{rule_.message}")' if rule_.message else ""
-        super().__init__(f"{rule_.op}: {detail} [rule {rule_.id}: {rule_.text}{quoted}; {rule_.source}]")
+        caller = op or rule_.op  # e.g. ttnn.linear reaching a ttnn.matmul rule
+        super().__init__(f"{caller}: {detail} [rule {rule_.id}: {rule_.text}{quoted}; {rule_.source}]")
 
 
 _RULES: dict[str, Rule] = {}
@@ -70,13 +71,15 @@ def not_mirrored(rule_id: str, op: str, text: str, reason: str) -> None:
     _NOT_MIRRORED[rule_id] = (op, text, reason)
 
 
-def check(condition: bool, rule_: Rule, detail: str) -> None:
+def check(condition: bool, rule_: Rule, detail: str, *, op: str | None = None) -> None:
     """Raise :class:`RuleViolation` naming ``rule_`` unless ``condition`` holds.
 
     ``detail`` names the argument and what it was, e.g. ``"input_tensor dtype is INT32"``.
+    ``op`` names the public call when it differs from ``rule_.op`` (``ttnn.linear`` runs the
+    ``ttnn.matmul`` device op and its rules).
     """
     if not condition:
-        raise RuleViolation(rule_, detail)
+        raise RuleViolation(rule_, detail, op)
 
 
 def rules_by_op() -> dict[str, list[Rule]]:

@@ -22,7 +22,8 @@ def test_case_violates_its_rule(case, device, device_name):
     with pytest.raises(RuleViolation) as caught:
         case.call(device)
     assert caught.value.rule.id == case.rule_id, f"expected rule {case.rule_id}, got: {caught.value}"
-    assert caught.value.rule.op in str(caught.value)  # the message names the op
+    message = str(caught.value)
+    assert message.startswith("ttnn.") and f"rule {case.rule_id}" in message  # names the op and the rule
 
 
 @pytest.mark.parametrize("control", CONTROLS, ids=case_id)
