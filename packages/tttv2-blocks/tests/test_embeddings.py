@@ -117,7 +117,13 @@ def test_impl_errors_name_the_field(device):
     spec = EmbeddingSpec(VOCAB, 64)
     with pytest.raises(ValueError, match="Embedding.weight_dtype: dtype BFLOAT8_B"):
         make(spec, device, weight_dtype=ttnn.bfloat8_b)
-    with pytest.raises(ValueError, match="Embedding.decode_memory_config: ttnn.embedding writes interleaved"):
+    # The real ttnn.embedding takes BFLOAT16 tables only; a float32 table is refused at build time.
+    with pytest.raises(
+        ValueError,
+        match=r"Embedding.weight_dtype: dtype FLOAT32 cannot be used here; the op accepts \['BFLOAT16'\]",
+    ):
+        make(spec, device, weight_dtype=ttnn.float32)
+    with pytest.raises(ValueError, match="Embedding.decode_memory_config: must be interleaved"):
         make(spec, device, decode_memory_config=ttnn.L1_WIDTH_SHARDED_MEMORY_CONFIG)
     if device.get_num_devices() > 2:
         with pytest.raises(ValueError, match="Embedding.shard_hidden: dim 64"):

@@ -21,8 +21,10 @@ from tttv2_blocks.defaults import get_default_impl_config
 from tttv2_blocks.module import Module
 from tttv2_blocks.weights import check_no_unexpected, take
 
-# ttnn.embedding looks rows up in a BFLOAT16 (or FLOAT32) ROW_MAJOR table; block floats are not accepted.
-EMBEDDING_WEIGHT_DTYPES = (ttnn.bfloat16, ttnn.float32)
+# ttnn.embedding takes BFLOAT16 tables only ("Weights tensor must have BFLOAT16 dtype",
+# embedding_device_operation.cpp: validate_on_program_cache_miss); a float32 residual stream comes
+# from output_dtype (the op typecasts its TILE output), not from a float32 table.
+EMBEDDING_WEIGHT_DTYPES = (ttnn.bfloat16,)
 
 
 @dataclass(frozen=True)
@@ -61,8 +63,9 @@ class EmbeddingImplConfig:
     """TTNN choices of the embedding.
 
     Attributes:
-        weight_dtype: table dtype on device (BFLOAT16 or FLOAT32). A non-unit ``spec.scale`` is folded
-            into the table when it is loaded (one op less per forward).
+        weight_dtype: table dtype on device; BFLOAT16 only (the real op rejects any other table
+            dtype). A non-unit ``spec.scale`` is folded into the table when it is loaded (one op less
+            per forward).
         output_dtype: dtype of the hidden states produced.
         prefill_memory_config / decode_memory_config: output memory config (interleaved).
         shard_hidden: split the table's hidden dim over the mesh and all-gather the output.
@@ -155,7 +158,7 @@ class Embedding(Module):
             config = getattr(impl, field_name)
             if not isinstance(config, ttnn.MemoryConfig) or config.is_sharded():
                 raise ValueError(
-                    f"{name}.{field_name}: ttnn.embedding writes interleaved outputs only, got {config!r}"
+                    f"{name}.{field_name}: must be interleaved (the block reshapes the lookup's output), got {config!r}"
                 )
         if impl.cluster_axis not in (None, 0, 1):
             raise ValueError(f"{name}.cluster_axis must be None, 0 or 1, got {impl.cluster_axis!r}")
@@ -163,12 +166,7 @@ class Embedding(Module):
             raise ValueError(
                 f"{name}.shard_hidden: dim {self.spec.dim} must split into {self._parts()} slices of whole 32-wide tiles"
             )
-        table_bytes = (
-            self.spec.vocab_size
-            * self.spec.dim
-            // self._parts()
-            * (4 if impl.weight_dtype == ttnn.float32 else 2)
-        )
+        table_bytes = self.spec.vocab_size * self.spec.dim // self._parts() * 2  # bfloat16
         if table_bytes > self.device.spec.dram_bytes_per_chip:
             raise ValueError(
                 f"{name}.weight_dtype: the table needs {table_bytes} bytes of DRAM per chip, more than "
