@@ -206,10 +206,14 @@ def test_weight_of_wrong_width_names_weight(device):
         ttnn.rms_norm(x, weight=w)
 
 
-def test_block_float_weight_is_rejected(device):
+def test_block_float_tile_weight_is_accepted_row_major_int_is_not(device):
+    # layernorm_device_operation.cpp checks the dtype of ROW_MAJOR gamma/beta only (FLOAT32 or BFLOAT16).
     x = to_dev(device, torch.randn(1, 1, 32, 64))
-    w = to_dev(device, torch.ones(1, 1, 1, 64), dtype=ttnn.bfloat8_b)
-    with pytest.raises(ValueError, match="ttnn.layer_norm: weight dtype"):
+    ttnn.layer_norm(x, weight=to_dev(device, torch.ones(1, 1, 1, 64), dtype=ttnn.bfloat8_b))
+    w = to_dev(
+        device, torch.ones(1, 1, 2, 32, dtype=torch.int32), dtype=ttnn.int32, layout=ttnn.ROW_MAJOR_LAYOUT
+    )
+    with pytest.raises(ValueError, match="ttnn.layer_norm: weight dtype INT32"):
         ttnn.layer_norm(x, weight=w)
 
 
