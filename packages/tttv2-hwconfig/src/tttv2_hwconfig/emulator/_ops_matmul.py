@@ -32,6 +32,7 @@ as the device computes whole tiles.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -44,12 +45,12 @@ from ._op import (
     fail,
     new_tensor,
     record,
-    require_layout,
     require_on_device,
     require_tensor,
     same_device,
     shard_map,
 )
+from ._rules import check
 from ._tensor import Tensor
 from ._types import TILE_SIZE, DataType, Layout, MathFidelity
 
@@ -207,22 +208,22 @@ def _default_fidelity(
 def _matmul_shape(op: str, a_shape, b_shape) -> validation.MatmulShape:
     if len(a_shape) < 2 or len(b_shape) < 2:
         fail(op, f"input tensors must be at least 2D, got {list(a_shape)} and {list(b_shape)}")
-    if a_shape[-1] != b_shape[-2]:
-        fail(
-            op,
-            f"the width of input_tensor_a ({a_shape[-1]}) must equal the height of input_tensor_b ({b_shape[-2]}); shapes {list(a_shape)} and {list(b_shape)}",
-        )
-    batch = 1
-    for d in a_shape[:-2]:
-        batch *= d
-    b_batch = 1
-    for d in b_shape[:-2]:
-        b_batch *= d
-    if b_batch > 1 and tuple(a_shape[:-2]) != tuple(b_shape[:-2]) and batch != 1:
-        fail(
-            op,
-            f"batch dims of input_tensor_a {list(a_shape[:-2])} and input_tensor_b {list(b_shape[:-2])} must match (or b's be all 1)",
-        )
+    check(
+        a_shape[-1] == b_shape[-2],
+        validation.R_INNER,
+        f"the width of input_tensor_a ({a_shape[-1]}) must equal the height of input_tensor_b ({b_shape[-2]}); "
+        f"shapes {list(a_shape)} and {list(b_shape)}",
+        op=op,
+    )
+    batch = math.prod(a_shape[:-2])
+    b_batch = math.prod(b_shape[:-2])
+    check(
+        b_batch == 1 or tuple(a_shape[:-2]) == tuple(b_shape[:-2]),
+        validation.R_BATCH,
+        f"batch dims of input_tensor_a {list(a_shape[:-2])} and input_tensor_b {list(b_shape[:-2])} must match "
+        "(same rank) unless b's batch is 1",
+        op=op,
+    )
 
     def tiles(n):
         return -(-n // TILE_SIZE)
@@ -238,9 +239,43 @@ def _transposed(shape, flag: bool):
 
 def _check_operand(op: str, name: str, tensor: Tensor) -> None:
     require_on_device(op, name, tensor)
-    require_layout(op, name, tensor, Layout.TILE)
-    if tensor.dtype not in _FLOAT_DTYPES:
+    check(
+        tensor.layout == Layout.TILE,
+        validation.R_BIAS_TILE if name == "bias" else validation.R_TILE,
+        f"{name} must be in TILE layout, got {tensor.layout.name}",
+        op=op,
+    )
+    if name == "input_tensor_a":
+        check(
+            tensor.dtype in _FLOAT_DTYPES,
+            validation.R_A_FLOAT,
+            f"{name} dtype must be one of {[d.name for d in _FLOAT_DTYPES]}, got {tensor.dtype.name}",
+            op=op,
+        )
+    elif tensor.dtype not in _FLOAT_DTYPES:  # the emulator computes float operands only
         fail(op, f"{name} dtype must be one of {[d.name for d in _FLOAT_DTYPES]}, got {tensor.dtype.name}")
+
+
+def _check_bias(op: str, bias: Tensor, b_shape, b_padded_width: int) -> None:
+    shape, padded = list(bias.shape), list(bias.padded_shape)
+    check(
+        math.prod(shape[:-2]) == 1,
+        validation.R_BIAS_BATCH,
+        f"bias must be a row vector of shape [1, {b_shape[-1]}], got {shape} (batch {math.prod(shape[:-2])})",
+        op=op,
+    )
+    check(
+        len(padded) >= 2 and padded[-2] == TILE_SIZE or len(padded) == 1,
+        validation.R_BIAS_ROWS,
+        f"bias must be a row vector of shape [1, {b_shape[-1]}] (one tile row after padding), got {shape}",
+        op=op,
+    )
+    check(
+        padded[-1] == b_padded_width and shape[-1] >= b_shape[-1],
+        validation.R_BIAS_WIDTH,
+        f"bias must be a row vector of shape [1, {b_shape[-1]}] (one tile row after padding), got {shape}",
+        op=op,
+    )
 
 
 def _run(
@@ -314,11 +349,7 @@ def _run(
         packer_l1_acc=out_dtype != DataType.FLOAT32,
     )
     if bias is not None:
-        if any(d != 1 for d in bias.shape[:-1]) or bias.shape[-1] != b_shape[-1]:
-            fail(
-                op,
-                f"bias must be a row vector of shape [1, {b_shape[-1]}] (one tile row after padding), got {list(bias.shape)}",
-            )
+        _check_bias(op, bias, b_shape, -(-b_shape[-1] // TILE_SIZE) * TILE_SIZE)
     out_memory_config = memory_config or DRAM_MEMORY_CONFIG
     if program_config is not None:
         plan = validation.plan_matmul(
@@ -349,8 +380,9 @@ def _run(
 
     def compute(a, b, bias_shard=None):
         out = _fidelity_matmul(a, b, fidelity, transpose_a, transpose_b)
-        if bias_shard is not None:
-            out = out + bias_shard
+        if bias_shard is not None:  # the kernel adds the bias tile's first row to every row
+            row = bias_shard.reshape(-1, bias_shard.shape[-1])[:1, : out.shape[-1]]
+            out = out + row
         if activations:
             if not fp32_acc:
                 out = _to_bfloat16(out)

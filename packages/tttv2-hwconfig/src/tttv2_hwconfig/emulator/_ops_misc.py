@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import math
 
 import torch
 
@@ -17,8 +18,9 @@ from ._op import (
     same_device,
     shard_map,
 )
+from ._rules import check, not_mirrored, rule
 from ._tensor import Tensor
-from ._types import DataType, Layout
+from ._types import TILE_SIZE, DataType, Layout, TensorMemoryLayout
 
 __all__ = [
     "EmbeddingsType",
@@ -57,6 +59,70 @@ def _no_output_tensor(op: str, output_tensor) -> None:
 
 # --- embedding -------------------------------------------------------------------------------------
 
+_EMB = "ttnn.embedding"
+_EMB_SRC = (
+    "ttnn/cpp/ttnn/operations/embedding/device/embedding_device_operation.cpp: validate_on_program_cache_miss"
+)
+_EMB_WRAP = "ttnn/cpp/ttnn/operations/embedding/embedding.cpp: EmbeddingOperation::invoke"
+R_EMB_INDEX_DTYPE = rule(
+    "embedding.index_dtype", _EMB, "input_tensor dtype is UINT32 or BFLOAT16", _EMB_SRC,
+    message="Input must be UINT32 or BFLOAT16",
+)  # fmt: skip
+R_EMB_WEIGHT_DTYPE = rule(
+    "embedding.weight_dtype", _EMB, "weight dtype is BFLOAT16", _EMB_SRC,
+    message="Weights tensor must have BFLOAT16 dtype",
+)  # fmt: skip
+R_EMB_INDEX_INTERLEAVED = rule(
+    "embedding.index_interleaved", _EMB, "input_tensor is INTERLEAVED (not sharded)", _EMB_SRC,
+    message="Embedding does not currently support sharded inputs",
+)  # fmt: skip
+R_EMB_WEIGHT_INTERLEAVED = rule(
+    "embedding.weight_interleaved", _EMB, "weight is INTERLEAVED (not sharded)", _EMB_SRC,
+    message="Embedding does not currently support sharded weights",
+)  # fmt: skip
+R_EMB_WEIGHT_RANK = rule(
+    "embedding.weight_leading_dims", _EMB, "weight, unsqueezed to 4D, has its first two dims equal to 1", _EMB_SRC,
+    message="First two dimensions for the weights must be 1 but got {} and {}",
+)  # fmt: skip
+R_EMB_INDEX_SHAPE = rule(
+    "embedding.index_shape", _EMB,
+    "a ROW_MAJOR input_tensor has only its first and last dims != 1 (reshaped to (batch, 1, 1, tokens))",
+    f"{_EMB_WRAP} + {_EMB_SRC}", message="Only dim 0 && 3 for the input can be non 1",
+)  # fmt: skip
+R_EMB_TYPECAST = rule(
+    "embedding.typecast_needs_tile", _EMB,
+    "dtype differing from the weight's needs TILE output (layout=TILE or a TILE weight)", _EMB_WRAP,
+    message="Can only typecast output embeddings when producing TILE_LAYOUT output",
+)  # fmt: skip
+R_EMB_PADDED = rule(
+    "embedding.padded_needs_pad_token", _EMB, "embeddings_type PADDED needs padding_idx", _EMB_SRC,
+    message="Pad token must be specified when PADDED Embeddings Type is specified",
+)  # fmt: skip
+R_EMB_BINARY = rule(
+    "embedding.binary_two_rows", _EMB, "embeddings_type BINARY needs a weight with 2 rows", _EMB_SRC,
+    message="Weight tensor must have 2 embeddings for BINARY Embeddings Type",
+)  # fmt: skip
+R_EMB_RM_SHARDED_OUT = rule(
+    "embedding.rm_sharded_output_height", _EMB, "a sharded ROW_MAJOR output is HEIGHT_SHARDED", _EMB_SRC,
+    message="Embedding only supports height sharded Row Major outputs",
+)  # fmt: skip
+R_EMB_TILE_SHARD = rule(
+    "embedding.tile_output_shard", _EMB,
+    "a sharded TILE output has tile-multiple shards, tokens a multiple of the shard height and dim of the shard width",
+    _EMB_SRC, message="Shard height {} must be a multiple of tile height {} to have the output tensor tilized",
+)  # fmt: skip
+not_mirrored(
+    "embedding.pad_token_only_when_padded", _EMB, "pad_token is absent unless embeddings_type is PADDED",
+    "unreachable through ttnn.embedding: padding_idx switches embeddings_type to PADDED (embedding.cpp: invoke)",
+)  # fmt: skip
+
+
+def _fused_tilized(in_shape, dim: int, layout, weight_layout) -> bool:
+    """The wrapper's choice of the fused tilized kernel (embedding.cpp: EmbeddingOperation::invoke)."""
+    if in_shape[-1] % TILE_SIZE or dim % TILE_SIZE:
+        return False
+    return layout == Layout.TILE if layout is not None else weight_layout == Layout.TILE
+
 
 def embedding(
     input_tensor: Tensor,
@@ -71,52 +137,83 @@ def embedding(
 ) -> Tensor:
     """Look up rows of ``weight`` ``(vocab, dim)`` (or ``(1, 1, vocab, dim)``) for each index.
 
-    Output shape: ``input_shape + (dim,)``, except that a ``(batch, 1, 1, tokens)`` input gives
-    ``(batch, tokens, dim)`` (as the real op reshapes it). Output layout ``layout`` (default: the
-    weight's), dtype ``dtype`` (default: the weight's). Rows of ``padding_idx`` come out as zeros.
+    Output shape: ``(tokens, dim)`` for a 1D input, else ``(batch, tokens, dim)`` with ``batch``
+    the first and ``tokens`` the last input dim (as the real op reshapes it). Output layout
+    ``layout`` (default: the weight's); dtype ``dtype`` when the output is TILE, else the weight's
+    (the real op ignores ``dtype`` for ROW_MAJOR output). Rows of ``padding_idx`` come out as zeros.
 
     The device reads whatever memory an out-of-range index points at; the emulator raises instead.
     """
-    op = "ttnn.embedding"
+    op = _EMB
     require_on_device(op, "input_tensor", input_tensor)
     require_on_device(op, "weight", weight)
-    require_dtype(op, "input_tensor", input_tensor, DataType.UINT32, DataType.INT32, DataType.BFLOAT16)
-    require_dtype(op, "weight", weight, DataType.BFLOAT16, DataType.FLOAT32)
-    _check_memory_config(op, memory_config, interleaved_only=True)
+    check(
+        input_tensor.dtype in (DataType.UINT32, DataType.BFLOAT16),
+        R_EMB_INDEX_DTYPE,
+        f"input_tensor dtype is {input_tensor.dtype.name}; position/token ids must be ttnn.uint32",
+    )
+    check(
+        weight.dtype == DataType.BFLOAT16,
+        R_EMB_WEIGHT_DTYPE,
+        f"weight dtype is {weight.dtype.name}; store the table as ttnn.bfloat16",
+    )
+    if memory_config is not None and not isinstance(memory_config, MemoryConfig):
+        fail(op, f"memory_config must be a ttnn.MemoryConfig, got {type(memory_config).__name__}", TypeError)
     _no_output_tensor(op, output_tensor)
-    for name, tensor in (("input_tensor", input_tensor), ("weight", weight)):
-        if tensor.is_sharded():
-            fail(op, f"{name} must be interleaved; embedding does not support sharded tensors")
+    check(not input_tensor.is_sharded(), R_EMB_INDEX_INTERLEAVED, "input_tensor is sharded")
+    check(not weight.is_sharded(), R_EMB_WEIGHT_INTERLEAVED, "weight is sharded")
     if not isinstance(embeddings_type, EmbeddingsType):
         fail(op, f"embeddings_type must be a ttnn.EmbeddingsType, got {embeddings_type!r}", TypeError)
     weight_shape = list(weight.shape)
-    if len(weight_shape) == 4 and weight_shape[:2] != [1, 1] or len(weight_shape) not in (2, 4):
-        fail(op, f"weight must be (vocab, dim) or (1, 1, vocab, dim), got {weight_shape}")
-    vocab, dim = weight_shape[-2], weight_shape[-1]
+    if len(weight_shape) > 4:
+        fail(op, f"weight must have rank <= 4, got {weight_shape}")
+    padded_weight = [1] * (4 - len(weight_shape)) + weight_shape
+    check(
+        padded_weight[0] == 1 and padded_weight[1] == 1,
+        R_EMB_WEIGHT_RANK,
+        f"weight shape {weight_shape} (as 4D {padded_weight}); expected (vocab, dim) or (1, 1, vocab, dim)",
+    )
+    vocab, dim = padded_weight[-2], padded_weight[-1]
     if padding_idx is not None:
         embeddings_type = EmbeddingsType.PADDED
-        if not 0 <= padding_idx < vocab:
-            fail(op, f"padding_idx {padding_idx} is outside the vocabulary [0, {vocab})")
-    if embeddings_type == EmbeddingsType.PADDED and padding_idx is None:
-        fail(op, "embeddings_type PADDED needs padding_idx")
-    if embeddings_type == EmbeddingsType.BINARY and vocab != 2:
-        fail(op, f"embeddings_type BINARY needs a weight with 2 rows, got {vocab}")
+    check(
+        embeddings_type != EmbeddingsType.PADDED or padding_idx is not None,
+        R_EMB_PADDED,
+        "embeddings_type is PADDED but padding_idx is None",
+    )
+    check(
+        embeddings_type != EmbeddingsType.BINARY or vocab == 2,
+        R_EMB_BINARY,
+        f"embeddings_type is BINARY but weight has {vocab} rows",
+    )
     in_shape = list(input_tensor.shape)
-    if len(in_shape) == 4 and (in_shape[1] != 1 or in_shape[2] != 1):
-        fail(op, f"a 4D input_tensor must be (batch, 1, 1, tokens), got {in_shape}")
-    out_layout = layout or weight.layout
-    out_dtype = dtype or weight.dtype
-    if out_layout == Layout.ROW_MAJOR and out_dtype != weight.dtype:
-        fail(
-            op,
-            f"dtype {out_dtype.name} differs from the weight's {weight.dtype.name}: only TILE output can be typecast",
+    if input_tensor.layout == Layout.ROW_MAJOR:
+        middle = math.prod(in_shape[1:-1]) if len(in_shape) > 2 else 1
+        check(middle == 1, R_EMB_INDEX_SHAPE, f"input_tensor shape is {in_shape}")
+    tilized = _fused_tilized(list(input_tensor.padded_shape), dim, layout, weight.layout)
+    if (
+        not tilized
+        and layout is None
+        and weight.layout == Layout.ROW_MAJOR
+        and input_tensor.padded_shape[-1] % TILE_SIZE == 0
+        and dim % TILE_SIZE == 0
+    ):
+        check(
+            dtype is None or dtype == weight.dtype,
+            R_EMB_TYPECAST,
+            f"dtype={dtype.name if dtype else None} with a ROW_MAJOR weight and no layout=TILE",
         )
-    if out_dtype.is_block_float and out_layout != Layout.TILE:
-        fail(op, f"dtype {out_dtype.name} needs layout=TILE")
+    out_memory = memory_config or input_tensor.memory_config()
+    if out_memory.is_sharded():
+        _check_embedding_sharded_output(out_memory, tilized, input_tensor, dim)
+    out_layout = layout or weight.layout
+    out_dtype = (dtype or weight.dtype) if out_layout == Layout.TILE else weight.dtype
     device = same_device(op, input_tensor, weight)
+    batch = 1 if len(in_shape) == 1 else in_shape[0]
+    tokens = in_shape[-1]
 
     def lookup(indices: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
-        ids = indices.to(torch.int64)
+        ids = indices.to(torch.int64).reshape(-1)
         low, high = int(ids.min()), int(ids.max())
         if low < 0 or high >= vocab:
             fail(
@@ -126,14 +223,37 @@ def embedding(
         rows = table.reshape(vocab, dim)[ids]
         if padding_idx is not None:
             rows = torch.where((ids == padding_idx).unsqueeze(-1), torch.zeros((), dtype=rows.dtype), rows)
-        if len(in_shape) == 4:
-            rows = rows.reshape(in_shape[0], in_shape[3], dim)
-        return rows
+        return rows.reshape(tokens, dim) if len(in_shape) == 1 else rows.reshape(batch, tokens, dim)
 
     shards = shard_map(lookup, input_tensor, weight)
-    out = new_tensor(op, shards, out_dtype, out_layout, device, memory_config or input_tensor.memory_config())
+    out = new_tensor(op, shards, out_dtype, out_layout, device, out_memory)
     record(op, device, [input_tensor], [out], bytes_moved=2 * _bytes(out))
     return out
+
+
+def _check_embedding_sharded_output(
+    memory_config: MemoryConfig, tilized: bool, input_tensor, dim: int
+) -> None:
+    if not tilized:
+        check(
+            memory_config.memory_layout == TensorMemoryLayout.HEIGHT_SHARDED,
+            R_EMB_RM_SHARDED_OUT,
+            f"memory_config is {memory_config.memory_layout.name} for a ROW_MAJOR (non-tilized) output",
+        )
+        return
+    spec = memory_config.shard_spec
+    if spec is None:
+        fail(_EMB, "a sharded memory_config needs a shard_spec")
+    shard_h, shard_w = spec.shape
+    volume = math.prod(input_tensor.padded_shape)
+    check(
+        shard_h % TILE_SIZE == 0
+        and shard_w % TILE_SIZE == 0
+        and volume % shard_h == 0
+        and dim % shard_w == 0,
+        R_EMB_TILE_SHARD,
+        f"output shard {list(spec.shape)} for {volume} tokens of width {dim}",
+    )
 
 
 def _bytes(tensor: Tensor) -> int:

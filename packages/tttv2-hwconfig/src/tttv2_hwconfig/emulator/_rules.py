@@ -32,26 +32,34 @@ class Rule:
     op: str  # the public name, e.g. "ttnn.embedding"
     text: str  # the rule in words, e.g. "input_tensor dtype is UINT32 or BFLOAT16"
     source: str  # "ttnn/cpp/ttnn/operations/embedding/device/embedding_device_operation.cpp: validate"
+    # The real TT_FATAL message (its format string, verbatim) when there is one; the conformance
+    # session checks each appears in the 0.81.1 wheel's _ttnncpp.so, which ties the rule to the build.
+    message: str = ""
 
 
 class RuleViolation(ValueError):
     """An op refused its arguments because ``rule`` is violated. ``rule.id`` says which rule."""
 
-    def __init__(self, rule_: Rule, detail: str):
+    def __init__(self, rule_: Rule, detail: str, op: str | None = None):
         self.rule = rule_
         self.detail = detail
-        super().__init__(f"{rule_.op}: {detail} [rule {rule_.id}: {rule_.text}; {rule_.source}]")
+        quoted = f' (tt-metal: "{rule_.message}")' if rule_.message else ""
+        caller = op or rule_.op  # e.g. ttnn.linear reaching a ttnn.matmul rule
+        super().__init__(f"{caller}: {detail} [rule {rule_.id}: {rule_.text}{quoted}; {rule_.source}]")
 
 
 _RULES: dict[str, Rule] = {}
 _NOT_MIRRORED: dict[str, tuple[str, str, str]] = {}  # id -> (op, text, reason)
 
 
-def rule(rule_id: str, op: str, text: str, source: str) -> Rule:
-    """Declare a mirrored rule (at module import). Ids are unique across the emulator."""
+def rule(rule_id: str, op: str, text: str, source: str, *, message: str = "") -> Rule:
+    """Declare a mirrored rule (at module import). Ids are unique across the emulator.
+
+    ``message`` is the real op's TT_FATAL format string, verbatim, where the rule has one.
+    """
     if rule_id in _RULES or rule_id in _NOT_MIRRORED:
         raise RuntimeError(f"rule id {rule_id!r} declared twice")
-    declared = Rule(rule_id, op, text, source)
+    declared = Rule(rule_id, op, text, source, message)
     _RULES[rule_id] = declared
     return declared
 
@@ -63,13 +71,15 @@ def not_mirrored(rule_id: str, op: str, text: str, reason: str) -> None:
     _NOT_MIRRORED[rule_id] = (op, text, reason)
 
 
-def check(condition: bool, rule_: Rule, detail: str) -> None:
+def check(condition: bool, rule_: Rule, detail: str, *, op: str | None = None) -> None:
     """Raise :class:`RuleViolation` naming ``rule_`` unless ``condition`` holds.
 
     ``detail`` names the argument and what it was, e.g. ``"input_tensor dtype is INT32"``.
+    ``op`` names the public call when it differs from ``rule_.op`` (``ttnn.linear`` runs the
+    ``ttnn.matmul`` device op and its rules).
     """
     if not condition:
-        raise RuleViolation(rule_, detail)
+        raise RuleViolation(rule_, detail, op)
 
 
 def rules_by_op() -> dict[str, list[Rule]]:
