@@ -200,7 +200,7 @@ def test_decode_with_device_position_tensor_and_shared_rot_mats(device):
     full = hf(x)[0]
     attention.forward_prefill(to_device(x[:, :11], device))
     positions = attention.rope.position_tensor(torch.tensor([11]))
-    rot_mats = attention.rope.decode_rot_mats(positions)
+    rot_mats = attention.rope.decode_rot_mats(attention.rope.rot_idxs(torch.tensor([11])))
     out = from_device(attention.forward_decode(to_device(x[:, 11:], device), positions, rot_mats=rot_mats))
     assert pcc(full[11:], out) >= THRESHOLD["performance"]
 

@@ -210,3 +210,31 @@ def test_layers_share_one_rope_per_device(device):
     first = Rope.shared(spec, RopeImplConfig(), device)
     assert Rope.shared(RopeSpec(head_dim=64, max_position_embeddings=64), RopeImplConfig(), device) is first
     assert Rope.shared(spec, RopeImplConfig(max_seq_len=32), device) is not first
+
+
+def test_decode_lookup_uses_uint32_rotation_index_and_bf16_tables(device, monkeypatch):
+    """The real ttnn.embedding takes only UINT32/BFLOAT16 indices and BFLOAT16 weights
+    (embedding_device_operation.cpp, validate): every decode lookup must feed it those."""
+    rope = Rope(RopeSpec(head_dim=64, max_position_embeddings=64), RopeImplConfig(), device)
+    seen = []
+    real_embedding = ttnn.embedding
+
+    def recording_embedding(index, weight, **kwargs):
+        seen.append((index.dtype, weight.dtype))
+        return real_embedding(index, weight, **kwargs)
+
+    monkeypatch.setattr(ttnn, "embedding", recording_embedding)
+    positions = torch.tensor([3, 17, 40])
+    index = rope.rot_idxs(positions)
+    assert index.dtype == ttnn.uint32 and list(index.shape) == [1, 3]
+    cos, sin = rope.decode_rot_mats(index)
+    assert seen == [(ttnn.uint32, ttnn.bfloat16)] * 2
+    expected_cos, _ = rope.spec.device_cos_sin(positions, rope.head_dim_padded)
+    got = ttnn.to_torch(cos).float().reshape(3, -1)  # embedding copies bf16 table rows: exact
+    torch.testing.assert_close(got, expected_cos.to(torch.bfloat16).float(), atol=0, rtol=0)
+    # Host positions go through the same UINT32 index.
+    rope.decode_rot_mats(positions)
+    assert seen[-1] == (ttnn.uint32, ttnn.bfloat16)
+    # The int32 cur_pos tensor the cache/SDPA ops read is refused with the fix named.
+    with pytest.raises(ValueError, match="must be UINT32"):
+        rope.decode_rot_mats(rope.position_tensor(positions))

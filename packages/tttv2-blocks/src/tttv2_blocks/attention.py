@@ -788,13 +788,25 @@ class Attention(Module):
             mesh_mapper=ttnn.ReplicateTensorToMesh(self.device),
         )
 
+    def _decode_rot_mats(self, current_pos, where: str):
+        """cos/sin of this step from host positions (a UINT32 rotation index; see ``Rope.rot_idxs``)."""
+        if isinstance(current_pos, ttnn.Tensor):
+            # The int32 cur_pos tensor cannot index ttnn.embedding (UINT32/BFLOAT16 only), and reading it
+            # back to the host would be a device read inside forward: the caller must supply rot_mats.
+            raise ValueError(
+                f"{where}: with a device current_pos tensor pass rot_mats="
+                "rope.decode_rot_mats(rope.rot_idxs(host_positions)) (ttnn.embedding needs UINT32 indices)"
+            )
+        return self.rope.decode_rot_mats(torch.as_tensor(current_pos).reshape(-1))
+
     def forward_decode(self, x, current_pos, rot_mats=None, page_table=None, *, kv_cache=None):
         """One decode step: ``x (1, 1, B, H)``, user ``b`` at position ``current_pos[b]`` -> ``(1, 1, B, H)``.
 
         Args:
             x: one token per user, B <= 32, replicated on every device.
             current_pos: ``(B,)`` torch ints or int32 device tensor; each user's own position.
-            rot_mats: optional ``(cos, sin)`` from ``Rope.decode_rot_mats`` (shared across layers).
+            rot_mats: optional ``(cos, sin)`` from ``Rope.decode_rot_mats`` (shared across layers);
+                required with a device ``current_pos`` (the rotation index is a separate UINT32 tensor).
             page_table: ``(B, blocks_per_user)`` rows of the decode batch; ``None`` = users 0..B-1
                 of the cache's default table.
             kv_cache: optional ``PagedKVCache`` (default: the allocated one).
@@ -822,7 +834,7 @@ class Attention(Module):
             q, k = self._qk_norm(q, k)
             if self.rope is not None:
                 with op_scope("rope"):  # nested: "<module_path>.rope"
-                    rot_mats = rot_mats or self.rope.decode_rot_mats(positions)
+                    rot_mats = rot_mats or self._decode_rot_mats(current_pos, where)
                     q = self.rope.rotate_decode(q, rot_mats=rot_mats)
                     k = self.rope.rotate_decode(k, rot_mats=rot_mats)
             ttnn.experimental.paged_update_cache(

@@ -334,8 +334,11 @@ class Rope(Module):
 
     Tables are ``(1, 1, max_seq_len, head_dim_padded)`` bfloat16 replicated on every device. Prefill
     slices rows ``[start, start + seq)``; decode looks up one row per user on device
-    (``ttnn.embedding`` of the position tensor) and height-shards it one user per core, as
-    ``rotary_embedding_llama(is_decode_mode=True)`` requires.
+    (``ttnn.embedding`` of a UINT32 rotation-index tensor, ``rot_idxs``) and height-shards it one
+    user per core, as ``rotary_embedding_llama(is_decode_mode=True)`` requires. The embedding op
+    takes only UINT32 or BFLOAT16 indices, so the int32 ``cur_pos`` tensor the cache and SDPA ops
+    read cannot be the index: the rotation index is a second tensor of the same positions (as
+    TTTv1's ``RotarySetup.get_rot_idxs``).
 
     Inputs are in the device (Meta) head layout, see the module docstring.
     """
@@ -441,15 +444,50 @@ class Rope(Module):
             use_height_and_width_as_shard_shape=True,
         )
 
+    def rot_idxs(self, positions) -> object:
+        """The UINT32 rotation-index device tensor ``(1, batch)`` that ``decode_rot_mats`` looks up.
+
+        Args:
+            positions: ``(batch,)`` torch ints / list (host values, checked against the tables), or a
+                UINT32 device tensor already made by this method (returned as is).
+        """
+        if isinstance(positions, ttnn.Tensor):
+            if positions.dtype != ttnn.uint32:
+                raise ValueError(
+                    f"{self.module_path}.rot_idxs: a device position tensor must be UINT32 (ttnn.embedding "
+                    f"takes only UINT32/BFLOAT16 indices), got {positions.dtype}; pass the host positions "
+                    "(or Rope.rot_idxs(positions)) instead of the int32 cur_pos tensor"
+                )
+            return positions
+        positions = torch.as_tensor(positions)
+        if positions.dim() != 1 or positions.numel() < 1:
+            raise ValueError(
+                f"{self.module_path}: positions must be a 1D (batch,) tensor, got shape {list(positions.shape)}"
+            )
+        low, high = int(positions.min()), int(positions.max())
+        self._check_range(low, high + 1, "rot_idxs")
+        return ttnn.from_torch(
+            positions.reshape(1, -1).to(torch.int32),
+            dtype=ttnn.uint32,
+            layout=ttnn.ROW_MAJOR_LAYOUT,
+            device=self.device,
+            memory_config=ttnn.DRAM_MEMORY_CONFIG,
+            mesh_mapper=ttnn.ReplicateTensorToMesh(self.device),
+        )
+
     def decode_rot_mats(self, positions):
         """``(cos, sin)`` for one position per user: ``(1, batch, 1, d_pad)`` height-sharded one user per core.
 
         Args:
-            positions: ``(batch,)`` torch ints or an int32 device tensor (looked up on device).
+            positions: ``(batch,)`` host ints, or the UINT32 ``(1, batch)`` tensor of ``rot_idxs``
+                (looked up on device with ``ttnn.embedding``). The int32 ``cur_pos`` tensor is refused.
         """
-        index = self.position_tensor(positions)
-        batch = index.shape[0]
-        index = ttnn.reshape(index, (1, batch))
+        index = self.rot_idxs(positions)
+        if len(index.shape) != 2 or index.shape[0] != 1:
+            raise ValueError(
+                f"{self.module_path}.decode_rot_mats: the rotation index must be (1, batch), got {list(index.shape)}"
+            )
+        batch = index.shape[1]
         config = self._user_sharded(TILE, self.head_dim_padded, batch)
 
         def lookup(table):

@@ -316,20 +316,21 @@ class CausalLM(Module):
                 x,
                 current_pos,
                 page_table=page_table,
-                rot_mats=self._rot_mats(layer, current_pos, shared_rot_mats),
+                rot_mats=self._rot_mats(layer, positions, shared_rot_mats),
             )
         logits = self._logits_to_torch(self.lm_head.forward_decode(self.final_norm.forward_decode(x)))
         return ForwardOutput(logits, logits.argmax(-1), [p + 1 for p in positions], list(user_ids))
 
-    def _rot_mats(self, layer, current_pos, shared: dict):
-        """cos/sin of this step for the layer's rope, looked up once per distinct rope (as TTTv1 does)."""
+    def _rot_mats(self, layer, positions: list[int], shared: dict):
+        """cos/sin of this step for the layer's rope, looked up once per distinct rope (as TTTv1 does),
+        through a UINT32 rotation index made from the host positions (``Rope.rot_idxs``)."""
         rope = getattr(layer.attention, "rope", None)
         if rope is None:
             return None
         key = repr((rope.spec, rope.impl_config))
         if key not in shared:
             with op_scope(self.module_path):
-                shared[key] = rope.decode_rot_mats(current_pos)
+                shared[key] = rope.decode_rot_mats(rope.rot_idxs(torch.tensor(positions)))
         return shared[key]
 
     @staticmethod

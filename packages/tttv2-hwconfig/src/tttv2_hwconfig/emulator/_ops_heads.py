@@ -1,34 +1,193 @@
 """Emulated head split/merge ops of ``ttnn.experimental``: ``nlp_create_qkv_heads[_decode]`` and
 ``nlp_concat_heads[_decode]``.
 
-The fused QKV row layout is ``[q heads | k heads | v heads]``, each head ``head_dim`` wide. Checks
-follow the tt-metal device operations of the same names.
+The fused QKV row layout is ``[q heads | k heads | v heads]``, each head ``head_dim`` wide.
+Acceptance rules (``create_heads.*``, ``create_heads_decode.*``, ``concat_heads.*``,
+``concat_heads_decode.*``) mirror the validate of the tt-metal device operations of the same names.
 """
 
 from __future__ import annotations
 
 import torch
 
-from ._memory import CoreRangeSet, MemoryConfig, ShardSpec, num_cores_to_corerangeset
-from ._op import fail, new_tensor, record, require_dtype, require_layout, require_on_device, shard_map
+from ._memory import CoreCoord, CoreRangeSet, MemoryConfig, ShardSpec, num_cores_to_corerangeset
+from ._op import fail, new_tensor, record, require_tensor, shard_map
+from ._rules import check, not_mirrored, rule
 from ._tensor import Tensor
 from ._types import TILE_SIZE, BufferType, DataType, Layout, ShardOrientation, TensorMemoryLayout
 
 _TM_DTYPES = (DataType.BFLOAT16, DataType.FLOAT32, DataType.BFLOAT8_B)
+_T = "ttnn/cpp/ttnn/operations/experimental/transformer/"
+
+_CH = "ttnn.experimental.nlp_create_qkv_heads"
+_CH_SRC = (
+    _T
+    + "nlp_create_qkv_heads/device/nlp_create_qkv_heads_device_operation.cpp: validate_on_program_cache_miss"
+)
+_CH_WRAP = _T + "nlp_create_qkv_heads/nlp_create_qkv_heads.cpp: nlp_create_qkv_heads"
+R_CH_DEVICE = rule("create_heads.on_device", _CH, "input (and input_kv) on device", _CH_SRC)
+R_CH_DTYPE = rule("create_heads.dtype", _CH, "input dtype FLOAT32, BFLOAT16 or BFLOAT8_B", _CH_SRC)
+R_CH_TILE = rule("create_heads.tile_layout", _CH, "input layout TILE", _CH_SRC)
+R_CH_DIM1 = rule("create_heads.dim1_one", _CH, "input padded shape[1] == 1", _CH_SRC)
+R_CH_OUT = rule(
+    "create_heads.output_interleaved", _CH, "interleaved input: memory_config is INTERLEAVED", _CH_SRC
+)
+R_CH_KV_DTYPE = rule("create_heads.kv_dtype", _CH, "input_kv dtype equals the input's", _CH_SRC)
+R_CH_KV_TILE = rule("create_heads.kv_tile_layout", _CH, "input_kv layout TILE", _CH_SRC)
+R_CH_KV_SHAPE = rule(
+    "create_heads.kv_shape", _CH, "input_kv batch and seq equal the input's, its shape[1] == 1", _CH_SRC
+)
+R_CH_WIDTH = rule(
+    "create_heads.width_splits",
+    _CH,
+    "input width % (num_heads + 2 * num_kv_heads) == 0 (with input_kv: q width % num_heads, kv width % "
+    "2 * num_kv_heads, equal head dims)",
+    _CH_WRAP,
+)
+not_mirrored(
+    "create_heads.seq_tile_aligned",
+    _CH,
+    "input padded shape[2] % 32 == 0",
+    "implied by create_heads.tile_layout: a TILE tensor's padded height is a multiple of 32",
+)
+not_mirrored(
+    "create_heads.sharded_input",
+    _CH,
+    "sharded input: shard height, ROW_MAJOR orientation, heads per core, sharded non-WIDTH output, "
+    "transpose_k_heads=False, input_kv sharded alike",
+    "sharded inputs are not modelled (NotImplementedError); TTTv2 passes interleaved tensors",
+)
+
+_CHD = "ttnn.experimental.nlp_create_qkv_heads_decode"
+_CHD_SRC = (
+    _T + "nlp_create_qkv_heads_decode/device/nlp_create_qkv_heads_decode_device_operation.cpp: "
+    "validate_on_program_cache_miss"
+)
+R_CHD_DEVICE = rule("create_heads_decode.on_device", _CHD, "input_tensor on device", _CHD_SRC)
+R_CHD_DTYPE = rule("create_heads_decode.dtype", _CHD, "input_tensor dtype FLOAT32 or BFLOAT16", _CHD_SRC)
+R_CHD_TILE = rule("create_heads_decode.tile_layout", _CHD, "input_tensor layout TILE", _CHD_SRC)
+R_CHD_WIDTH_TILE = rule("create_heads_decode.width_tile", _CHD, "input_tensor shape[3] % 32 == 0", _CHD_SRC)
+R_CHD_USERS = rule("create_heads_decode.batch_max", _CHD, "users (input_tensor shape[2]) <= 32", _CHD_SRC)
+R_CHD_LEAD = rule(
+    "create_heads_decode.leading_dims", _CHD, "input_tensor shape[0] == shape[1] == 1", _CHD_SRC
+)
+R_CHD_WIDTH_SHARDED = rule(
+    "create_heads_decode.input_width_sharded", _CHD, "a sharded input_tensor is WIDTH_SHARDED", _CHD_SRC
+)
+R_CHD_SHARD_HEIGHT = rule(
+    "create_heads_decode.input_shard_height",
+    _CHD,
+    "a sharded input's shard height == physical volume / padded width",
+    _CHD_SRC,
+)
+R_CHD_ORIENT = rule(
+    "create_heads_decode.input_shard_orientation",
+    _CHD,
+    "a sharded input's orientation is ROW_MAJOR",
+    _CHD_SRC,
+)
+R_CHD_PARTIAL = rule(
+    "create_heads_decode.no_partial_heads",
+    _CHD,
+    "overlap_qk_coregrid=False: head_dim % shard width == 0",
+    _CHD_SRC,
+)
+R_CHD_OVERLAP = rule(
+    "create_heads_decode.interleaved_needs_overlap",
+    _CHD,
+    "interleaved input: overlap_qk_coregrid is True",
+    _CHD_SRC,
+)
+R_CHD_OUT = rule(
+    "create_heads_decode.output_height_sharded", _CHD, "memory_config is HEIGHT_SHARDED", _CHD_SRC
+)
+R_CHD_HEADS = rule("create_heads_decode.heads_max", _CHD, "num_heads <= 32", _CHD_SRC)
+R_CHD_GQA = rule("create_heads_decode.heads_ge_kv", _CHD, "num_heads >= num_kv_heads", _CHD_SRC)
+R_CHD_CORES = rule(
+    "create_heads_decode.output_cores",
+    _CHD,
+    "memory_config grid has >= users cores (>= 2 * users with overlap_qk_coregrid=False)",
+    _CHD_SRC,
+)
+R_CHD_SPLIT = rule(
+    "create_heads_decode.width_splits",
+    _CHD,
+    "input width % (num_heads + 2 * num_kv_heads) == 0",
+    _T + "nlp_create_qkv_heads_decode/nlp_create_qkv_heads_decode.cpp: invoke",
+)
+not_mirrored(
+    "create_heads_decode.batch_offset_slice_size",
+    _CHD,
+    "batch_offset and slice_size come together; batch_offset is a 1-element tensor",
+    "batch_offset / slice_size are not modelled (NotImplementedError)",
+)
+
+_CC = "ttnn.experimental.nlp_concat_heads"
+_CC_SRC = _T + "nlp_concat_heads/device/nlp_concat_heads_device_operation.cpp: validate_on_program_cache_miss"
+R_CC_DEVICE = rule("concat_heads.on_device", _CC, "input_tensor on device", _CC_SRC)
+R_CC_DTYPE = rule("concat_heads.dtype", _CC, "input_tensor dtype FLOAT32, BFLOAT16 or BFLOAT8_B", _CC_SRC)
+R_CC_TILE = rule("concat_heads.tile_layout", _CC, "input_tensor layout TILE", _CC_SRC)
+R_CC_OUT = rule(
+    "concat_heads.output_interleaved", _CC, "interleaved input: memory_config is INTERLEAVED", _CC_SRC
+)
+not_mirrored(
+    "concat_heads.sharded_input",
+    _CC,
+    "sharded input: not WIDTH_SHARDED, shard width == padded width, whole heads per shard, output not HEIGHT_SHARDED",
+    "sharded inputs are not modelled (NotImplementedError); TTTv2 passes interleaved tensors",
+)
+
+_CCD = "ttnn.experimental.nlp_concat_heads_decode"
+_CCD_SRC = (
+    _T
+    + "nlp_concat_heads_decode/device/nlp_concat_heads_decode_device_operation.cpp: validate_on_program_cache_miss"
+)
+_CCD_PRIM = (
+    _T
+    + "nlp_concat_heads_decode/device/nlp_concat_heads_decode_device_operation.cpp: prim::nlp_concat_heads_decode"
+)
+R_CCD_DEVICE = rule("concat_heads_decode.on_device", _CCD, "input_tensor on device", _CCD_SRC)
+R_CCD_DTYPE = rule("concat_heads_decode.dtype", _CCD, "input_tensor dtype FLOAT32 or BFLOAT16", _CCD_SRC)
+R_CCD_TILE = rule("concat_heads_decode.tile_layout", _CCD, "input_tensor layout TILE", _CCD_SRC)
+R_CCD_SEQ = rule(
+    "concat_heads_decode.seq_one", _CCD, 'input padded shape[0] == 1 ("seqlen=1 for decode")', _CCD_SRC
+)
+R_CCD_USERS = rule("concat_heads_decode.batch_max", _CCD, "input padded shape[1] (users) <= 32", _CCD_SRC)
+R_CCD_PADDED_HEADS = rule(
+    "concat_heads_decode.padded_heads", _CCD, 'input padded shape[2] == 32 ("32 padded heads")', _CCD_SRC
+)
+R_CCD_NUM_HEADS = rule("concat_heads_decode.num_heads", _CCD, "num_heads <= input padded shape[2]", _CCD_SRC)
+R_CCD_SHARDED = rule("concat_heads_decode.input_sharded", _CCD, "input_tensor is sharded", _CCD_SRC)
+R_CCD_HEIGHT = rule(
+    "concat_heads_decode.input_height_sharded", _CCD, "input_tensor is HEIGHT_SHARDED", _CCD_SRC
+)
+R_CCD_SHARD = rule(
+    "concat_heads_decode.input_shard_shape",
+    _CCD,
+    "shard shape == [padded shape[-2], padded shape[-1]]",
+    _CCD_SRC,
+)
+R_CCD_CORES = rule("concat_heads_decode.input_cores", _CCD, "input shard grid num_cores == users", _CCD_SRC)
+R_CCD_SUBGRID = rule(
+    "concat_heads_decode.sub_core_grids_required",
+    _CCD,
+    "an input shard grid of several ranges or not starting at (0, 0) runs on sub-core grids: sub_core_grids "
+    'must be given ("Subcoregrids must be provided if on_subcoregrids is true")',
+    _CCD_SRC + "; on_subcoregrids from " + _CCD_PRIM,
+)
+R_CCD_SUBGRID_CORES = rule(
+    "concat_heads_decode.sub_core_grids_cores", _CCD, "sub_core_grids has >= num_heads cores", _CCD_SRC
+)
+
+
+def _on_device(op: str, name: str, tensor, rule_) -> None:
+    require_tensor(op, name, tensor)
+    check(tensor.device() is not None, rule_, f"{name} is on host")
 
 
 def _check_memory_config(op: str, memory_config) -> None:
     if memory_config is not None and not isinstance(memory_config, MemoryConfig):
         fail(op, f"memory_config must be a ttnn.MemoryConfig, got {type(memory_config).__name__}", TypeError)
-
-
-def _head_dim(op: str, width: int, heads: int, where: str) -> int:
-    if heads <= 0 or width % heads:
-        fail(op, f"{where} width {width} does not split into {heads} heads")
-    head_dim = width // heads
-    if head_dim % TILE_SIZE:
-        fail(op, f"head_dim {head_dim} must be a multiple of {TILE_SIZE}")
-    return head_dim
 
 
 def _split_heads(x: torch.Tensor, heads: int, head_dim: int) -> torch.Tensor:
@@ -53,38 +212,81 @@ def nlp_create_qkv_heads(
     ``k`` is ``(b, nkv, hd, s)`` unless ``transpose_k_heads=False``. With ``input_kv`` the input holds
     Q only and ``input_kv`` holds ``[k | v]``; with ``kv_tied`` one K section doubles as V.
     """
-    op = "ttnn.experimental.nlp_create_qkv_heads"
+    op = _CH
     if output_tensors is not None:
         fail(op, "output_tensors is not modelled by the emulator", NotImplementedError)
     num_kv_heads = num_heads if num_kv_heads is None else num_kv_heads
-    tensors = [("input", input)] + ([("input_kv", input_kv)] if input_kv is not None else [])
-    for name, tensor in tensors:
-        require_on_device(op, name, tensor)
-        require_layout(op, name, tensor, Layout.TILE)
-        require_dtype(op, name, tensor, *_TM_DTYPES)
-        if len(tensor.shape) != 4 or tensor.shape[1] != 1:
-            fail(op, f"{name} must be [batch, 1, seq, width], got {list(tensor.shape)}")
-        if tensor.is_sharded():
-            fail(
-                op,
-                f"{name}: sharded inputs are not modelled by the emulator; pass an interleaved tensor",
-                NotImplementedError,
-            )
-    _check_memory_config(op, memory_config)
-    if num_heads % num_kv_heads:
-        fail(op, f"num_heads {num_heads} must be a multiple of num_kv_heads {num_kv_heads}")
     kv_sections = 1 if kv_tied else 2
     if input_kv is None:
-        head_dim = _head_dim(op, input.shape[-1], num_heads + kv_sections * num_kv_heads, "input")
+        check(
+            input.padded_shape[-1] % (num_heads + kv_sections * num_kv_heads) == 0,
+            R_CH_WIDTH,
+            f"input width {input.padded_shape[-1]}, {num_heads} q + {kv_sections}x{num_kv_heads} kv heads",
+        )
     else:
-        head_dim = _head_dim(op, input.shape[-1], num_heads, "input")
-        if input_kv.shape[-1] != kv_sections * num_kv_heads * head_dim:
-            fail(
-                op,
-                f"input_kv width {input_kv.shape[-1]} must be {kv_sections} x {num_kv_heads} heads x {head_dim}",
-            )
-        if tuple(input_kv.shape[:3]) != tuple(input.shape[:3]):
-            fail(op, f"input_kv {list(input_kv.shape)} must match input {list(input.shape)} in batch and seq")
+        q_ok = input.padded_shape[-1] % num_heads == 0
+        kv_ok = input_kv.padded_shape[-1] % (kv_sections * num_kv_heads) == 0
+        same = (
+            q_ok
+            and kv_ok
+            and input.padded_shape[-1] // num_heads
+            == input_kv.padded_shape[-1] // (kv_sections * num_kv_heads)
+        )
+        check(
+            same,
+            R_CH_WIDTH,
+            f"input width {input.padded_shape[-1]} / {num_heads} heads, input_kv width "
+            f"{input_kv.padded_shape[-1]} / {kv_sections}x{num_kv_heads} heads",
+        )
+    _on_device(op, "input", input, R_CH_DEVICE)
+    check(input.dtype in _TM_DTYPES, R_CH_DTYPE, f"input dtype is {input.dtype.name}")
+    check(input.layout == Layout.TILE, R_CH_TILE, f"input layout is {input.layout.name}")
+    if len(input.shape) != 4:  # emulator precondition: the op reads four dims
+        fail(op, f"input must be [batch, 1, seq, width], got {list(input.shape)}")
+    check(input.padded_shape[1] == 1, R_CH_DIM1, f"input shape {list(input.shape)}")
+    if input.is_sharded():
+        fail(
+            op,
+            "input: sharded inputs are not modelled by the emulator; pass an interleaved tensor",
+            NotImplementedError,
+        )
+    _check_memory_config(op, memory_config)
+    out_config = memory_config or input.memory_config()
+    check(
+        out_config.memory_layout == TensorMemoryLayout.INTERLEAVED,
+        R_CH_OUT,
+        f"memory_config is {out_config.memory_layout.name}",
+    )
+    if input_kv is not None:
+        _on_device(op, "input_kv", input_kv, R_CH_DEVICE)
+        check(
+            input_kv.dtype == input.dtype,
+            R_CH_KV_DTYPE,
+            f"input_kv {input_kv.dtype.name}, input {input.dtype.name}",
+        )
+        check(input_kv.layout == Layout.TILE, R_CH_KV_TILE, f"input_kv layout is {input_kv.layout.name}")
+        if len(input_kv.shape) != 4:
+            fail(op, f"input_kv must be [batch, 1, seq, width], got {list(input_kv.shape)}")
+        kv_p, q_p = input_kv.padded_shape, input.padded_shape
+        check(
+            kv_p[0] == q_p[0] and kv_p[1] == 1 and kv_p[2] == q_p[2],
+            R_CH_KV_SHAPE,
+            f"input_kv {list(input_kv.shape)}, input {list(input.shape)}",
+        )
+        if input_kv.is_sharded():
+            fail(op, "input_kv: sharded inputs are not modelled by the emulator", NotImplementedError)
+    head_dim = (
+        input.shape[-1] // num_heads
+        if input_kv is not None
+        else input.shape[-1] // (num_heads + kv_sections * num_kv_heads)
+    )
+    if head_dim % TILE_SIZE:
+        # The device pads head_dim to a tile in its output shape; that padding is not modelled.
+        fail(
+            op,
+            f"head_dim {head_dim} that is not a multiple of {TILE_SIZE} is not modelled",
+            NotImplementedError,
+        )
     q_width = num_heads * head_dim
     kv_width = num_kv_heads * head_dim
 
@@ -101,7 +303,6 @@ def nlp_create_qkv_heads(
 
     per_device = shard_map(compute, input, input_kv)
     device = input.device()
-    out_config = memory_config or input.memory_config()
     outputs = tuple(
         new_tensor(op, [d[i] for d in per_device], input.dtype, Layout.TILE, device, out_config)
         for i in range(3)
@@ -128,7 +329,7 @@ def nlp_create_qkv_heads_decode(
     HEIGHT_SHARDED (default ``ttnn.L1_HEIGHT_SHARDED_MEMORY_CONFIG``); its grid (or the device grid)
     supplies the cores. Input: bfloat16/float32 TILE, WIDTH_SHARDED or interleaved, batch <= 32.
     """
-    op = "ttnn.experimental.nlp_create_qkv_heads_decode"
+    op = _CHD
     if output_tensors is not None or batch_offset is not None or slice_size is not None:
         fail(
             op,
@@ -136,45 +337,80 @@ def nlp_create_qkv_heads_decode(
             NotImplementedError,
         )
     num_kv_heads = num_heads if num_kv_heads is None else num_kv_heads
-    require_on_device(op, "input_tensor", input_tensor)
-    require_layout(op, "input_tensor", input_tensor, Layout.TILE)
-    require_dtype(op, "input_tensor", input_tensor, DataType.BFLOAT16, DataType.FLOAT32)
     shape = input_tensor.shape
-    if len(shape) != 4 or shape[0] != 1 or shape[1] != 1:
+    check(
+        shape[-1] % (num_heads + 2 * num_kv_heads) == 0,
+        R_CHD_SPLIT,
+        f"input width {shape[-1]}, {num_heads} q + 2x{num_kv_heads} kv heads",
+    )
+    _on_device(op, "input_tensor", input_tensor, R_CHD_DEVICE)
+    check(
+        input_tensor.dtype in (DataType.BFLOAT16, DataType.FLOAT32),
+        R_CHD_DTYPE,
+        f"input_tensor dtype is {input_tensor.dtype.name}",
+    )
+    check(
+        input_tensor.layout == Layout.TILE, R_CHD_TILE, f"input_tensor layout is {input_tensor.layout.name}"
+    )
+    if len(shape) != 4:  # emulator precondition
         fail(op, f"input_tensor must be [1, 1, batch, width], got {list(shape)}")
+    check(shape[3] % TILE_SIZE == 0, R_CHD_WIDTH_TILE, f"input_tensor shape {list(shape)}")
     batch = shape[2]
-    if batch > 32:
-        fail(op, f"at most 32 users are supported, got batch {batch}")
-    if num_heads > 32:
-        fail(op, f"at most 32 q heads are supported per device, got num_heads={num_heads}")
-    if num_heads < num_kv_heads:
-        fail(op, f"num_heads {num_heads} must be >= num_kv_heads {num_kv_heads}")
-    head_dim = _head_dim(op, shape[-1], num_heads + 2 * num_kv_heads, "input_tensor")
+    check(batch <= 32, R_CHD_USERS, f"{batch} users (input_tensor shape {list(shape)})")
+    check(shape[0] == 1 and shape[1] == 1, R_CHD_LEAD, f"input_tensor shape {list(shape)}")
+    head_dim = shape[-1] // (num_heads + 2 * num_kv_heads)
+    if head_dim % TILE_SIZE:
+        fail(
+            op,
+            f"head_dim {head_dim} that is not a multiple of {TILE_SIZE} is not modelled",
+            NotImplementedError,
+        )
     if input_tensor.is_sharded():
         config = input_tensor.memory_config()
-        if config.memory_layout != TensorMemoryLayout.WIDTH_SHARDED:
-            fail(op, f"a sharded input_tensor must be WIDTH_SHARDED, got {config.memory_layout.name}")
-        if config.shard_spec.orientation != ShardOrientation.ROW_MAJOR:
-            fail(op, "input_tensor shard orientation must be ROW_MAJOR")
-        if not overlap_qk_coregrid and head_dim % config.shard_spec.shape[1]:
-            fail(op, "with overlap_qk_coregrid=False a shard must not hold part of a head")
-    elif not overlap_qk_coregrid:
-        fail(op, "overlap_qk_coregrid must be True for an interleaved input_tensor")
+        check(
+            config.memory_layout == TensorMemoryLayout.WIDTH_SHARDED,
+            R_CHD_WIDTH_SHARDED,
+            f"input_tensor is {config.memory_layout.name}",
+        )
+        rows = input_tensor.padded_shape.volume() // input_tensor.padded_shape[-1]
+        check(
+            config.shard_spec.shape[0] == rows,
+            R_CHD_SHARD_HEIGHT,
+            f"shard height {config.shard_spec.shape[0]}, tensor height {rows}",
+        )
+        check(
+            config.shard_spec.orientation == ShardOrientation.ROW_MAJOR,
+            R_CHD_ORIENT,
+            f"orientation {config.shard_spec.orientation.name}",
+        )
+        if not overlap_qk_coregrid:
+            check(
+                head_dim % config.shard_spec.shape[1] == 0,
+                R_CHD_PARTIAL,
+                f"head_dim {head_dim}, shard width {config.shard_spec.shape[1]}",
+            )
+    else:
+        check(
+            bool(overlap_qk_coregrid),
+            R_CHD_OVERLAP,
+            "overlap_qk_coregrid=False with an interleaved input_tensor",
+        )
     _check_memory_config(op, memory_config)
     memory_config = memory_config or MemoryConfig(TensorMemoryLayout.HEIGHT_SHARDED, BufferType.L1)
-    if memory_config.memory_layout != TensorMemoryLayout.HEIGHT_SHARDED:
-        fail(op, f"memory_config must be HEIGHT_SHARDED, got {memory_config.memory_layout.name}")
+    check(
+        memory_config.memory_layout == TensorMemoryLayout.HEIGHT_SHARDED,
+        R_CHD_OUT,
+        f"memory_config is {memory_config.memory_layout.name}",
+    )
+    check(num_heads <= 32, R_CHD_HEADS, f"num_heads={num_heads}")
+    check(num_heads >= num_kv_heads, R_CHD_GQA, f"num_heads={num_heads}, num_kv_heads={num_kv_heads}")
     device = input_tensor.device()
     grid = device.compute_with_storage_grid_size()
     available = (
         memory_config.shard_spec.grid.num_cores() if memory_config.shard_spec is not None else grid.x * grid.y
     )
     needed = batch if overlap_qk_coregrid else 2 * batch
-    if available < needed:
-        fail(
-            op,
-            f"memory_config grid has {available} cores, {needed} are needed (one per user for q/v, k on {'the same' if overlap_qk_coregrid else 'other'} cores)",
-        )
+    check(available >= needed, R_CHD_CORES, f"memory_config grid has {available} cores, {needed} needed")
     cores = num_cores_to_corerangeset(needed, grid, row_wise=True).cores()
     q_grid = CoreRangeSet(_ranges(cores[:batch]))
     k_grid = q_grid if overlap_qk_coregrid else CoreRangeSet(_ranges(cores[batch:]))
@@ -222,22 +458,45 @@ def nlp_create_qkv_heads_decode(
     return q, k, v
 
 
+def _cores_in_subcoregrids(start, count: int, sub_core_grids: CoreRangeSet) -> CoreRangeSet:
+    """``count`` cores of ``sub_core_grids`` (ranges in order, each row by row) from ``start`` on, as
+    ``num_cores_to_corerangeset_in_subcoregrids(start, count, sub_core_grids, row_wise=True)``."""
+    cores = [tuple(core) for core in sub_core_grids.cores()]
+    first = cores.index(tuple(start)) if tuple(start) in cores else 0
+    chosen = cores[first : first + count]
+    if len(chosen) < count:
+        raise ValueError(f"{count} cores from {tuple(start)} do not fit sub_core_grids {sub_core_grids}")
+    return CoreRangeSet(_ranges([CoreCoord(*core) for core in chosen]))
+
+
 def _ranges(cores):
+    """Row runs of consecutive cores as CoreRanges (how tt-metal's core-range helpers group them)."""
     from ._memory import CoreRange  # noqa: PLC0415
 
-    return [CoreRange(core, core) for core in cores]
+    runs: list[list] = []
+    for core in cores:
+        if runs and core.y == runs[-1][-1].y and core.x == runs[-1][-1].x + 1:
+            runs[-1].append(core)
+        else:
+            runs.append([core])
+    return [CoreRange(run[0], run[-1]) for run in runs]
 
 
 def nlp_concat_heads(input_tensor: Tensor, *, memory_config: MemoryConfig | None = None) -> Tensor:
     """Merge heads: ``(b, heads, s, head_dim)`` -> ``(b, 1, s, heads * head_dim)``."""
-    op = "ttnn.experimental.nlp_concat_heads"
-    require_on_device(op, "input_tensor", input_tensor)
-    require_layout(op, "input_tensor", input_tensor, Layout.TILE)
-    require_dtype(op, "input_tensor", input_tensor, *_TM_DTYPES)
-    if len(input_tensor.shape) != 4:
+    op = _CC
+    _on_device(op, "input_tensor", input_tensor, R_CC_DEVICE)
+    check(input_tensor.dtype in _TM_DTYPES, R_CC_DTYPE, f"input_tensor dtype is {input_tensor.dtype.name}")
+    check(input_tensor.layout == Layout.TILE, R_CC_TILE, f"input_tensor layout is {input_tensor.layout.name}")
+    if len(input_tensor.shape) != 4:  # emulator precondition
         fail(op, f"input_tensor must be [batch, heads, seq, head_dim], got {list(input_tensor.shape)}")
     if input_tensor.shape[-1] % TILE_SIZE:
-        fail(op, f"head_dim {input_tensor.shape[-1]} must be a multiple of {TILE_SIZE}")
+        # The device would concatenate the tile-padded head rows; that padding is not modelled.
+        fail(
+            op,
+            f"head_dim {input_tensor.shape[-1]} that is not a multiple of {TILE_SIZE} is not modelled",
+            NotImplementedError,
+        )
     if input_tensor.is_sharded():
         fail(
             op,
@@ -245,6 +504,12 @@ def nlp_concat_heads(input_tensor: Tensor, *, memory_config: MemoryConfig | None
             NotImplementedError,
         )
     _check_memory_config(op, memory_config)
+    out_config = memory_config or input_tensor.memory_config()
+    check(
+        out_config.memory_layout == TensorMemoryLayout.INTERLEAVED,
+        R_CC_OUT,
+        f"memory_config is {out_config.memory_layout.name}",
+    )
     b, heads, s, head_dim = input_tensor.shape
 
     def merge(x):
@@ -257,7 +522,7 @@ def nlp_concat_heads(input_tensor: Tensor, *, memory_config: MemoryConfig | None
         input_tensor.dtype,
         Layout.TILE,
         device,
-        memory_config or input_tensor.memory_config(),
+        out_config,
     )
     record(op, device, [input_tensor], [out])
     return out
@@ -277,37 +542,59 @@ def nlp_concat_heads_decode(
     WIDTH_SHARDED, one head per core (the real op ignores ``memory_config``, so does this one).
     The emulator keeps the logical batch where the real op reports 32 rows (see divergences).
     """
-    op = "ttnn.experimental.nlp_concat_heads_decode"
-    if output_tensor is not None or sub_core_grids is not None:
-        fail(op, "output_tensor and sub_core_grids are not modelled by the emulator", NotImplementedError)
-    require_on_device(op, "input_tensor", input_tensor)
-    require_layout(op, "input_tensor", input_tensor, Layout.TILE)
-    require_dtype(op, "input_tensor", input_tensor, DataType.BFLOAT16, DataType.FLOAT32)
+    op = _CCD
+    if output_tensor is not None:
+        fail(op, "output_tensor is not modelled by the emulator", NotImplementedError)
+    _on_device(op, "input_tensor", input_tensor, R_CCD_DEVICE)
+    check(
+        input_tensor.dtype in (DataType.BFLOAT16, DataType.FLOAT32),
+        R_CCD_DTYPE,
+        f"input_tensor dtype is {input_tensor.dtype.name}",
+    )
+    check(
+        input_tensor.layout == Layout.TILE, R_CCD_TILE, f"input_tensor layout is {input_tensor.layout.name}"
+    )
     shape, padded = input_tensor.shape, input_tensor.padded_shape
-    if len(shape) != 4 or shape[0] != 1:
+    if len(shape) != 4:  # emulator precondition
         fail(op, f"input_tensor must be [1, batch, heads, head_dim], got {list(shape)}")
-    batch, head_dim = shape[1], shape[3]
-    if batch > 32:
-        fail(op, f"at most 32 users are supported, got batch {batch}")
-    if padded[2] != TILE_SIZE:
-        fail(op, f"the heads dim must pad to exactly 32 rows, got {shape[2]} (padded {padded[2]})")
-    if num_heads > shape[2]:
-        fail(op, f"num_heads {num_heads} exceeds the {shape[2]} heads of input_tensor")
+    check(padded[0] == 1, R_CCD_SEQ, f"input_tensor shape {list(shape)}")
+    check(padded[1] <= 32, R_CCD_USERS, f"{padded[1]} users")
+    check(padded[2] == TILE_SIZE, R_CCD_PADDED_HEADS, f"heads dim {shape[2]} pads to {padded[2]}")
+    check(num_heads <= padded[2], R_CCD_NUM_HEADS, f"num_heads={num_heads}, padded heads {padded[2]}")
     config = input_tensor.memory_config()
-    if config.memory_layout != TensorMemoryLayout.HEIGHT_SHARDED:
-        fail(op, f"input_tensor must be HEIGHT_SHARDED, got {config.memory_layout.name}")
-    if tuple(config.shard_spec.shape) != (TILE_SIZE, padded[3]):
-        fail(
-            op,
-            f"input_tensor shards must be [32, {padded[3]}] (one user per core), got {list(config.shard_spec.shape)}",
-        )
-    if config.shard_spec.grid.num_cores() != batch:
-        fail(
-            op,
-            f"input_tensor shard grid has {config.shard_spec.grid.num_cores()} cores, must equal batch {batch}",
-        )
+    check(input_tensor.is_sharded(), R_CCD_SHARDED, f"input_tensor is {config.memory_layout.name}")
+    check(
+        config.memory_layout == TensorMemoryLayout.HEIGHT_SHARDED,
+        R_CCD_HEIGHT,
+        f"input_tensor is {config.memory_layout.name}",
+    )
+    spec = config.shard_spec
+    check(
+        tuple(spec.shape) == (padded[2], padded[3]),
+        R_CCD_SHARD,
+        f"shard shape {list(spec.shape)}, padded [-2:] {[padded[2], padded[3]]}",
+    )
+    batch, head_dim = shape[1], shape[3]
+    check(
+        spec.grid.num_cores() == padded[1], R_CCD_CORES, f"{spec.grid.num_cores()} cores, {padded[1]} users"
+    )
+    ranges = spec.grid.ranges()
+    on_subcoregrids = len(ranges) > 1 or tuple(ranges[0].start) != (0, 0) or sub_core_grids is not None
     device = input_tensor.device()
-    grid = num_cores_to_corerangeset(num_heads, device.compute_with_storage_grid_size(), row_wise=True)
+    if on_subcoregrids:
+        check(
+            sub_core_grids is not None,
+            R_CCD_SUBGRID,
+            f"input shard grid {spec.grid} without sub_core_grids",
+        )
+        check(
+            sub_core_grids.num_cores() >= num_heads,
+            R_CCD_SUBGRID_CORES,
+            f"sub_core_grids has {sub_core_grids.num_cores()} cores, num_heads={num_heads}",
+        )
+        grid = _cores_in_subcoregrids(ranges[0].start, num_heads, sub_core_grids)
+    else:
+        grid = num_cores_to_corerangeset(num_heads, device.compute_with_storage_grid_size(), row_wise=True)
     out_config = MemoryConfig(
         TensorMemoryLayout.WIDTH_SHARDED,
         BufferType.L1,

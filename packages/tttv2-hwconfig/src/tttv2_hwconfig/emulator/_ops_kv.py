@@ -5,7 +5,8 @@ All four write INTO ``cache_tensor`` and return it, as the device ops do. Writes
 the cache dtype: a block-float exponent is shared by 16 values of one tile row, so rounding the
 written rows alone is exactly what re-packing their tiles gives. Fills copy whole tiles: the
 padding rows of the input's last tile (zeros here) land in the cache too, as on the device.
-Checks follow tt-metal's ``update_cache_device_operation.cpp`` and the ``paged_cache`` device ops.
+Checks follow tt-metal's ``update_cache_device_operation.cpp``; the paged ops' acceptance rules
+(``paged_update.*``, ``paged_fill.*``) mirror the ``paged_cache`` device operations' validate.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from collections.abc import Callable
 
 import torch
 
-from ._op import fail, record, require_dtype, require_layout, require_on_device, same_device
+from ._op import fail, record, require_dtype, require_layout, require_on_device, require_tensor, same_device
+from ._rules import check, not_mirrored, rule
 from ._tensor import Tensor, quantize
-from ._types import TILE_SIZE, BufferType, DataType, Layout, TensorMemoryLayout
+from ._types import TILE_SIZE, BufferType, DataType, Layout, ShardOrientation, TensorMemoryLayout
 
 _CACHE_DTYPES = (DataType.FLOAT32, DataType.BFLOAT16, DataType.BFLOAT8_B, DataType.BFLOAT4_B)
 
@@ -164,14 +166,124 @@ def update_cache(
 # --- paged cache ---------------------------------------------------------------------------------
 
 
-def _check_page_table(op: str, page_table: Tensor) -> None:
-    require_on_device(op, "page_table", page_table)
-    require_layout(op, "page_table", page_table, Layout.ROW_MAJOR)
-    require_dtype(
-        op, "page_table", page_table, DataType.UINT16 if page_table.is_sharded() else DataType.INT32
-    )
-    if len(page_table.shape) != 2:
-        fail(op, f"page_table must be 2D (batch, blocks_per_user), got shape {list(page_table.shape)}")
+_PU = "ttnn.experimental.paged_update_cache"
+_PU_SRC = (
+    "ttnn/cpp/ttnn/operations/experimental/paged_cache/device/update_cache/paged_update_cache_device_operation.cpp: "
+    "validate_on_program_cache_miss"
+)
+
+
+def _pu(rule_id: str, text: str):
+    return rule(f"paged_update.{rule_id}", _PU, text, _PU_SRC)
+
+
+R_PU_DEVICE = _pu("on_device", "input_tensor and cache_tensor on device")
+R_PU_INPUT_TILE = _pu("input_tile", "input_tensor layout TILE")
+R_PU_CACHE_TILE = _pu("cache_tile", "cache_tensor layout TILE")
+R_PU_CACHE_DTYPE = _pu("cache_dtype", "cache dtype FLOAT32, BFLOAT16, BFLOAT8_B or BFLOAT4_B")
+R_PU_DIM0 = _pu("input_dim0", "input_tensor padded shape[0] == 1")
+R_PU_CACHE_INTERLEAVED = _pu(
+    "cache_interleaved", 'cache_tensor is INTERLEAVED ("Only interleaved cache is supported")'
+)
+R_PU_MODULO_PAGED = _pu("modulo_needs_page_table", "cache_position_modulo only with a page_table")
+R_PU_GEOMETRY = _pu(
+    "block_geometry",
+    "paged: cache kv_heads * block_size * head_dim == kv_heads * block_size * input head_dim",
+)
+R_PU_BLOCK_TILE = _pu("block_tile", "paged: block_size (cache shape[2]) % 32 == 0")
+R_PU_MODULO_BLOCK = _pu("modulo_block_multiple", "cache_position_modulo is a positive multiple of block_size")
+R_PU_HEAD_DIM = _pu("head_dim_match", "unpaged: input last dim == cache last dim")
+R_PU_CACHE_BATCH = _pu("cache_batch", "unpaged: input padded shape[1] (batch) == cache padded shape[0]")
+R_PU_IDX_TENSOR = _pu(
+    "paged_needs_idx_tensor", 'paged: update_idxs_tensor is given ("Paged cache requires update_idxs tensor")'
+)
+R_PU_PT_DTYPE = _pu("page_table_dtype", "page_table INT32 (UINT16 when sharded)")
+R_PU_PT_LAYOUT = _pu("page_table_layout", "page_table ROW_MAJOR")
+R_PU_PT_BATCH = _pu(
+    "page_table_batch", "page_table batch (per-core shard height when sharded) == input batch"
+)
+R_PU_PT_BLOCKS = _pu(
+    "page_table_blocks",
+    "page_table shape[1] <= cache blocks (cache_position_modulo / block_size <= cache blocks with a modulo)",
+)
+R_PU_ONE_SOURCE = _pu("one_index_source", "exactly one of update_idxs (list) and update_idxs_tensor")
+R_PU_IDX_DTYPE = _pu("idx_dtype", "update_idxs_tensor INT32")
+R_PU_IDX_LAYOUT = _pu("idx_layout", "update_idxs_tensor ROW_MAJOR")
+R_PU_IDX_SHARDED = _pu("idx_sharded_l1", "a sharded update_idxs_tensor is HEIGHT_SHARDED in L1")
+R_PU_IDX_DRAM = _pu("idx_interleaved_dram", "an interleaved update_idxs_tensor is in DRAM")
+R_PU_IDX_COUNT = _pu("idx_count", "number of update indices == input batch")
+R_PU_INPUT_SHARDED = _pu("input_sharded", 'input_tensor is sharded ("Expect input_tensor to be sharded")')
+R_PU_NOT_WIDTH = _pu("input_not_width_sharded", "input_tensor is not WIDTH_SHARDED")
+R_PU_SHARD_WIDTH = _pu("input_shard_width", "input shard width == input padded last dim")
+R_PU_SHARD_HEIGHT = _pu("input_shard_height", "input height (volume / last dim) % shard height == 0")
+R_PU_ORIENT = _pu("input_shard_orientation", "input shard orientation ROW_MAJOR")
+R_PU_SHARD_CORES = _pu("input_shard_cores", "input shard grid num_cores == users (one user per core)")
+R_PU_INPUT_DTYPE = _pu("input_dtype", "input_tensor dtype FLOAT32 or BFLOAT16")
+R_PU_OFFSET = _pu("batch_offset_zero", "batch_offset == 0")
+not_mirrored(
+    "paged_update.input_width_tile",
+    _PU,
+    "input padded last dim % 32 == 0",
+    "implied by paged_update.input_tile: a TILE tensor's padded width is a multiple of 32",
+)
+not_mirrored(
+    "paged_update.overrides",
+    _PU,
+    "share_cache (unpaged only, cache batch 1), block_size / num_kv_heads overrides (paged only), mesh_coords",
+    "share_cache, block_size, num_kv_heads and mesh_coords are not modelled (NotImplementedError)",
+)
+
+_PF = "ttnn.experimental.paged_fill_cache"
+_PF_SRC = (
+    "ttnn/cpp/ttnn/operations/experimental/paged_cache/device/fill_cache/paged_fill_cache_device_operation.cpp: "
+    "validate_on_program_cache_miss"
+)
+
+
+def _pf(rule_id: str, text: str):
+    return rule(f"paged_fill.{rule_id}", _PF, text, _PF_SRC)
+
+
+R_PF_DTYPE = _pf(
+    "dtype",
+    "input dtype FLOAT32 or BFLOAT16, or cache dtype BFLOAT8_B or BFLOAT4_B (the condition as written in tt-metal)",
+)
+R_PF_INPUT_INTERLEAVED = _pf("input_interleaved", "input_tensor INTERLEAVED")
+R_PF_PT_INTERLEAVED = _pf("page_table_interleaved", "page_table INTERLEAVED")
+R_PF_PT_DTYPE = _pf("page_table_dtype", "page_table INT32")
+R_PF_BATCH_IDX = _pf("batch_idx_range", "batch_idx < page_table padded shape[0]")
+R_PF_GEOMETRY = _pf(
+    "block_geometry", "cache kv_heads * block_size * head_dim == input kv_heads * block_size * head_dim"
+)
+R_PF_BLOCK_TILE = _pf("block_tile", "block_size (cache shape[2]) % 32 == 0")
+R_PF_FITS = _pf("seq_fits", "input padded seq <= block_size * page_table shape[1]")
+R_PF_BIDX_COUNT = _pf("batch_idx_tensor_count", "batch_idx_tensor has input batch (shape[0]) elements")
+R_PF_BIDX_DTYPE = _pf("batch_idx_tensor_dtype", "batch_idx_tensor UINT32 or INT32")
+R_PF_BIDX_LAYOUT = _pf("batch_idx_tensor_layout", "batch_idx_tensor ROW_MAJOR")
+R_PF_BIDX_INTERLEAVED = _pf("batch_idx_tensor_interleaved", "batch_idx_tensor INTERLEAVED")
+R_PF_BIDX_DRAM = _pf("batch_idx_tensor_dram", "batch_idx_tensor in DRAM")
+not_mirrored(
+    "paged_fill.head_dim_tile",
+    _PF,
+    "input padded last dim % 32 == 0",
+    "implied: the emulator takes TILE inputs only (a TILE tensor's padded width is a multiple of 32)",
+)
+not_mirrored(
+    "paged_fill.bounded_fill",
+    _PF,
+    "cache_position_modulo > 0, a multiple of block_size, <= blocks * block_size; valid_seq_len_tensor a 1-element "
+    "int ROW_MAJOR DRAM tensor, only with cache_position_modulo; block_size override; mesh_coords in the mesh",
+    "cache_position_modulo, valid_seq_len_tensor, block_size and mesh_coords are not modelled (NotImplementedError)",
+)
+
+
+def _on_device(name: str, tensor, rule_) -> None:
+    require_tensor(rule_.op, name, tensor)
+    check(tensor.device() is not None, rule_, f"{name} is on host")
+
+
+def _layout(tensor: Tensor) -> TensorMemoryLayout:
+    return tensor.memory_config().memory_layout
 
 
 def paged_update_cache(
@@ -198,91 +310,173 @@ def paged_update_cache(
     ``p % block_size``. Positions come from ``update_idxs`` (list) or ``update_idxs_tensor``
     (int32, row-major); position -1 skips the user.
     """
-    op = "ttnn.experimental.paged_update_cache"
+    op = _PU
     if share_cache or mesh_coords is not None or block_size is not None or num_kv_heads is not None:
         fail(
             op,
             "share_cache, mesh_coords, block_size and num_kv_heads are not modelled by the emulator",
             NotImplementedError,
         )
-    _check_cache(op, cache_tensor)
-    _check_input(op, "input_tensor", input_tensor, (DataType.FLOAT32, DataType.BFLOAT16))
+    _on_device("input_tensor", input_tensor, R_PU_DEVICE)
+    _on_device("cache_tensor", cache_tensor, R_PU_DEVICE)
     device = same_device(op, cache_tensor, input_tensor, update_idxs_tensor, page_table)
-    if input_tensor.shape[0] != 1:
-        fail(op, f"input_tensor must be [1, batch, kv_heads, head_dim], got {list(input_tensor.shape)}")
-    if input_tensor.padded_shape[-1] != cache_tensor.padded_shape[-1]:
-        fail(
-            op,
-            f"input_tensor head_dim {input_tensor.shape[-1]} must equal the cache's {cache_tensor.shape[-1]}",
+    check(
+        input_tensor.layout == Layout.TILE,
+        R_PU_INPUT_TILE,
+        f"input_tensor layout is {input_tensor.layout.name}",
+    )
+    check(
+        cache_tensor.layout == Layout.TILE,
+        R_PU_CACHE_TILE,
+        f"cache_tensor layout is {cache_tensor.layout.name}",
+    )
+    check(
+        cache_tensor.dtype in _CACHE_DTYPES,
+        R_PU_CACHE_DTYPE,
+        f"cache_tensor dtype is {cache_tensor.dtype.name}",
+    )
+    for name, tensor in (("cache_tensor", cache_tensor), ("input_tensor", input_tensor)):
+        if len(tensor.shape) != 4:  # emulator precondition
+            fail(op, f"{name} must be 4D, got shape {list(tensor.shape)}")
+    in_p, cache_p = input_tensor.padded_shape, cache_tensor.padded_shape
+    check(in_p[0] == 1, R_PU_DIM0, f"input_tensor shape {list(input_tensor.shape)}")
+    check(
+        _layout(cache_tensor) == TensorMemoryLayout.INTERLEAVED,
+        R_PU_CACHE_INTERLEAVED,
+        f"cache_tensor is {_layout(cache_tensor).name}",
+    )
+    paged = page_table is not None
+    if cache_position_modulo is not None:
+        check(paged, R_PU_MODULO_PAGED, f"cache_position_modulo={cache_position_modulo} without page_table")
+    if paged:
+        check(
+            cache_p[1] * cache_p[2] * cache_p[3] == cache_p[1] * cache_p[2] * in_p[3],
+            R_PU_GEOMETRY,
+            f"cache head_dim {cache_p[3]}, input head_dim {in_p[3]}",
         )
-    heads = cache_tensor.shape[1]
-    if input_tensor.shape[2] != heads:
-        fail(op, f"input_tensor has {input_tensor.shape[2]} kv heads, the cache has {heads}")
-    if not input_tensor.is_sharded():
-        fail(op, "input_tensor must be sharded (HEIGHT_SHARDED, one user per core)")
-    config = input_tensor.memory_config()
-    if config.memory_layout == TensorMemoryLayout.WIDTH_SHARDED:
-        fail(op, "input_tensor must not be WIDTH_SHARDED")
-    if config.shard_spec.shape[1] != input_tensor.padded_shape[-1]:
-        fail(
-            op,
-            f"input_tensor shard width {config.shard_spec.shape[1]} must equal head_dim {input_tensor.padded_shape[-1]}",
-        )
-    if batch_offset != 0:
-        fail(op, f"batch_offset must be 0, got {batch_offset}")
-    batch = input_tensor.shape[1]
-    if bool(update_idxs) == (update_idxs_tensor is not None):
-        fail(op, "pass exactly one of update_idxs (list) or update_idxs_tensor")
-    if update_idxs_tensor is not None:
-        require_on_device(op, "update_idxs_tensor", update_idxs_tensor)
-        require_dtype(op, "update_idxs_tensor", update_idxs_tensor, DataType.INT32)
-        require_layout(op, "update_idxs_tensor", update_idxs_tensor, Layout.ROW_MAJOR)
-        if (
-            not update_idxs_tensor.is_sharded()
-            and update_idxs_tensor.memory_config().buffer_type != BufferType.DRAM
-        ):
-            fail(op, "an interleaved update_idxs_tensor must be in DRAM")
-        positions = _int_values(update_idxs_tensor)
-    else:
-        positions = [int(p) for p in update_idxs]
-    if len(positions) != batch:
-        fail(op, f"{len(positions)} update positions for a batch of {batch}")
-    if page_table is not None:
-        _check_page_table(op, page_table)
-        if page_table.shape[0] != batch:
-            fail(op, f"page_table batch {page_table.shape[0]} must equal the input batch {batch}")
-        if page_table.shape[1] > cache_tensor.shape[0]:
-            fail(
-                op,
-                f"page_table has {page_table.shape[1]} blocks per user, the cache only {cache_tensor.shape[0]} blocks",
+        check(cache_p[2] % TILE_SIZE == 0, R_PU_BLOCK_TILE, f"block_size is {cache_p[2]}")
+        if cache_position_modulo is not None:
+            check(
+                cache_position_modulo > 0 and cache_position_modulo % cache_p[2] == 0,
+                R_PU_MODULO_BLOCK,
+                f"cache_position_modulo={cache_position_modulo}, block_size {cache_p[2]}",
             )
+        check(update_idxs_tensor is not None, R_PU_IDX_TENSOR, "page_table with update_idxs as a list")
+        require_tensor(op, "page_table", page_table)
+        expected = DataType.UINT16 if page_table.is_sharded() else DataType.INT32
+        check(page_table.dtype == expected, R_PU_PT_DTYPE, f"page_table dtype is {page_table.dtype.name}")
+        check(
+            page_table.layout == Layout.ROW_MAJOR,
+            R_PU_PT_LAYOUT,
+            f"page_table layout is {page_table.layout.name}",
+        )
+        if len(page_table.shape) != 2:  # emulator precondition
+            fail(op, f"page_table must be 2D (batch, blocks_per_user), got shape {list(page_table.shape)}")
+        pt_p = page_table.padded_shape
+        rows = (
+            pt_p[0] // page_table.memory_config().shard_spec.num_cores()
+            if page_table.is_sharded()
+            else pt_p[0]
+        )
+        check(rows == in_p[1], R_PU_PT_BATCH, f"page_table batch {rows}, input batch {in_p[1]}")
+        if cache_position_modulo is not None:
+            bounded = cache_position_modulo // cache_p[2]
+            check(
+                bounded <= cache_p[0],
+                R_PU_PT_BLOCKS,
+                f"cache_position_modulo spans {bounded} blocks of {cache_p[0]}",
+            )
+        else:
+            check(
+                pt_p[1] <= cache_p[0],
+                R_PU_PT_BLOCKS,
+                f"page_table has {pt_p[1]} blocks per user, cache {cache_p[0]}",
+            )
+    else:
+        check(in_p[-1] == cache_p[-1], R_PU_HEAD_DIM, f"input last dim {in_p[-1]}, cache {cache_p[-1]}")
+        check(in_p[1] == cache_p[0], R_PU_CACHE_BATCH, f"input batch {in_p[1]}, cache batch {cache_p[0]}")
+    check(
+        (update_idxs_tensor is not None) != bool(update_idxs),
+        R_PU_ONE_SOURCE,
+        f"update_idxs={list(update_idxs)!r}, update_idxs_tensor {'given' if update_idxs_tensor is not None else 'None'}",
+    )
+    batch = input_tensor.shape[1]
+    if update_idxs_tensor is not None:
+        idx = update_idxs_tensor
+        _on_device("update_idxs_tensor", idx, R_PU_DEVICE)
+        check(idx.dtype == DataType.INT32, R_PU_IDX_DTYPE, f"update_idxs_tensor dtype is {idx.dtype.name}")
+        check(
+            idx.layout == Layout.ROW_MAJOR, R_PU_IDX_LAYOUT, f"update_idxs_tensor layout is {idx.layout.name}"
+        )
+        config = idx.memory_config()
+        if idx.is_sharded():
+            check(
+                config.memory_layout == TensorMemoryLayout.HEIGHT_SHARDED
+                and config.buffer_type == BufferType.L1,
+                R_PU_IDX_SHARDED,
+                f"update_idxs_tensor is {config.memory_layout.name} in {config.buffer_type.name}",
+            )
+            count = idx.shape[1] if len(idx.shape) > 1 else idx.shape[0]
+        else:
+            check(
+                config.buffer_type == BufferType.DRAM,
+                R_PU_IDX_DRAM,
+                f"update_idxs_tensor is in {config.buffer_type.name}",
+            )
+            count = idx.padded_shape[0]
+        positions = _int_values(idx)[-batch:] if idx.is_sharded() else _int_values(idx)
+    else:
+        count = len(update_idxs)
+        positions = [int(p) for p in update_idxs]
+    check(count == in_p[1], R_PU_IDX_COUNT, f"{count} update indices, input batch {in_p[1]}")
+    config = input_tensor.memory_config()
+    check(input_tensor.is_sharded(), R_PU_INPUT_SHARDED, f"input_tensor is {config.memory_layout.name}")
+    check(
+        config.memory_layout != TensorMemoryLayout.WIDTH_SHARDED,
+        R_PU_NOT_WIDTH,
+        "input_tensor is WIDTH_SHARDED",
+    )
+    shard = config.shard_spec
+    check(
+        shard.shape[1] == in_p[-1], R_PU_SHARD_WIDTH, f"shard width {shard.shape[1]}, input width {in_p[-1]}"
+    )
+    height = in_p.volume() // in_p[-1]
+    check(
+        height % shard.shape[0] == 0,
+        R_PU_SHARD_HEIGHT,
+        f"input height {height}, shard height {shard.shape[0]}",
+    )
+    check(
+        shard.orientation == ShardOrientation.ROW_MAJOR, R_PU_ORIENT, f"orientation {shard.orientation.name}"
+    )
+    check(
+        shard.grid.num_cores() == in_p[1],
+        R_PU_SHARD_CORES,
+        f"{shard.grid.num_cores()} cores, {in_p[1]} users",
+    )
+    check(
+        input_tensor.dtype in (DataType.FLOAT32, DataType.BFLOAT16),
+        R_PU_INPUT_DTYPE,
+        f"input_tensor dtype is {input_tensor.dtype.name}",
+    )
+    check(batch_offset == 0, R_PU_OFFSET, f"batch_offset={batch_offset}")
+    heads = cache_tensor.shape[1]
+    if paged:
         blocks_size = cache_tensor.shape[2]
         capacity = page_table.shape[1] * blocks_size
-        if cache_position_modulo is not None and (
-            cache_position_modulo % blocks_size or cache_position_modulo > capacity
-        ):
-            fail(
-                op,
-                f"cache_position_modulo {cache_position_modulo} must be a multiple of the block size {blocks_size} and <= {capacity}",
-            )
     else:
-        if cache_tensor.shape[0] != batch:
-            fail(
-                op,
-                f"the cache batch {cache_tensor.shape[0]} must equal the input batch {batch} (no page_table)",
-            )
-        if cache_position_modulo is not None:
-            fail(op, "cache_position_modulo needs a page_table")
         capacity = cache_tensor.shape[2]
     for user, pos in enumerate(positions):
         if pos >= capacity or (pos < 0 and pos != -1):
+            # Emulator precondition (runtime values): the device would write outside the user's cache.
             fail(op, f"position {pos} of user {user} is outside the cache capacity {capacity}")
 
     def write(cache, data, table):
         for user, pos in enumerate(positions):
             if pos < 0:
                 continue
-            row = quantize(data[0, user, :heads, :], cache_tensor.dtype)
+            row = _head_rows(data[0, user], heads)
+            row = quantize(row, cache_tensor.dtype)
             if table is None:
                 cache[user, :, pos, :] = row
                 continue
@@ -319,7 +513,7 @@ def paged_fill_cache(
     ``page_table[user, p // block_size]`` where user is ``batch_idx`` (n == 1) or
     ``batch_idx_tensor[r]``. A raw tile copy: ``input_tensor.dtype`` must equal the cache dtype.
     """
-    op = "ttnn.experimental.paged_fill_cache"
+    op = _PF
     if (
         mesh_coords is not None
         or block_size is not None
@@ -331,46 +525,101 @@ def paged_fill_cache(
             "mesh_coords, block_size, cache_position_modulo and valid_seq_len_tensor are not modelled by the emulator",
             NotImplementedError,
         )
+    for name, tensor in (
+        ("cache_tensor", cache_tensor),
+        ("input_tensor", input_tensor),
+        ("page_table", page_table),
+    ):
+        require_on_device(op, name, tensor)
+    device = same_device(op, cache_tensor, input_tensor, page_table, batch_idx_tensor)
+    check(
+        input_tensor.dtype in (DataType.FLOAT32, DataType.BFLOAT16)
+        or cache_tensor.dtype in (DataType.BFLOAT8_B, DataType.BFLOAT4_B),
+        R_PF_DTYPE,
+        f"input_tensor {input_tensor.dtype.name}, cache_tensor {cache_tensor.dtype.name}",
+    )
+    check(
+        _layout(input_tensor) == TensorMemoryLayout.INTERLEAVED,
+        R_PF_INPUT_INTERLEAVED,
+        f"input_tensor is {_layout(input_tensor).name}",
+    )
+    check(
+        _layout(page_table) == TensorMemoryLayout.INTERLEAVED,
+        R_PF_PT_INTERLEAVED,
+        f"page_table is {_layout(page_table).name}",
+    )
+    check(page_table.dtype == DataType.INT32, R_PF_PT_DTYPE, f"page_table dtype is {page_table.dtype.name}")
+    # Emulator preconditions (not TT_FATALs): tile copies of 4D TILE tensors, a 2D row-major table.
     _check_cache(op, cache_tensor)
     _check_input(op, "input_tensor", input_tensor, _CACHE_DTYPES)
-    device = same_device(op, cache_tensor, input_tensor, page_table, batch_idx_tensor)
+    require_layout(op, "page_table", page_table, Layout.ROW_MAJOR)
+    if len(page_table.shape) != 2:
+        fail(op, f"page_table must be 2D (batch, blocks_per_user), got shape {list(page_table.shape)}")
     if input_tensor.dtype != cache_tensor.dtype:
+        # Not a TT_FATAL, but the kernel copies raw tiles: another dtype would be garbage in the cache
+        # (the wheel's docstring: "input_tensor.dtype must match cache_tensor.dtype").
         fail(
             op,
             f"input_tensor dtype {input_tensor.dtype.name} must equal the cache dtype {cache_tensor.dtype.name}; typecast first",
         )
-    if input_tensor.is_sharded():
-        fail(op, "input_tensor must be interleaved")
-    _check_page_table(op, page_table)
-    if page_table.is_sharded():
-        fail(op, "page_table must be interleaved")
-    rows_in, heads, seq, dim = input_tensor.shape
-    if heads != cache_tensor.shape[1] or dim != cache_tensor.shape[3]:
-        fail(
-            op,
-            f"input_tensor {list(input_tensor.shape)} must have the cache's {cache_tensor.shape[1]} kv heads and head_dim {cache_tensor.shape[3]}",
-        )
+    cache_p, in_p, pt_p = cache_tensor.padded_shape, input_tensor.padded_shape, page_table.padded_shape
+    if batch_idx_tensor is None:
+        check(batch_idx < pt_p[0], R_PF_BATCH_IDX, f"batch_idx={batch_idx}, page_table batch {pt_p[0]}")
+    check(
+        cache_p[1] * cache_p[2] * cache_p[3] == in_p[1] * cache_p[2] * in_p[3],
+        R_PF_GEOMETRY,
+        f"cache (kv_heads={cache_p[1]}, head_dim={cache_p[3]}), input (kv_heads={in_p[1]}, head_dim={in_p[3]})",
+    )
     blocks_size = cache_tensor.shape[2]
-    if blocks_size % TILE_SIZE:
-        fail(op, f"the cache block size {blocks_size} must be a multiple of {TILE_SIZE}")
-    padded_seq = input_tensor.padded_shape[2]
-    if padded_seq > blocks_size * page_table.shape[1]:
+    check(blocks_size % TILE_SIZE == 0, R_PF_BLOCK_TILE, f"block_size is {blocks_size}")
+    padded_seq = in_p[2]
+    check(
+        padded_seq <= blocks_size * pt_p[1],
+        R_PF_FITS,
+        f"input seq {input_tensor.shape[2]} (padded {padded_seq}), {pt_p[1]} blocks of {blocks_size}",
+    )
+    rows_in, heads, seq, dim = input_tensor.shape
+    if heads != cache_tensor.shape[1]:
         fail(
             op,
-            f"input seq {seq} (padded {padded_seq}) does not fit {page_table.shape[1]} blocks of {blocks_size}",
+            "an input view with other kv heads than the cache (same elements per block) is not modelled",
+            NotImplementedError,
         )
     if batch_idx_tensor is not None:
-        require_on_device(op, "batch_idx_tensor", batch_idx_tensor)
-        require_dtype(op, "batch_idx_tensor", batch_idx_tensor, DataType.INT32, DataType.UINT32)
-        users = _int_values(batch_idx_tensor)
-        if len(users) != rows_in:
-            fail(op, f"batch_idx_tensor has {len(users)} entries for {rows_in} input rows")
+        bidx = batch_idx_tensor
+        check(
+            bidx.padded_shape.volume() == rows_in,
+            R_PF_BIDX_COUNT,
+            f"{bidx.padded_shape.volume()} entries, input batch {rows_in}",
+        )
+        check(
+            bidx.dtype in (DataType.INT32, DataType.UINT32),
+            R_PF_BIDX_DTYPE,
+            f"batch_idx_tensor dtype is {bidx.dtype.name}",
+        )
+        check(
+            bidx.layout == Layout.ROW_MAJOR,
+            R_PF_BIDX_LAYOUT,
+            f"batch_idx_tensor layout is {bidx.layout.name}",
+        )
+        check(
+            _layout(bidx) == TensorMemoryLayout.INTERLEAVED,
+            R_PF_BIDX_INTERLEAVED,
+            f"batch_idx_tensor is {_layout(bidx).name}",
+        )
+        check(
+            bidx.memory_config().buffer_type == BufferType.DRAM,
+            R_PF_BIDX_DRAM,
+            f"batch_idx_tensor is in {bidx.memory_config().buffer_type.name}",
+        )
+        users = _int_values(bidx)
     else:
         if rows_in != 1:
             fail(op, f"input_tensor has {rows_in} rows; pass batch_idx_tensor with one user per row")
         users = [batch_idx]
     for user in users:
         if not 0 <= user < page_table.shape[0]:
+            # Emulator precondition (runtime values of batch_idx_tensor).
             fail(op, f"batch index {user} is outside the page table's {page_table.shape[0]} users")
     positions = torch.arange(padded_seq)
 
@@ -388,6 +637,13 @@ def paged_fill_cache(
     write_in_place(cache_tensor, write, input_tensor, page_table)
     record(op, device, [input_tensor], [], bytes_moved=2 * _bytes(input_tensor))
     return cache_tensor
+
+
+def _head_rows(rows: torch.Tensor, heads: int) -> torch.Tensor:
+    """The first ``heads`` rows of one user's shard; rows past the logical heads are tile padding (zeros)."""
+    if rows.shape[0] >= heads:
+        return rows[:heads]
+    return torch.cat([rows, rows.new_zeros(heads - rows.shape[0], rows.shape[1])])
 
 
 def _bytes(tensor: Tensor) -> int:

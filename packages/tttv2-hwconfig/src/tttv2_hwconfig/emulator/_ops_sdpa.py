@@ -17,16 +17,166 @@ from ._op import (
     new_tensor,
     record,
     require_dtype,
-    require_layout,
     require_on_device,
+    require_tensor,
     same_device,
     shard_map,
 )
+from ._rules import check, not_mirrored, rule
 from ._sdpa_config import check_sdpa_program_config
 from ._tensor import Tensor
 from ._types import TILE_SIZE, BufferType, DataType, Layout, ShardOrientation, TensorMemoryLayout
 
 _SDPA_DTYPES = (DataType.BFLOAT16, DataType.BFLOAT8_B, DataType.BFLOAT4_B)
+
+_S_SRC = "ttnn/cpp/ttnn/operations/transformer/sdpa/device/sdpa_device_operation.cpp: validate_on_program_cache_miss"
+_D_SRC = (
+    "ttnn/cpp/ttnn/operations/transformer/sdpa_decode/device/sdpa_decode_device_operation.cpp: "
+    "validate_on_program_cache_miss"
+)
+_D_WRAP = "ttnn/cpp/ttnn/operations/transformer/sdpa_decode/sdpa_decode.cpp: invoke"
+_PREFILL = "ttnn.transformer.scaled_dot_product_attention"
+_CHUNKED = "ttnn.transformer.chunked_scaled_dot_product_attention"
+_DECODE = "ttnn.transformer.scaled_dot_product_attention_decode"
+_PAGED = "ttnn.transformer.paged_scaled_dot_product_attention_decode"
+
+
+class _Rules:
+    """One op's rules: ``R.<name>`` is the Rule ``"<prefix>.<name>"``."""
+
+    def __init__(self, prefix: str, op: str, source: str, table: dict[str, str]):
+        for name, text in table.items():
+            setattr(self, name, rule(f"{prefix}.{name}", op, text, source))
+
+
+_OPERANDS = {
+    "on_device": 'q, k and v are on device ("Operands to SDPA need to be on device")',
+    "tile": 'q, k and v are TILE ("Inputs to SDPA must be tilized")',
+    "dtype": "q, k and v are BFLOAT16, BFLOAT8_B or BFLOAT4_B",
+    "interleaved": "q, k and v are DRAM/L1 interleaved, not sharded",
+    "no_padding": "batch, num_heads and head_dim are unpadded (only the sequence dim may be padded)",
+    "gqa": "Q num_heads >= K num_heads and divisible by it",
+    "v_heads": "K and V num_heads match",
+    "kv_head_dim": "K and V head_dim equal Q head_dim",
+    "q_chunk_tile": "program_config.q_chunk_size % 32 == 0",
+    "k_chunk_tile": "program_config.k_chunk_size % 32 == 0",
+}
+RS = _Rules(
+    "sdpa",
+    _PREFILL,
+    _S_SRC,
+    {
+        **_OPERANDS,
+        "causal_or_mask": "is_causal and attn_mask are not both given",
+        "mask_tile": "attn_mask is TILE",
+        "mask_dtype": "attn_mask is BFLOAT16, BFLOAT8_B or BFLOAT4_B",
+        "mask_dram": "attn_mask is in DRAM",
+        "mask_batch": "attn_mask batch == Q batch",
+        "mask_heads": "attn_mask num_heads is 1 or Q num_heads",
+        "mask_q_seq": "attn_mask dim 2 == Q sequence length",
+        "mask_k_seq": "attn_mask dim 3 == K sequence length",
+        "mask_q_chunk": "with attn_mask: Q seq % q_chunk_size (32 without program_config) == 0",
+        "mask_k_chunk": "with attn_mask: K seq % k_chunk_size (32 without program_config) == 0",
+        "causal_same_seq": "causal: Q and K sequence lengths are equal",
+        "kv_batch": "K and V batch equal Q batch",
+        "v_seq": "K and V sequence lengths match",
+        "sink_tile": "attention_sink is TILE",
+        "sink_dtype": "attention_sink is BFLOAT16, BFLOAT8_B or BFLOAT4_B",
+        "sink_dram": "attention_sink is in DRAM",
+        "sink_shape": "attention_sink shape is [1, Q num_heads, 1, 1]",
+    },
+)
+RC = _Rules(
+    "sdpa_chunked",
+    _CHUNKED,
+    _S_SRC,
+    {
+        **_OPERANDS,
+        "start_non_negative": "chunk_start_idx >= 0",
+        "page_table_layout": "page_table is ROW_MAJOR",
+        "page_table_dtype": "page_table is INT32",
+        "page_size": "K page size (dim 2) equals V page size",
+        "page_table_batch": "page_table batch == Q batch",
+        "start_q_chunk": "chunk_start_idx % q_chunk_size == 0",
+        "start_k_chunk": "chunk_start_idx % k_chunk_size == 0",
+        "kv_length": "blocks_per_user * block_size >= Q seq + chunk_start_idx",
+    },
+)
+_DECODE_COMMON = {
+    "on_device": "q, k and v are on device",
+    "dtype": "q, k and v are BFLOAT16, BFLOAT8_B or BFLOAT4_B",
+    "kv_tile": 'k and v are TILE ("Inputs to SDPA must be tilized except for Q")',
+    "q_memory": "q is HEIGHT_SHARDED when sharded, else in DRAM",
+    "kv_dram": "k and v are in DRAM",
+    "output_memory": "a sharded memory_config is HEIGHT_SHARDED",
+    "causal_no_mask": "causal: no attn_mask",
+    "mask_padded_heads": "attn_mask padded dim 2 == Q padded heads",
+    "mask_heads": "attn_mask dim 2 == Q heads",
+    "mask_k_chunk": "attn_mask: k_chunk_size > 0 and attn_mask padded dim 3 % k_chunk_size == 0",
+    "mask_dtype": "attn_mask is BFLOAT16, BFLOAT8_B or BFLOAT4_B",
+    "kv_heads": "K and V have the same number of heads",
+    "gqa_output": "GQA (K heads > 1): memory_config is not sharded",
+    "gqa_q_dtype": "GQA: q is BFLOAT16",
+    "gqa_multiple": "GQA: Q heads % K heads == 0",
+    "sink_rank": "attention_sink is 2D",
+    "sink_heads": "attention_sink padded dim 0 == Q padded heads",
+    "sink_width": "attention_sink dim 1 == 32 (one tile wide)",
+    "sink_dtype": "attention_sink is BFLOAT16",
+    "sink_tile": "attention_sink is TILE",
+    "sink_dram": "attention_sink is in DRAM",
+    "k_chunk_pow2": "a user k_chunk_size is a power of 2 (" + _D_WRAP + ")",
+    "k_chunk_tile": "k_chunk_size % 32 == 0",
+}
+RD = _Rules(
+    "sdpa_decode",
+    _DECODE,
+    _D_SRC,
+    {
+        **_DECODE_COMMON,
+        "mask_seq": "attn_mask padded dim 3 == K padded sequence length",
+        "kv_batch": "K and V batch == Q batch (dim 1)",
+        "q_dim0": "Q dim 0 == 1 (decode)",
+        "v_seq": "K and V sequence lengths match",
+        "k_seq_chunk": "K padded sequence length % k_chunk_size == 0 (the default: its largest power-of-2 divisor, <= 512)",
+        "head_dim": "K and V head_dim == Q head_dim",
+        "cur_pos_range": "every cur_pos (list) < K sequence length",
+    },
+)
+RP = _Rules(
+    "paged_sdpa_decode",
+    _PAGED,
+    _D_SRC,
+    {
+        **_DECODE_COMMON,
+        "cur_pos_required": "causal: cur_pos_tensor is given",
+        "cur_pos_dtype": "cur_pos_tensor is INT32",
+        "cur_pos_layout": "cur_pos_tensor is ROW_MAJOR",
+        "cur_pos_batch": "an interleaved cur_pos_tensor has Q batch entries",
+        "page_table_dtype": "page_table INT32 (UINT16 when sharded)",
+        "page_table_layout": "page_table ROW_MAJOR",
+        "page_table_batch": "page_table batch (per-core shard height when sharded) == Q batch",
+        "block_size": "K and V block sizes (dim 2) match",
+        "head_dim": "Q, K and V head_dim match",
+        "noncausal_k_chunk": "non-causal: k_chunk_size > 0 and blocks_per_user * block_size % k_chunk_size == 0",
+    },
+)
+for _op, _prefix in ((_DECODE, "sdpa_decode"), (_PAGED, "paged_sdpa_decode")):
+    not_mirrored(
+        f"{_prefix}.share_cache",
+        _op,
+        "share_cache: K/V batch 1, not with paged attention",
+        "share_cache is not modelled (NotImplementedError)",
+    )
+not_mirrored(
+    "sdpa_chunked.no_mask",
+    _CHUNKED,
+    "no attn_mask in chunked mode",
+    "chunked_scaled_dot_product_attention has no attn_mask argument: the rule cannot be violated through it",
+)
+
+
+def _memory(tensor: Tensor):
+    return tensor.memory_config()
 
 
 def _not_modelled(op: str, **arguments) -> None:
@@ -39,26 +189,50 @@ def _not_modelled(op: str, **arguments) -> None:
             )
 
 
-def _check_operand(op: str, name: str, tensor, *, layouts=(Layout.TILE,)) -> None:
-    require_on_device(op, name, tensor)
-    require_layout(op, name, tensor, *layouts)
-    require_dtype(op, name, tensor, *_SDPA_DTYPES)
-    if len(tensor.shape) != 4:
-        fail(op, f"{name} must be 4D, got shape {list(tensor.shape)}")
+def _check_operands(op: str, R, operands) -> None:
+    """On device, TILE, dtype, interleaved (the prefill ops' basic tensor properties)."""
+    for name, tensor in operands:
+        require_tensor(op, name, tensor)
+        check(tensor.device() is not None, R.on_device, f"{name} is on host")
+    for name, tensor in operands:
+        check(tensor.layout == Layout.TILE, R.tile, f"{name} layout is {tensor.layout.name}")
+        check(tensor.dtype in _SDPA_DTYPES, R.dtype, f"{name} dtype is {tensor.dtype.name}")
+        check(not tensor.is_sharded(), R.interleaved, f"{name} is {_memory(tensor).memory_layout.name}")
+        if len(tensor.shape) != 4:  # emulator precondition
+            fail(op, f"{name} must be 4D, got shape {list(tensor.shape)}")
+
+
+def _check_no_padding(R, operands) -> None:
+    for name, tensor in operands:
+        # A TILE tensor pads only its last two dims: batch/heads are never padded, head_dim is when % 32.
+        check(
+            tensor.shape[-1] == tensor.padded_shape[-1],
+            R.no_padding,
+            f"{name} head_dim {tensor.shape[-1]} is padded to {tensor.padded_shape[-1]}",
+        )
+
+
+def _check_chunk_sizes(R, program_config) -> None:
+    if program_config is None:
+        return
+    for name, rule_ in (("q_chunk_size", R.q_chunk_tile), ("k_chunk_size", R.k_chunk_tile)):
+        value = getattr(program_config, name)
+        check(value % TILE_SIZE == 0, rule_, f"program_config.{name}={value}")
+
+
+def _check_kv(R, q, k, v, *, nqh: int, nkv: int) -> None:
+    check(v.shape[1] == k.shape[1], R.v_heads, f"K heads {k.shape[1]}, V heads {v.shape[1]}")
+    check(
+        k.shape[3] == q.shape[3] and v.shape[3] == q.shape[3],
+        R.kv_head_dim,
+        f"Q head_dim {q.shape[3]}, K {k.shape[3]}, V {v.shape[3]}",
+    )
+    check(nqh >= nkv and nqh % nkv == 0, R.gqa, f"Q num_heads {nqh}, K num_heads {nkv}")
 
 
 def _check_memory_config(op: str, memory_config) -> None:
     if memory_config is not None and not isinstance(memory_config, MemoryConfig):
         fail(op, f"memory_config must be a ttnn.MemoryConfig, got {type(memory_config).__name__}", TypeError)
-
-
-def _check_head_dim(op: str, name: str, tensor: Tensor) -> None:
-    # Only the sequence dim may be padded: head_dim must fill whole tiles.
-    if tensor.shape[-1] % TILE_SIZE:
-        fail(
-            op,
-            f"{name} head_dim {tensor.shape[-1]} must be a multiple of {TILE_SIZE} (only the sequence dim may be padded)",
-        )
 
 
 def _grid_cores(program_config, device) -> int:
@@ -110,57 +284,69 @@ def scaled_dot_product_attention(
         windowed_q_token_offset_tensor=windowed_q_token_offset_tensor,
         attn_mask_block_map=attn_mask_block_map,
     )
-    for name, tensor in (
+    operands = (
         ("input_tensor_q", input_tensor_q),
         ("input_tensor_k", input_tensor_k),
         ("input_tensor_v", input_tensor_v),
-    ):
-        _check_operand(op, name, tensor)
-        if tensor.is_sharded():
-            fail(op, f"{name} must be DRAM/L1 interleaved, got {tensor.memory_config().memory_layout.name}")
-        _check_head_dim(op, name, tensor)
+    )
+    _check_operands(op, RS, operands)
     _check_memory_config(op, memory_config)
     device = same_device(op, input_tensor_q, input_tensor_k, input_tensor_v, attn_mask, attention_sink)
     check_sdpa_program_config(op, program_config, device)
-    b, nqh, sq, dh = input_tensor_q.shape
-    kb, nkv, sk, kdh = input_tensor_k.shape
-    if tuple(input_tensor_v.shape) != tuple(input_tensor_k.shape):
-        fail(
-            op,
-            f"input_tensor_v shape {list(input_tensor_v.shape)} must equal input_tensor_k shape {list(input_tensor_k.shape)}",
+    q, k, v = input_tensor_q, input_tensor_k, input_tensor_v
+    b, nqh, sq, dh = q.shape
+    nkv, sk = k.shape[1], k.shape[2]
+    check(not (is_causal and attn_mask is not None), RS.causal_or_mask, "is_causal=True with attn_mask")
+    if attn_mask is not None:
+        require_on_device(op, "attn_mask", attn_mask)
+        check(attn_mask.layout == Layout.TILE, RS.mask_tile, f"attn_mask layout is {attn_mask.layout.name}")
+        check(attn_mask.dtype in _SDPA_DTYPES, RS.mask_dtype, f"attn_mask dtype is {attn_mask.dtype.name}")
+        check(
+            _memory(attn_mask).buffer_type == BufferType.DRAM,
+            RS.mask_dram,
+            f"attn_mask is in {_memory(attn_mask).buffer_type.name}",
         )
-    if kb != b or kdh != dh:
-        fail(
-            op,
-            f"input_tensor_k shape {list(input_tensor_k.shape)} does not match input_tensor_q {list(input_tensor_q.shape)} in batch/head_dim",
+        if len(attn_mask.shape) != 4:  # emulator precondition
+            fail(op, f"attn_mask must be 4D, got shape {list(attn_mask.shape)}")
+        mb, mh, ms, mk = attn_mask.shape
+        check(mb == b, RS.mask_batch, f"attn_mask batch {mb}, Q batch {b}")
+        check(mh in (1, nqh), RS.mask_heads, f"attn_mask heads {mh}, Q heads {nqh}")
+        check(ms == sq, RS.mask_q_seq, f"attn_mask dim 2 is {ms}, Q seq {sq}")
+        check(mk == sk, RS.mask_k_seq, f"attn_mask dim 3 is {mk}, K seq {sk}")
+        q_chunk = program_config.q_chunk_size if program_config is not None else TILE_SIZE
+        k_chunk = program_config.k_chunk_size if program_config is not None else TILE_SIZE
+        check(sq % q_chunk == 0, RS.mask_q_chunk, f"Q seq {sq}, q_chunk_size {q_chunk}")
+        check(sk % k_chunk == 0, RS.mask_k_chunk, f"K seq {sk}, k_chunk_size {k_chunk}")
+    if is_causal:
+        check(sq == sk, RS.causal_same_seq, f"Q seq {sq}, K seq {sk}")
+    check(k.shape[0] == b and v.shape[0] == b, RS.kv_batch, f"Q batch {b}, K {k.shape[0]}, V {v.shape[0]}")
+    check(v.shape[2] == sk, RS.v_seq, f"K seq {sk}, V seq {v.shape[2]}")
+    _check_kv(RS, q, k, v, nqh=nqh, nkv=nkv)
+    _check_chunk_sizes(RS, program_config)
+    if attention_sink is not None:
+        sink = attention_sink
+        require_on_device(op, "attention_sink", sink)
+        check(sink.layout == Layout.TILE, RS.sink_tile, f"attention_sink layout is {sink.layout.name}")
+        check(sink.dtype in _SDPA_DTYPES, RS.sink_dtype, f"attention_sink dtype is {sink.dtype.name}")
+        check(
+            _memory(sink).buffer_type == BufferType.DRAM,
+            RS.sink_dram,
+            f"attention_sink is in {_memory(sink).buffer_type.name}",
         )
-    if nqh < nkv or nqh % nkv:
-        fail(op, f"Q num_heads ({nqh}) must be a multiple of K num_heads ({nkv})")
-    if is_causal and sq != sk:
-        fail(op, f"causal attention needs Q and K of the same sequence length, got {sq} and {sk}")
-    if is_causal and attn_mask is not None:
-        fail(op, "is_causal and attn_mask are mutually exclusive; pass is_causal=False with attn_mask")
+        check(tuple(sink.shape) == (1, nqh, 1, 1), RS.sink_shape, f"attention_sink shape {list(sink.shape)}")
+    _check_no_padding(RS, operands)
     if sliding_window_size and attn_mask is not None:
-        fail(op, "sliding_window_size and attn_mask cannot both be given; bake the window into attn_mask")
+        fail(
+            op,
+            "sliding_window_size together with attn_mask is not modelled; bake the window into attn_mask",
+            NotImplementedError,
+        )
     if sliding_window_size and not is_causal:
         fail(
             op,
             "sliding_window_size without is_causal (a centred window) is not modelled by the emulator",
             NotImplementedError,
         )
-    if sliding_window_size is not None and sliding_window_size < 0:
-        fail(op, f"sliding_window_size must be positive, got {sliding_window_size}")
-    if attn_mask is not None:
-        _check_operand(op, "attn_mask", attn_mask)
-        if attn_mask.memory_config().buffer_type != BufferType.DRAM:
-            fail(op, "attn_mask must be in DRAM")
-        mb, mh, ms, mk = attn_mask.shape
-        if mb not in (1, b) or mh not in (1, nqh) or ms != sq or mk != sk:
-            fail(op, f"attn_mask shape {list(attn_mask.shape)} must be [1|{b}, 1|{nqh}, {sq}, {sk}]")
-    if attention_sink is not None:
-        _check_operand(op, "attention_sink", attention_sink)
-        if tuple(attention_sink.shape) != (1, nqh, 1, 1):
-            fail(op, f"attention_sink shape {list(attention_sink.shape)} must be [1, {nqh}, 1, 1]")
 
     scale_value = _scale(scale, dh)
     fidelity = math_fidelity(compute_kernel_config)
@@ -225,19 +411,17 @@ def chunked_scaled_dot_product_attention(
     """
     op = "ttnn.transformer.chunked_scaled_dot_product_attention"
     _not_modelled(op, paged_cache_geometry=paged_cache_geometry, attention_sink=attention_sink)
-    for name, tensor in (
+    operands = (
         ("input_tensor_q", input_tensor_q),
         ("input_tensor_k", input_tensor_k),
         ("input_tensor_v", input_tensor_v),
-    ):
-        _check_operand(op, name, tensor)
-        _check_head_dim(op, name, tensor)
+    )
+    _check_operands(op, RC, operands)
     _check_memory_config(op, memory_config)
     device = same_device(
         op, input_tensor_q, input_tensor_k, input_tensor_v, page_table_tensor, chunk_start_idx_tensor
     )
     check_sdpa_program_config(op, program_config, device)
-    _check_page_table(op, "page_table_tensor", page_table_tensor)
     if (chunk_start_idx is None) == (chunk_start_idx_tensor is None):
         fail(op, "pass exactly one of chunk_start_idx (int) or chunk_start_idx_tensor")
     if chunk_start_idx_tensor is not None:
@@ -247,33 +431,39 @@ def chunked_scaled_dot_product_attention(
         start = int(chunk_start_idx_tensor.shards[0].reshape(-1)[0])
     else:
         start = int(chunk_start_idx)
-    if start < 0:
-        fail(op, f"chunk_start_idx must be non-negative, got {start}")
-    b, nqh, sq, dh = input_tensor_q.shape
-    _, nkv, block_size, kdh = input_tensor_k.shape
-    if tuple(input_tensor_v.shape) != tuple(input_tensor_k.shape):
-        fail(
-            op,
-            f"input_tensor_v shape {list(input_tensor_v.shape)} must equal input_tensor_k shape {list(input_tensor_k.shape)}",
-        )
-    if kdh != dh:
-        fail(op, f"K head_dim {kdh} must equal Q head_dim {dh}")
-    if nqh < nkv or nqh % nkv:
-        fail(op, f"Q num_heads ({nqh}) must be a multiple of K num_heads ({nkv})")
-    pages = page_table_tensor.shape
-    if pages[0] != b:
-        fail(op, f"page_table_tensor batch {pages[0]} must equal Q batch {b}")
-    kv_length = pages[1] * block_size
-    if kv_length < sq + start:
-        fail(
-            op,
-            f"the page table covers {kv_length} positions, fewer than chunk_start_idx + Q length = {start} + {sq}",
-        )
+    check(start >= 0, RC.start_non_negative, f"chunk_start_idx={start}")
+    table = page_table_tensor
+    require_on_device(op, "page_table_tensor", table)
+    check(
+        table.layout == Layout.ROW_MAJOR,
+        RC.page_table_layout,
+        f"page_table_tensor layout is {table.layout.name}",
+    )
+    check(
+        table.dtype == DataType.INT32, RC.page_table_dtype, f"page_table_tensor dtype is {table.dtype.name}"
+    )
+    if len(table.shape) != 2:  # emulator precondition
+        fail(op, f"page_table_tensor must be 2D (batch, blocks_per_user), got shape {list(table.shape)}")
+    q, k, v = input_tensor_q, input_tensor_k, input_tensor_v
+    b, nqh, sq, dh = q.shape
+    nkv, block_size = k.shape[1], k.shape[2]
+    check(v.shape[2] == block_size, RC.page_size, f"K page size {block_size}, V {v.shape[2]}")
+    check(table.shape[0] == b, RC.page_table_batch, f"page_table_tensor batch {table.shape[0]}, Q batch {b}")
+    _check_kv(RC, q, k, v, nqh=nqh, nkv=nkv)
+    _check_chunk_sizes(RC, program_config)
     if program_config is not None:
-        for name in ("q_chunk_size", "k_chunk_size"):
-            size = getattr(program_config, name)
-            if start % size:
-                fail(op, f"chunk_start_idx {start} must be a multiple of program_config.{name}={size}")
+        q_chunk, k_chunk = program_config.q_chunk_size, program_config.k_chunk_size
+        check(start % q_chunk == 0, RC.start_q_chunk, f"chunk_start_idx={start}, q_chunk_size={q_chunk}")
+        check(start % k_chunk == 0, RC.start_k_chunk, f"chunk_start_idx={start}, k_chunk_size={k_chunk}")
+    kv_length = table.shape[1] * block_size
+    check(
+        kv_length >= sq + start,
+        RC.kv_length,
+        f"the page table covers {kv_length} positions, Q {sq} from {start}",
+    )
+    _check_no_padding(RC, operands)
+    if v.shape[0] != k.shape[0]:  # emulator precondition: one pool of blocks for K and V
+        fail(op, f"input_tensor_v has {v.shape[0]} blocks, input_tensor_k {k.shape[0]}")
 
     scale_value = _scale(scale, dh)
     fidelity = math_fidelity(compute_kernel_config)
@@ -310,17 +500,6 @@ def chunked_scaled_dot_product_attention(
 # --- decode --------------------------------------------------------------------------------------
 
 
-def _check_page_table(op: str, name: str, page_table: Tensor) -> None:
-    require_on_device(op, name, page_table)
-    require_layout(op, name, page_table, Layout.ROW_MAJOR)
-    if page_table.is_sharded():
-        require_dtype(op, name, page_table, DataType.UINT16)
-    else:
-        require_dtype(op, name, page_table, DataType.INT32)
-    if len(page_table.shape) != 2:
-        fail(op, f"{name} must be 2D (batch, blocks_per_user), got shape {list(page_table.shape)}")
-
-
 def _gather_pages(op: str, cache: torch.Tensor, table: torch.Tensor, length: int) -> torch.Tensor:
     """The first ``length`` positions of every user: (batch, kv_heads, length, head_dim)."""
     num_blocks, heads, block_size, dim = cache.shape
@@ -343,61 +522,124 @@ def _positions(op: str, batch: int, cur_pos, cur_pos_tensor, is_causal: bool):
     if bool(cur_pos) == (cur_pos_tensor is not None):
         fail(op, "causal decode needs exactly one of cur_pos (list) or cur_pos_tensor")
     if cur_pos_tensor is not None:
-        require_on_device(op, "cur_pos_tensor", cur_pos_tensor)
-        require_dtype(op, "cur_pos_tensor", cur_pos_tensor, DataType.INT32)
-        require_layout(op, "cur_pos_tensor", cur_pos_tensor, Layout.ROW_MAJOR)
         values = [int(p) for p in cur_pos_tensor.shards[0].reshape(-1).tolist()]
         name = "cur_pos_tensor"
     else:
         values = [int(p) for p in cur_pos]
         name = "cur_pos"
-    if len(values) != batch:
+    if len(values) != batch:  # emulator precondition: one position per user
         fail(op, f"{name} has {len(values)} positions, Q has batch {batch}")
     return values
 
 
-def _check_decode_inputs(op, q, k, v, memory_config, attn_mask, is_causal):
-    require_on_device(op, "input_tensor_q", q)
-    require_dtype(op, "input_tensor_q", q, *_SDPA_DTYPES)
-    if len(q.shape) != 4 or q.shape[0] != 1:
-        fail(op, f"input_tensor_q must be [1, batch, heads, head_dim], got {list(q.shape)}")
+def _check_decode_inputs(
+    op, R, q, k, v, *, memory_config, attn_mask, is_causal, attention_sink, k_chunk: int
+):
+    """The rules both decode ops share (sdpa_decode_device_operation.cpp, validate)."""
+    operands = (("input_tensor_q", q), ("input_tensor_k", k), ("input_tensor_v", v))
+    for name, tensor in operands:
+        require_tensor(op, name, tensor)
+        check(tensor.device() is not None, R.on_device, f"{name} is on host")
+        check(tensor.dtype in _SDPA_DTYPES, R.dtype, f"{name} dtype is {tensor.dtype.name}")
+        if len(tensor.shape) != 4:  # emulator precondition
+            fail(op, f"{name} must be 4D, got shape {list(tensor.shape)}")
+    for name, tensor in operands[1:]:
+        check(tensor.layout == Layout.TILE, R.kv_tile, f"{name} layout is {tensor.layout.name}")
+    q_config = _memory(q)
     if q.is_sharded():
-        if q.memory_config().memory_layout != TensorMemoryLayout.HEIGHT_SHARDED:
-            fail(
-                op,
-                f"input_tensor_q must be HEIGHT_SHARDED when sharded, got {q.memory_config().memory_layout.name}",
-            )
-    elif q.memory_config().buffer_type != BufferType.DRAM:
-        fail(op, "input_tensor_q must be DRAM interleaved when not sharded")
-    for name, tensor in (("input_tensor_k", k), ("input_tensor_v", v)):
-        _check_operand(op, name, tensor)
-        if tensor.memory_config().buffer_type != BufferType.DRAM or tensor.is_sharded():
-            fail(op, f"{name} must be DRAM interleaved")
-    if tuple(k.shape) != tuple(v.shape):
-        fail(op, f"input_tensor_v shape {list(v.shape)} must equal input_tensor_k shape {list(k.shape)}")
-    if k.shape[-1] != q.shape[-1]:
-        fail(op, f"K head_dim {k.shape[-1]} must equal Q head_dim {q.shape[-1]}")
-    _check_head_dim(op, "input_tensor_q", q)
+        check(
+            q_config.memory_layout == TensorMemoryLayout.HEIGHT_SHARDED,
+            R.q_memory,
+            f"input_tensor_q is {q_config.memory_layout.name}",
+        )
+    else:
+        check(
+            q_config.buffer_type == BufferType.DRAM,
+            R.q_memory,
+            f"interleaved input_tensor_q in {q_config.buffer_type.name}",
+        )
+    for name, tensor in operands[1:]:
+        check(
+            _memory(tensor).buffer_type == BufferType.DRAM,
+            R.kv_dram,
+            f"{name} is in {_memory(tensor).buffer_type.name}",
+        )
     _check_memory_config(op, memory_config)
-    nh, nkv = q.shape[2], k.shape[1]
+    if memory_config is not None and memory_config.is_sharded():
+        check(
+            memory_config.memory_layout == TensorMemoryLayout.HEIGHT_SHARDED,
+            R.output_memory,
+            f"memory_config is {memory_config.memory_layout.name}",
+        )
+    q_p = q.padded_shape
+    if is_causal:
+        check(attn_mask is None, R.causal_no_mask, "is_causal=True with attn_mask")
+    elif attn_mask is not None:
+        require_on_device(op, "attn_mask", attn_mask)
+        m_p = attn_mask.padded_shape
+        check(
+            m_p[2] == q_p[2], R.mask_padded_heads, f"attn_mask padded dim 2 {m_p[2]}, Q padded heads {q_p[2]}"
+        )
+        check(
+            attn_mask.shape[2] == q.shape[2],
+            R.mask_heads,
+            f"attn_mask dim 2 {attn_mask.shape[2]}, Q heads {q.shape[2]}",
+        )
+        if R is RD:
+            check(
+                m_p[3] == k.padded_shape[2],
+                RD.mask_seq,
+                f"attn_mask dim 3 {m_p[3]}, K seq {k.padded_shape[2]}",
+            )
+        check(
+            k_chunk > 0 and m_p[3] % k_chunk == 0,
+            R.mask_k_chunk,
+            f"attn_mask dim 3 {m_p[3]}, k_chunk_size {k_chunk}",
+        )
+        check(attn_mask.dtype in _SDPA_DTYPES, R.mask_dtype, f"attn_mask dtype is {attn_mask.dtype.name}")
+    nkv = k.shape[1]
+    check(v.shape[1] == nkv, R.kv_heads, f"K heads {nkv}, V heads {v.shape[1]}")
     if nkv > 1:
-        if memory_config is not None and memory_config.is_sharded():
-            fail(op, "a sharded output is not supported with GQA (more than one KV head)")
-        if q.dtype != DataType.BFLOAT16:
-            fail(op, f"GQA expects a BFLOAT16 input_tensor_q, got {q.dtype.name}")
-    if nh % nkv:
-        fail(op, f"Q heads ({nh}) must be a multiple of K heads ({nkv})")
-    if is_causal and attn_mask is not None:
-        fail(op, "attn_mask is only valid with is_causal=False")
-    if (
-        memory_config is not None
-        and memory_config.is_sharded()
-        and memory_config.memory_layout != TensorMemoryLayout.HEIGHT_SHARDED
-    ):
+        check(
+            memory_config is None or not memory_config.is_sharded(),
+            R.gqa_output,
+            f"memory_config is {memory_config.memory_layout.name if memory_config is not None else None}",
+        )
+        check(q.dtype == DataType.BFLOAT16, R.gqa_q_dtype, f"input_tensor_q dtype is {q.dtype.name}")
+        check(q.shape[2] % nkv == 0, R.gqa_multiple, f"Q heads {q.shape[2]}, K heads {nkv}")
+    if attention_sink is not None:
+        sink = attention_sink
+        require_on_device(op, "attention_sink", sink)
+        check(len(sink.shape) == 2, R.sink_rank, f"attention_sink shape {list(sink.shape)}")
+        check(
+            sink.padded_shape[0] == q_p[2],
+            R.sink_heads,
+            f"attention_sink padded dim 0 {sink.padded_shape[0]}, Q {q_p[2]}",
+        )
+        check(sink.padded_shape[1] == TILE_SIZE, R.sink_width, f"attention_sink dim 1 {sink.padded_shape[1]}")
+        check(sink.dtype == DataType.BFLOAT16, R.sink_dtype, f"attention_sink dtype is {sink.dtype.name}")
+        check(sink.layout == Layout.TILE, R.sink_tile, f"attention_sink layout is {sink.layout.name}")
+        check(
+            _memory(sink).buffer_type == BufferType.DRAM,
+            R.sink_dram,
+            f"attention_sink is in {_memory(sink).buffer_type.name}",
+        )
+    if q.shape[-1] % TILE_SIZE:  # emulator precondition: head_dim fills whole tiles
         fail(
             op,
-            f"the output memory_config must be HEIGHT_SHARDED when sharded, got {memory_config.memory_layout.name}",
+            f"input_tensor_q head_dim {q.shape[-1]} must be a multiple of {TILE_SIZE}",
+            NotImplementedError,
         )
+
+
+def _user_k_chunk(R, program_config) -> int:
+    """The wrapper's k_chunk_size from program_config (0 when not given)."""
+    if program_config is None or not program_config.k_chunk_size:
+        return 0
+    chunk = program_config.k_chunk_size
+    check(chunk & (chunk - 1) == 0, R.k_chunk_pow2, f"program_config.k_chunk_size={chunk}")
+    check(chunk % TILE_SIZE == 0, R.k_chunk_tile, f"program_config.k_chunk_size={chunk}")
+    return chunk
 
 
 def _decode_output_memory_config(memory_config, batch: int, head_dim: int, device):
@@ -433,22 +675,14 @@ def _decode(
     batch, nh, dh = q.shape[1], q.shape[2], q.shape[3]
     nkv = k.shape[1]
     seq_len = page_table.shape[1] * k.shape[2] if page_table is not None else k.shape[2]
-    if attn_mask is not None:
-        _check_operand(op, "attn_mask", attn_mask)
-        if list(attn_mask.shape) != [1, batch, nh, seq_len]:
-            fail(op, f"attn_mask shape {list(attn_mask.shape)} must be [1, {batch}, {nh}, {seq_len}]")
+    if attn_mask is not None and list(attn_mask.shape) != [1, batch, nh, seq_len]:
+        # Emulator precondition: the mask is read as one additive row per user and head.
+        fail(op, f"attn_mask shape {list(attn_mask.shape)} must be [1, {batch}, {nh}, {seq_len}]")
     if positions is not None:
         for user, pos in enumerate(positions):
             if pos >= seq_len:
+                # Emulator precondition (runtime values; the unpaged cur_pos list is a rule).
                 fail(op, f"position {pos} of user {user} is outside the K sequence length {seq_len}")
-    if attention_sink is not None:
-        require_on_device(op, "attention_sink", attention_sink)
-        require_dtype(op, "attention_sink", attention_sink, DataType.BFLOAT16)
-        if len(attention_sink.shape) != 2 or attention_sink.padded_shape[0] != round_up(nh, TILE_SIZE):
-            fail(
-                op,
-                f"attention_sink must be [{nh}, 32] (padded heads x one tile), got {list(attention_sink.shape)}",
-            )
     length = (max(positions) + 1) if positions is not None else seq_len
     length = max(length, 1)
     scale_value = _scale(scale, dh)
@@ -511,8 +745,9 @@ def _decode(
 
 
 def _default_k_chunk(seq_len: int) -> int:
-    """Unpaged decode's default: min(512, largest power of two dividing seq_len)."""
-    return min(512, seq_len & -seq_len) if seq_len else TILE_SIZE
+    """Unpaged decode's default (sdpa_decode.cpp, get_chunk_size): the largest power of two dividing
+    seq_len, at least 2 and at most 512."""
+    return min(512, max(2, seq_len & -seq_len)) if seq_len else 2
 
 
 def scaled_dot_product_attention_decode(
@@ -539,25 +774,52 @@ def scaled_dot_product_attention_decode(
     ``0..cur_pos[b]`` (the last ``sliding_window_size`` of them with a window); position -1 skips
     the user (its output is zeros here, unspecified on device). Returns ``(1, batch, heads, head_dim)``.
     """
-    op = "ttnn.transformer.scaled_dot_product_attention_decode"
+    op = _DECODE
     _not_modelled(op, share_cache=share_cache)
-    _check_decode_inputs(
-        op, input_tensor_q, input_tensor_k, input_tensor_v, memory_config, attn_mask, is_causal
-    )
-    device = same_device(op, input_tensor_q, input_tensor_k, input_tensor_v, cur_pos_tensor, attn_mask)
+    q, k, v = input_tensor_q, input_tensor_k, input_tensor_v
+    device = same_device(op, q, k, v, cur_pos_tensor, attn_mask)
     check_sdpa_program_config(op, program_config, device, allow_zero_k_chunk=True)
-    batch = input_tensor_q.shape[1]
-    if input_tensor_k.shape[0] != batch:
-        fail(op, f"input_tensor_k batch {input_tensor_k.shape[0]} must equal Q batch {batch}")
-    seq_len = input_tensor_k.shape[2]
-    k_chunk = (
-        program_config.k_chunk_size
-        if program_config is not None and program_config.k_chunk_size
-        else _default_k_chunk(seq_len)
+    user_chunk = _user_k_chunk(RD, program_config)
+    require_tensor(op, "input_tensor_k", k)
+    seq_len = k.shape[-2]
+    k_chunk = user_chunk or _default_k_chunk(seq_len)
+    if not user_chunk:
+        check(
+            k_chunk % TILE_SIZE == 0,
+            RD.k_chunk_tile,
+            f"the default k_chunk_size for K seq {seq_len} is {k_chunk}",
+        )
+    _check_decode_inputs(
+        op,
+        RD,
+        q,
+        k,
+        v,
+        memory_config=memory_config,
+        attn_mask=attn_mask,
+        is_causal=is_causal,
+        attention_sink=attention_sink,
+        k_chunk=k_chunk,
     )
-    if k_chunk % TILE_SIZE or round_up(seq_len, TILE_SIZE) % k_chunk:
-        fail(
-            op, f"K sequence length {seq_len} must be a multiple of k_chunk_size {k_chunk} (a multiple of 32)"
+    batch = q.padded_shape[1]
+    check(
+        k.shape[0] == batch and v.shape[0] == batch,
+        RD.kv_batch,
+        f"Q batch {batch}, K {k.shape[0]}, V {v.shape[0]}",
+    )
+    check(q.padded_shape[0] == 1, RD.q_dim0, f"input_tensor_q shape {list(q.shape)}")
+    check(k.padded_shape[-2] == v.padded_shape[-2], RD.v_seq, f"K seq {k.shape[-2]}, V seq {v.shape[-2]}")
+    check(
+        k.padded_shape[2] % k_chunk == 0, RD.k_seq_chunk, f"K seq {k.padded_shape[2]}, k_chunk_size {k_chunk}"
+    )
+    check(
+        k.shape[-1] == q.shape[-1] and v.shape[-1] == q.shape[-1],
+        RD.head_dim,
+        f"Q head_dim {q.shape[-1]}, K {k.shape[-1]}, V {v.shape[-1]}",
+    )
+    for p_ in cur_pos:
+        check(
+            int(p_) < k.padded_shape[-2], RD.cur_pos_range, f"cur_pos {int(p_)}, K seq {k.padded_shape[-2]}"
         )
     positions = _positions(op, batch, cur_pos, cur_pos_tensor, is_causal)
     return _decode(
@@ -603,36 +865,77 @@ def paged_scaled_dot_product_attention_decode(
     ``page_table_tensor (batch, blocks_per_user)`` int32 row-major: position p of user b lives in block
     ``page_table[b, p // block_size]`` at row ``p % block_size``. ``cur_pos_tensor`` (batch,) int32.
     """
-    op = "ttnn.transformer.paged_scaled_dot_product_attention_decode"
+    op = _PAGED
     _not_modelled(
         op,
         paged_cache_geometry=paged_cache_geometry,
         cache_position_modulo=cache_position_modulo,
         spec_multi_pos_tiles=spec_multi_pos_tiles,
     )
-    _check_decode_inputs(
-        op, input_tensor_q, input_tensor_k, input_tensor_v, memory_config, attn_mask, is_causal
-    )
-    device = same_device(
-        op, input_tensor_q, input_tensor_k, input_tensor_v, page_table_tensor, cur_pos_tensor, attn_mask
-    )
+    q, k, v, table = input_tensor_q, input_tensor_k, input_tensor_v, page_table_tensor
+    device = same_device(op, q, k, v, table, cur_pos_tensor, attn_mask)
     check_sdpa_program_config(op, program_config, device, allow_zero_k_chunk=True)
-    _check_page_table(op, "page_table_tensor", page_table_tensor)
-    batch = input_tensor_q.shape[1]
-    if page_table_tensor.shape[0] != batch:
-        fail(op, f"page_table_tensor batch {page_table_tensor.shape[0]} must equal Q batch {batch}")
-    if input_tensor_k.shape[2] % TILE_SIZE:
-        fail(
-            op,
-            f"block size {input_tensor_k.shape[2]} (dim 2 of the K cache) must be a multiple of {TILE_SIZE}",
+    k_chunk = _user_k_chunk(RP, program_config)
+    _check_decode_inputs(
+        op,
+        RP,
+        q,
+        k,
+        v,
+        memory_config=memory_config,
+        attn_mask=attn_mask,
+        is_causal=is_causal,
+        attention_sink=attention_sink,
+        k_chunk=k_chunk,
+    )
+    batch = q.padded_shape[1]
+    if is_causal:
+        check(cur_pos_tensor is not None, RP.cur_pos_required, "is_causal=True without cur_pos_tensor")
+        pos = cur_pos_tensor
+        require_on_device(op, "cur_pos_tensor", pos)
+        check(pos.dtype == DataType.INT32, RP.cur_pos_dtype, f"cur_pos_tensor dtype is {pos.dtype.name}")
+        check(
+            pos.layout == Layout.ROW_MAJOR, RP.cur_pos_layout, f"cur_pos_tensor layout is {pos.layout.name}"
         )
+        if not pos.is_sharded():
+            check(
+                pos.padded_shape[-1] == batch,
+                RP.cur_pos_batch,
+                f"cur_pos_tensor {list(pos.shape)}, Q batch {batch}",
+            )
+    require_on_device(op, "page_table_tensor", table)
+    expected = DataType.UINT16 if table.is_sharded() else DataType.INT32
+    check(table.dtype == expected, RP.page_table_dtype, f"page_table_tensor dtype is {table.dtype.name}")
+    check(
+        table.layout == Layout.ROW_MAJOR,
+        RP.page_table_layout,
+        f"page_table_tensor layout is {table.layout.name}",
+    )
+    if len(table.shape) != 2:  # emulator precondition
+        fail(op, f"page_table_tensor must be 2D (batch, blocks_per_user), got shape {list(table.shape)}")
+    rows = (
+        table.padded_shape[0] // _memory(table).shard_spec.num_cores()
+        if table.is_sharded()
+        else table.padded_shape[0]
+    )
+    check(rows == batch, RP.page_table_batch, f"page_table_tensor batch {rows}, Q batch {batch}")
+    k_p, v_p = k.padded_shape, v.padded_shape
+    check(k_p[2] == v_p[2], RP.block_size, f"K block size {k_p[2]}, V {v_p[2]}")
+    check(
+        k_p[3] == v_p[3] and k_p[3] == q.padded_shape[3],
+        RP.head_dim,
+        f"Q {q.padded_shape[3]}, K {k_p[3]}, V {v_p[3]}",
+    )
+    check(k_chunk % TILE_SIZE == 0, RP.k_chunk_tile, f"k_chunk_size={k_chunk}")
     if not is_causal:
-        if program_config is None or not program_config.k_chunk_size:
-            fail(op, "paged non-causal decode needs program_config with a positive k_chunk_size")
-        if (page_table_tensor.shape[1] * input_tensor_k.shape[2]) % program_config.k_chunk_size:
-            fail(op, "the paged K length must be a multiple of program_config.k_chunk_size")
-    if is_causal and cur_pos_tensor is None:
-        fail(op, "paged causal decode needs cur_pos_tensor")
+        length = table.padded_shape[1] * k_p[2]
+        check(
+            k_chunk > 0 and length % k_chunk == 0,
+            RP.noncausal_k_chunk,
+            f"paged K length {length}, k_chunk_size {k_chunk}",
+        )
+    if k_p[2] % TILE_SIZE:  # emulator precondition (a TILE cache's padded block size is whole tiles)
+        fail(op, f"block size {k.shape[2]} (dim 2 of the K cache) must be a multiple of {TILE_SIZE}")
     positions = _positions(op, batch, (), cur_pos_tensor, is_causal)
     return _decode(
         op,

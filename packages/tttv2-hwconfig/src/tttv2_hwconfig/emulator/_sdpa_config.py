@@ -7,7 +7,7 @@ The real class lives at the top level of ``ttnn`` (``ttnn.SDPAProgramConfig``), 
 from __future__ import annotations
 
 from ._memory import CoreCoord, CoreRangeSet
-from ._types import TILE_SIZE, MathFidelity
+from ._types import MathFidelity
 
 
 class SDPAProgramConfig:
@@ -76,14 +76,14 @@ def check_sdpa_program_config(
         raise TypeError(
             f"{op_name}: program_config must be a ttnn.SDPAProgramConfig, got {type(program_config).__name__}"
         )
+    # Emulator precondition: the ops' rules check "% 32 == 0" (which 0 passes); a zero chunk would
+    # divide by zero in the program factory, except decode's k_chunk_size=0 ("choose in the kernel").
     for name in ("q_chunk_size", "k_chunk_size"):
         value = getattr(program_config, name)
         if value == 0 and (name == "k_chunk_size" and allow_zero_k_chunk):
             continue
-        if value <= 0 or value % TILE_SIZE:
-            raise ValueError(
-                f"{op_name}: program_config.{name}={value} must be a positive multiple of {TILE_SIZE}"
-            )
+        if value <= 0:
+            raise ValueError(f"{op_name}: program_config.{name}={value} must be positive")
     grid = program_config.compute_with_storage_grid_size
     device_grid = device.compute_with_storage_grid_size()
     if grid.x > device_grid.x or grid.y > device_grid.y:
