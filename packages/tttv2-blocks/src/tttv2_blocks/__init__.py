@@ -43,6 +43,7 @@ from tttv2_blocks.kv_cache import KVCacheImplConfig  # isort: skip
 from tttv2_blocks.kv_cache import KVCacheSpec  # isort: skip
 from tttv2_blocks.kv_cache import PagedKVCache  # isort: skip
 from tttv2_blocks.rope import Rope  # isort: skip
+from tttv2_blocks.rope import RopeConfigError  # isort: skip
 from tttv2_blocks.rope import RopeImplConfig  # isort: skip
 from tttv2_blocks.rope import RopeScaling  # isort: skip
 from tttv2_blocks.rope import RopeSpec  # isort: skip
@@ -83,6 +84,7 @@ __all__ = [
     "PagedKVCache",
     "QKNormImplConfig",
     "Rope",
+    "RopeConfigError",
     "RopeImplConfig",
     "RopeScaling",
     "RopeSpec",

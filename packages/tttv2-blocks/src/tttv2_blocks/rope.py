@@ -207,13 +207,22 @@ class RopeSpec:
         return cos.to(torch.float32), sin.to(torch.float32)
 
     @classmethod
-    def from_hf_config(cls, config, head_dim: int | None = None) -> RopeSpec:
+    def from_hf_config(cls, config, head_dim: int | None = None, layer_type: str | None = None) -> RopeSpec:
         """From an HF text config (transformers >= 5 ``rope_parameters``, or older ``rope_theta`` +
-        ``rope_scaling``)."""
-        parameters = dict(getattr(config, "rope_parameters", None) or {})
-        legacy = getattr(config, "rope_scaling", None)
-        if not parameters and legacy:
-            parameters = dict(legacy)
+        ``rope_scaling``).
+
+        Transformers 5 gives models whose layer types rotate differently (Gemma 3: local layers
+        theta 1e4, global layers 1e6 with their own scaling) one parameter dict per layer type,
+        ``{"sliding_attention": {...}, "full_attention": {...}}``; pass ``layer_type`` (an entry of
+        ``config.layer_types``) to read one of them. A flat dict serves every layer type.
+
+        Raises:
+            RopeConfigError: per-layer-type parameters without ``layer_type`` (or for a layer type
+                they do not list, or without ``rope_theta``), or a ``rope_parameters`` value that
+                is neither form.
+            ValueError: an unsupported ``rope_type`` (from ``RopeScaling.from_hf``).
+        """
+        parameters = _hf_rope_parameters(config, layer_type)
         theta = parameters.get("rope_theta", getattr(config, "rope_theta", 10000.0))
         partial = parameters.get("partial_rotary_factor", getattr(config, "partial_rotary_factor", 1.0))
         head_dim = (
@@ -226,6 +235,40 @@ class RopeSpec:
             partial_rotary_factor=float(partial),
             max_position_embeddings=int(config.max_position_embeddings),
         )
+
+
+class RopeConfigError(ValueError):
+    """An HF rope configuration ``RopeSpec.from_hf_config`` cannot map; the message says what and why."""
+
+
+def _hf_rope_parameters(config, layer_type: str | None) -> dict:
+    """The flat rope parameter dict that applies to ``layer_type`` (see ``RopeSpec.from_hf_config``)."""
+    where = f"{type(config).__name__}.rope_parameters"
+    parameters = getattr(config, "rope_parameters", None) or {}
+    if not isinstance(parameters, dict):
+        raise RopeConfigError(f"{where}: expected a dict, got {type(parameters).__name__}")
+    nested = {key: isinstance(value, dict) for key, value in parameters.items()}
+    if not any(nested.values()):  # one flat dict for every layer (or the legacy spelling)
+        legacy = getattr(config, "rope_scaling", None)
+        return dict(parameters) if parameters else dict(legacy or {})
+    if not all(nested.values()):
+        raise RopeConfigError(
+            f"{where}: mixes per-layer-type dicts {sorted(k for k, v in nested.items() if v)} with flat "
+            f"keys {sorted(k for k, v in nested.items() if not v)}; expected one form"
+        )
+    if layer_type is None:
+        raise RopeConfigError(
+            f"{where}: one rope per layer type {sorted(parameters)}; pass layer_type= (an entry of "
+            "config.layer_types) to RopeSpec.from_hf_config"
+        )
+    if layer_type not in parameters:
+        raise RopeConfigError(
+            f"{where}: no rope parameters for layer_type {layer_type!r}; it has {sorted(parameters)}"
+        )
+    chosen = dict(parameters[layer_type])
+    if "rope_theta" not in chosen:
+        raise RopeConfigError(f"{where}[{layer_type!r}]: missing rope_theta (got keys {sorted(chosen)})")
+    return chosen
 
 
 def _llama3_inv_freq(inv_freq: torch.Tensor, scaling: RopeScaling) -> torch.Tensor:
