@@ -14,11 +14,24 @@ ttnn, ttnn_is_emulated = resolve_ttnn()
 from tttv2_hwconfig.catalog import DeviceSpec, device_spec, list_devices  # noqa: E402
 from tttv2_hwconfig.devices import close_device, default_device_name, open_device  # noqa: E402
 from tttv2_hwconfig.emulator._device import OutOfMemoryError  # noqa: E402
+from tttv2_hwconfig.emulator._host_access import (  # noqa: E402
+    HostReadError,
+    HostTransfer,
+    HostTransferError,
+    HostWriteError,
+    host_reads_forbidden,
+    host_transfers_forbidden,
+    watch_host_transfers,
+)
 from tttv2_hwconfig.emulator._trace import OpRecord, OpTrace, op_scope  # noqa: E402
 from tttv2_hwconfig.perf_model import Prediction, predict_op_latency_s, predict_trace, tokens_per_s_per_user  # noqa: E402
 
 __all__ = [
     "DeviceSpec",
+    "HostReadError",
+    "HostTransfer",
+    "HostTransferError",
+    "HostWriteError",
     "OpRecord",
     "OpTrace",
     "OutOfMemoryError",
@@ -27,6 +40,8 @@ __all__ = [
     "close_device",
     "default_device_name",
     "device_spec",
+    "host_reads_forbidden",
+    "host_transfers_forbidden",
     "list_devices",
     "op_scope",
     "open_device",
@@ -35,4 +50,5 @@ __all__ = [
     "tokens_per_s_per_user",
     "ttnn",
     "ttnn_is_emulated",
+    "watch_host_transfers",
 ]
