@@ -69,11 +69,11 @@ def attend(
         v = v.repeat_interleave(group, dim=1)
     scores = _numerics.round_to_bfloat16(_matmul(q, k.transpose(-1, -2), fidelity) * scale)
     if additive_mask is not None:
-        scores = scores + additive_mask
+        scores = scores + additive_mask.to(scores.device)  # .to: meta scores in a shapes-only run
     if allowed is not None:
-        scores = scores.masked_fill(~allowed, NEG_INF)
+        scores = scores.masked_fill(~allowed.to(scores.device), NEG_INF)
     if sink is not None:
-        sink_col = sink.reshape(1, -1, 1, 1).expand(scores.shape[0], -1, scores.shape[2], 1)
+        sink_col = sink.to(scores.device).reshape(1, -1, 1, 1).expand(scores.shape[0], -1, scores.shape[2], 1)
         scores = torch.cat([scores, sink_col.to(scores.dtype)], dim=-1)
     probs = torch.softmax(scores, dim=-1)
     probs = torch.nan_to_num(probs, nan=0.0)  # rows with every key masked

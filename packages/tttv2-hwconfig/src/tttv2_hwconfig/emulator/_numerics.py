@@ -163,6 +163,8 @@ def round_to_bfloat16(x: torch.Tensor) -> torch.Tensor:
         float32 tensor of the same shape holding bfloat16 values.
     """
     _check_float32(x, "round_to_bfloat16")
+    if x.is_meta:  # shapes-only run: no values to round
+        return x
     return _ROUND_TO_BFLOAT16(x)
 
 
@@ -236,7 +238,7 @@ def round_to_block_float(x: torch.Tensor, mantissa_bits: int, *, pad_value: floa
             f"round_to_block_float: mantissa_bits must be one of {_SUPPORTED_MANTISSA_BITS} "
             f"(bfloat4_b, bfloat8_b), got {mantissa_bits}"
         )
-    if x.numel() == 0:
+    if x.numel() == 0 or x.is_meta:  # meta: a shapes-only run has no values to round
         return x.clone()
     if pad_value == 0.0 and x.numel() > 1024 and bool((x == x.reshape(-1)[0]).all()):
         # A constant (zeros/full, e.g. a fresh KV cache): every group shares the value's own exponent

@@ -13,7 +13,7 @@ import weakref
 
 import torch
 
-from . import _numerics
+from . import _numerics, _shapes_only
 from ._memory import DRAM_MEMORY_CONFIG, MemoryConfig
 from ._types import ELEMENT_BYTES, TILE_BYTES, TILE_SIZE, DataType, Layout, StorageType
 
@@ -73,9 +73,14 @@ def device_bytes(shape, dtype: DataType, layout: Layout) -> int:
 
 
 def quantize(data: torch.Tensor, dtype: DataType) -> torch.Tensor:
-    """Round torch data to what ``dtype`` stores; float formats come back as float32."""
+    """Round torch data to what ``dtype`` stores; float formats come back as float32.
+
+    Shapes-only mode (``_shapes_only``): float data becomes a ``meta`` tensor (no values kept).
+    """
     if dtype.is_integer:
         return data.to(_TORCH_INT[dtype])
+    if data.is_meta or _shapes_only.is_shapes_only():
+        return _shapes_only.to_meta(data)
     data = data.to(torch.float32)
     if dtype == DataType.FLOAT32:
         return data
