@@ -10,6 +10,7 @@
     nox -s release -- blocks minor             # one release commit for one package
     nox -s wheelhouse -- blocks 2.0.0          # build a release from history (no args: all)
     nox -s "zoo(family='llama3')"              # family tests against its exact pinned releases
+    nox -s lowest                              # every third-party requirement at its floor (gate subset)
 
 The device reaches tests through the environment variable ``TTTV2_DEVICE`` (e.g. ``N300``).
 Shared helpers live in ``.ci/cilib`` (release identity: ``.ci/cilib/releases.py``).
@@ -34,6 +35,7 @@ CI_DIR = ROOT / ".ci"
 sys.path.insert(0, str(CI_DIR))
 
 from cilib import make_release  # noqa: E402
+from cilib.floors import floor_constraints, write_constraints  # noqa: E402
 from cilib.paths import PACKAGES, distribution_name, package_dir, package_from_distribution  # noqa: E402
 from cilib.releases import current_version, find_release, is_release_version  # noqa: E402
 from cilib.venvs import ensure_venv, expose_pyenv_versions, find_python, fingerprint, python_of  # noqa: E402
@@ -70,6 +72,8 @@ DEFAULT_PYTHON = "3.11"
 CONFORMANCE_PYTHON = "3.12"
 TORCH = "torch==2.13.0"  # the local CPU wheel (pip find-links /opt/wheels); anything else pulls CUDA
 TOOLS_REQUIREMENTS = CI_DIR / "requirements-tools.txt"
+# The packages declare ranges; the dev venv locks them to exact versions here (`lowest` tests the floors).
+DEV_CONSTRAINTS = CI_DIR / "constraints-dev.txt"
 NOX_DIR = ROOT / ".nox"
 
 
@@ -110,11 +114,20 @@ def dev_venv(session: nox.Session) -> Path:
         return Path(os.environ["TTTV2_DEV_VENV"])
     python = find_python(DEFAULT_PYTHON)
     dirs = [package_dir(p, ROOT) for p in PACKAGES]
-    key = fingerprint(python, TOOLS_REQUIREMENTS, *[d / "pyproject.toml" for d in dirs])
+    key = fingerprint(python, TOOLS_REQUIREMENTS, DEV_CONSTRAINTS, *[d / "pyproject.toml" for d in dirs])
 
     def install(venv_python: str) -> None:
         third_party = sorted({r for d in dirs for r in _third_party_requirements(d)})
-        _run_install(session, venv_python, TORCH, "-r", str(TOOLS_REQUIREMENTS), *third_party)
+        _run_install(
+            session,
+            venv_python,
+            "-c",
+            str(DEV_CONSTRAINTS),
+            TORCH,
+            "-r",
+            str(TOOLS_REQUIREMENTS),
+            *third_party,
+        )
         editables = [arg for d in dirs for arg in ("-e", str(d))]
         # --no-deps: siblings come from this checkout, not from an index.
         _run_install(session, venv_python, "--no-deps", "--no-build-isolation", *editables)
@@ -165,8 +178,9 @@ def _install_from_wheels(
                  "--report", str(report), target)  # fmt: skip
 
 
-def _constraints(pins: dict[str, str], path: Path) -> Path:
-    path.write_text("".join(f"{distribution_name(p)}=={v}\n" for p, v in sorted(pins.items())))
+def _constraints(pins: dict[str, str], path: Path, extra: tuple[str, ...] = ()) -> Path:
+    lines = [f"{distribution_name(p)}=={v}" for p, v in sorted(pins.items())] + list(extra)
+    path.write_text("".join(f"{line}\n" for line in lines))
     return path
 
 
@@ -242,7 +256,8 @@ def isolated(session: nox.Session, package: str) -> None:
         versions[sibling] = str(current_version(sibling, ROOT))
         session.log(f"built {wheel.name}")
     (main_wheel,) = wheel_dir.glob(f"{distribution_name(package).replace('-', '_')}-*.whl")
-    constraints = _constraints(versions, work / "constraints.txt")
+    # torch: the packages say torch>=2.13, which pip would meet with a newer (CUDA) build.
+    constraints = _constraints(versions, work / "constraints.txt", extra=(TORCH,))
     report = work / "pip-report.json"
     target = f"{main_wheel}[test]" if _has_extra(package_dir(package, ROOT), "test") else str(main_wheel)
 
@@ -392,7 +407,8 @@ def zoo(session: nox.Session, family: str) -> None:
     dist = work / "dist"
     shutil.rmtree(dist, ignore_errors=True)
     family_wheel = build_wheel(tools, family_dir, dist)
-    constraints = _constraints(pins, work / "constraints.txt")
+    # torch: the packages say torch>=2.13; this machine installs only 2.13.0 without CUDA.
+    constraints = _constraints(pins, work / "constraints.txt", extra=(TORCH,))
     report = work / "pip-report.json"
     extra = "[test]" if _has_extra(family_dir, "test") else ""
     # The venv is a function of the family's declared deps and the exact release wheels: reuse it then.
@@ -414,6 +430,69 @@ def zoo(session: nox.Session, family: str) -> None:
         str(Path(python_of(venv)).parent / "pytest"), "tests", "-p", "no:cacheprovider", *_junit_args(session),
         *session.posargs, env={"TTTV2_DEVICE": os.environ.get("TTTV2_DEVICE", "N150")}, external=True,
     )  # fmt: skip
+
+
+# The gate tests that exercise each third-party floor (numpy, safetensors/filelock/tqdm, transformers and
+# tokenizers, pyyaml, pytest): a fast subset of the gate (~1 min on 2 cores), not all of it.
+LOWEST_TESTS = (
+    "packages/tttv2-hwconfig/tests/test_numerics.py",
+    "packages/tttv2-blocks/tests/test_normalization.py",
+    "packages/tttv2-blocks/tests/test_rope.py",
+    "packages/tttv2-patterns/tests/test_generate.py",
+    "packages/tttv2-patterns/tests/test_tensor_cache.py",
+    "packages/tttv2-testing/tests/test_expectations.py",
+    "packages/tttv2-testing/tests/test_pytest_plugin.py",
+)
+
+
+@nox.session(tags=["lowest", "gate", "nightly"])
+def lowest(session: nox.Session) -> None:
+    """The four packages with every third-party requirement at its declared floor; a subset of the gate tests.
+
+    The floors come from the pyproject files (``cilib.floors``), so each ``>=`` is what gets tested.
+    torch's floor is the local CPU wheel (2.13.0), the only torch this machine installs without CUDA.
+    ``nox -s lowest -- <pytest args>`` replaces the subset (``-- packages/tttv2-blocks/tests`` ...).
+    """
+    dirs = [package_dir(p, ROOT) for p in PACKAGES]
+    try:
+        floors = floor_constraints(dirs)
+    except ValueError as error:
+        session.error(str(error))
+    work = NOX_DIR / "lowest"
+    constraints = write_constraints(floors, work / "constraints.txt")
+    session.log("floors: " + ", ".join(f"{name}=={version}" for name, version in floors.items()))
+    tools = [  # the editable installs build without isolation: their build backend, at the tools' pins
+        line.split("#")[0].strip()
+        for line in TOOLS_REQUIREMENTS.read_text().splitlines()
+        if line.startswith(("hatchling", "editables"))
+    ]
+
+    def install(venv_python: str) -> None:
+        third_party = sorted({r for d in dirs for r in _third_party_requirements(d)})
+        _run_install(session, venv_python, "--no-compile", "-c", str(constraints), *third_party, *tools)
+        editables = [arg for d in dirs for arg in ("-e", str(d))]
+        _run_install(session, venv_python, "--no-deps", "--no-build-isolation", *editables)
+
+    python = find_python(DEFAULT_PYTHON)
+    venv = ensure_venv(work / "venv", fingerprint(constraints, python), python, install, log=session.log)
+    # Every floor really installed (a newer release sneaking in would make the session meaningless).
+    session.run(python_of(venv), "-c", _FLOOR_CHECK, str(constraints), external=True)
+    targets = list(session.posargs) or [str(ROOT / t) for t in LOWEST_TESTS]
+    session.run(
+        python_of(venv), "-m", "pytest", *targets, "-q", "-p", "no:cacheprovider", *_junit_args(session),
+        env={"TTTV2_DEVICE": "N150"}, external=True,
+    )  # fmt: skip
+
+
+# Run by the lowest venv's python: each ``name==floor`` line of the constraints file is what is installed.
+_FLOOR_CHECK = """
+import sys, importlib.metadata as md
+from packaging.specifiers import SpecifierSet
+lines = [line.strip().partition("==") for line in open(sys.argv[1]) if line.strip()]
+bad = [f"{n}: installed {md.version(n)}, floor {v}" for n, _, v in lines if md.version(n) not in SpecifierSet("==" + v)]
+print(", ".join(f"{n} {md.version(n)}" for n, _, v in lines))
+sys.exit("; ".join(bad) or None)
+"""
 
 
 @nox.session(tags=["gate", "promises", "nightly"])

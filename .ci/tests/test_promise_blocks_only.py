@@ -66,7 +66,8 @@ def blocks_only_user(released_clone, tmp_path_factory):
         [project]
         name = "blocks-user"
         version = "0.0.1"
-        dependencies = ["tttv2-blocks=={blocks_version}"]
+        # The application pins torch (blocks says torch>=2.13): 2.13.0 is the local CPU wheel.
+        dependencies = ["tttv2-blocks=={blocks_version}", "torch==2.13.0"]
 
         [tool.hatch.build.targets.wheel]
         packages = ["src/blocks_user"]
