@@ -40,15 +40,18 @@ def gguf_tensors():
 
 def test_config_of_the_converted_checkpoint(converted):
     from tttv2_patterns.family import read_hf_config
+    from tttv2_patterns.family.hf_specs import rope_spec
 
     config = read_hf_config(converted)
+    checkpoint = read_checkpoint(converted)
     assert (config.num_hidden_layers, config.hidden_size, config.intermediate_size) == (30, 576, 1536)
     assert (config.num_attention_heads, config.num_key_value_heads, config.head_dim) == (9, 3, 64)
     assert config.vocab_size == 49152
     assert config.tie_word_embeddings and "lm_head.weight" not in checkpoint
-    assert (config.rope_theta, config.rope_scaling) == (100000.0, None)
+    rope = rope_spec(config)
+    assert (rope.theta, rope.scaling) == (100000.0, None)
     assert config.eos_token_ids == (2,)
-    assert {checkpoint.info(name).dtype for name in checkpoint.keys()} == {"BF16"}
+    assert {checkpoint.dtype(name) for name in checkpoint} == {"BF16"}
 
 
 @pytest.mark.parametrize(
