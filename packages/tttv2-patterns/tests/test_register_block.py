@@ -86,7 +86,7 @@ def test_registering_a_spec_to_two_blocks_is_refused():
 
 
 def test_custom_ffn_of_the_wrong_width_fails_validate():
-    with pytest.raises(ModelDimError, match=r"disagree on the model dim .*'ffn': 32"):
+    with pytest.raises(ModelDimError, match=r"disagree on the model dim: .*'ffn': 32"):
         _layer_spec(ScaledFFNSpec(32, 96)).validate()
 
 
