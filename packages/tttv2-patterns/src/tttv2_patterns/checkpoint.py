@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 
 SINGLE_FILE = "model.safetensors"
 INDEX_FILE = "model.safetensors.index.json"
@@ -93,7 +93,13 @@ class Checkpoint(Mapping):
         key_to_file: dict[str, Path] = {}
         headers: dict[str, tuple[tuple[int, ...], str]] = {}
         for file in files:
-            with safe_open(str(file), framework="pt") as handle:
+            try:
+                handle_cm = safe_open(str(file), framework="pt")
+            except SafetensorError as error:  # truncated, empty, a garbled header: name the file
+                raise ValueError(
+                    f"{file}: corrupt or truncated safetensors file ({error}); re-download or re-convert it"
+                ) from error
+            with handle_cm as handle:
                 for key in handle.keys():  # noqa: SIM118 - safe_open has no __iter__
                     if key in key_to_file:
                         raise ValueError(

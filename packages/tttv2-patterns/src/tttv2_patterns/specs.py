@@ -85,7 +85,7 @@ class DecoderLayerSpec:
                 )
             dims[name] = dim
         if len(set(dims.values())) > 1:
-            raise ModelDimError(f"{path}: sub-specs disagree on the model dim (residual width): {dims}")
+            raise ModelDimError(f"{path}: sub-specs disagree on the model dim: {dims}")
 
 
 @dataclass
