@@ -218,7 +218,7 @@ R_I2S_DTYPE = rule(
     "ttnn.interleaved_to_sharded",
     "output_dtype differing from the input's needs a TILE input",
     _I2S_SRC,
-    message="Input tensor layout must be TILE when dtype conversion is needed but got {}",
+    message="Input tensor layout must be TILE when dtype conversion is needed",
 )
 R_S2I_IN = rule(
     "s2i.input_sharded",
