@@ -123,3 +123,54 @@ def test_helpers():
     assert [pcs.tiles(n) for n in (1, 32, 33, 77)] == [1, 1, 2, 3]
     assert pcs.largest_divisor(18, 8) == 6 and pcs.largest_divisor(17, 8) == 1
     assert pcs.is_narrow(32, 1024) and not pcs.is_narrow(1024, 1024)
+
+
+# Llama decode matmuls (hidden -> fused QKV, hidden -> FFN, FFN -> hidden, per-device widths on a mesh).
+DECODE_SHAPES = [
+    (2048, 3072),
+    (3072, 8192),
+    (8192, 3072),
+    (4096, 14336 // 8),
+    (14336 // 8, 4096),
+    (8192, 1280),
+]
+
+
+@pytest.mark.parametrize("device_name", ["N150", "N300", "T3K", "TG", "P100", "P150", "P300", "P150x4"])
+def test_dram_sharded_configs_fit_every_catalog_device(device_name):
+    """The derived DRAM-sharded configs pass every matmul rule and fit L1 (the emulator's checks) on each device.
+
+    Weights are bfloat8_b as in decode; values are not compared here (test_dram_sharded_decode_config does).
+    """
+    from tttv2_hwconfig import open_device
+
+    with open_device(device_name) as device:
+        grid = device.compute_with_storage_grid_size()
+        for k, n in DECODE_SHAPES:
+            cores = pcs.dram_sharded_num_cores(k, n, grid)
+            pc = pcs.dram_sharded_config(32, k, n, grid)
+            assert cores <= pcs.DRAM_SHARDED_MAX_CORES and pc.in0_block_w <= pcs.DRAM_SHARDED_MAX_IN0_BLOCK_W
+            assert (pcs.tiles(k) // cores) % pc.in0_block_w == 0
+            a = ttnn.from_torch(
+                torch.randn(1, 1, 32, k),
+                dtype=ttnn.bfloat16,
+                layout=ttnn.TILE_LAYOUT,
+                device=device,
+                memory_config=pcs.width_sharded_activation_memory_config(32, k, cores, grid),
+            )
+            w = ttnn.from_torch(
+                torch.randn(k, n),
+                dtype=ttnn.bfloat8_b,
+                layout=ttnn.TILE_LAYOUT,
+                device=device,
+                memory_config=pcs.dram_sharded_weight_memory_config(k, n, device),
+            )
+            ttnn.linear(a, w, program_config=pc, memory_config=ttnn.L1_WIDTH_SHARDED_MEMORY_CONFIG)
+            ttnn.deallocate(a)
+            ttnn.deallocate(w)
+
+
+def test_dram_sharded_config_refuses_uneven_k():
+    grid = ttnn.CoreCoord(8, 8)
+    with pytest.raises(ValueError, match="must split evenly over num_cores=3"):
+        pcs.dram_sharded_config(32, 256, 96, grid, num_cores=3)

@@ -182,11 +182,18 @@ def matmul_config(m: int, k: int, n: int, grid, *, fp32_dest_acc_en: bool = Fals
 
 
 # --- DRAM-sharded decode matmuls ------------------------------------------------------------------
+# TTTv1 (models/tt_transformers/tt/model_config.py find_grid_k_n / dram_matmul_config) caps a DRAM-sharded
+# matmul at an 8x8 grid and blocks K by its largest divisor <= 8: more cores only shrink per-core work
+# below what the DRAM readers can feed, and a whole-shard in0_block_w grows the in1 CB past L1.
+DRAM_SHARDED_MAX_CORES = 64
+DRAM_SHARDED_MAX_IN0_BLOCK_W = 8
+
+
 def dram_sharded_num_cores(k: int, n: int, grid) -> int:
-    """Most cores (<= grid) that divide both K and N in tiles (TTTv1 ``find_grid_k_n``)."""
+    """Most cores (<= grid, <= 8x8) that divide both K and N in tiles (TTTv1 ``find_grid_k_n``)."""
     gx, gy = _grid_xy(grid)
     k_tiles, n_tiles = tiles(k), tiles(n)
-    for cores in range(gx * gy, 0, -1):
+    for cores in range(min(gx * gy, DRAM_SHARDED_MAX_CORES), 0, -1):
         if k_tiles % cores == 0 and n_tiles % cores == 0:
             return cores
     return 1
@@ -198,14 +205,27 @@ def dram_sharded_config(m: int, k: int, n: int, grid, *, fused_activation=None, 
     The activation must be width-sharded over ``num_cores`` cores
     (``width_sharded_activation_memory_config(m, k, num_cores, grid)``), the weight DRAM-sharded
     (``dram_sharded_weight_memory_config``), the output ``ttnn.L1_WIDTH_SHARDED_MEMORY_CONFIG``.
+    ``in0_block_w`` is the largest divisor <= 8 of the per-core K tiles, so it divides K and the
+    activation shard width as the real op requires (matmul_device_operation.cpp: "K ({}) must be
+    divisible by in0_block_w ({})", "shard_shape[1] / in0_tile.get_width() ({}) must be divisible by
+    in0_block_w ({})"), and the per-core K tiles divide K (no uneven K shards).
     """
     if tiles(m) != 1:
         raise ValueError(f"dram_sharded_config: m must be at most one tile row (32), got {m}")
     num_cores = num_cores or dram_sharded_num_cores(k, n, grid)
+    gx, gy = _grid_xy(grid)
+    if tiles(k) % num_cores:
+        raise ValueError(
+            f"dram_sharded_config: K ({tiles(k)} tiles) must split evenly over num_cores={num_cores} "
+            "(the real op has no uneven K shards)"
+        )
+    per_core_n = -(-tiles(n) // num_cores)
+    if -(-tiles(n) // per_core_n) > gx * gy:
+        raise ValueError(f"dram_sharded_config: {num_cores} cores exceed the {gx}x{gy} grid")
     return ttnn.MatmulMultiCoreReuseMultiCastDRAMShardedProgramConfig(
-        in0_block_w=-(-tiles(k) // num_cores),
+        in0_block_w=largest_divisor(tiles(k) // num_cores, DRAM_SHARDED_MAX_IN0_BLOCK_W),
         per_core_M=1,
-        per_core_N=-(-tiles(n) // num_cores),
+        per_core_N=per_core_n,
         fused_activation=_activation(fused_activation),
     )
 

@@ -42,6 +42,7 @@ def conformance_stats(request) -> ConformanceStats:
 
 
 def pytest_terminal_summary(terminalreporter, config) -> None:
+    _print_rule_coverage(terminalreporter)
     stats = config.stash.get(_STATS_KEY, None)
     if stats is None or not stats.tensors:
         return
@@ -53,3 +54,18 @@ def pytest_terminal_summary(terminalreporter, config) -> None:
     terminalreporter.write_line(
         f"{'total':28s} {sum(stats.tensors.values()):5d} tensors {sum(stats.elements.values()):10d} elements"
     )
+
+
+def _print_rule_coverage(terminalreporter) -> None:
+    """Rule coverage per op: rules mirrored, rules listed as not mirrored, violating cases."""
+    if importlib.util.find_spec("ttnn") is None:
+        return  # the report belongs to the conformance venv
+    from _rule_sources import coverage_rows  # noqa: PLC0415 - imports the emulator
+
+    rows = coverage_rows()
+    terminalreporter.section("emulator rule coverage per op (tests/emulator/rules)")
+    terminalreporter.write_line(f"{'op':36s} {'mirrored':>8s} {'not mirrored':>12s} {'cases':>6s}")
+    for op, mirrored, skipped, cases in rows:
+        terminalreporter.write_line(f"{op:36s} {mirrored:8d} {skipped:12d} {cases:6d}")
+    totals = [sum(r[i] for r in rows) for i in (1, 2, 3)]
+    terminalreporter.write_line(f"{'total':36s} {totals[0]:8d} {totals[1]:12d} {totals[2]:6d}")

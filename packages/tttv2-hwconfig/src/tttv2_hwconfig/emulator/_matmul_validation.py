@@ -71,7 +71,7 @@ R_BATCH = _r(
     "batch_dims",
     "b's batch is 1 (broadcast) or a and b have the same rank and batch dims",
     "validate_on_program_cache_miss",
-    "bmm (non-bcast matmul) expects input tensors of shapes BCMK*BCKN=BCMN or equivalent",
+    "bmm (non-bcast matmul) expects input tensors of shapes BCMK*BCKN=BCMN or batch dimension {} mismatch: a={} vs b={} (dimension mismatch only allowed when all batch dimensions of a are size 1 and using MatmulMultiCoreReuseMultiCast1DProgramConfig with fuse_batch=false, fused_activation=none, mcast_in0=false, and non-sharded inputs for in0 reuse optimization)",
 )
 R_BIAS_TILE = _r(
     "bias_tile", "bias is TILE layout", "validate_on_program_cache_miss", "Unsupported input layout"
@@ -209,7 +209,7 @@ R_1D_OUT_WIDTH = _r(
     "1d_mcast_out_width_sharded",
     "1D mcast_in0: a sharded output is WIDTH_SHARDED with M == per_core_M",
     "validate_on_program_cache_miss",
-    "Error: Output memory layout must be WIDTH_SHARDED. Provided tensor memory layout: {}",
+    "Error: Output memory layout must be WIDTH_SHARDED or BLOCK_SHARDED on a 1-row grid. Provided tensor memory layout: {}",
 )
 R_1D_B_SHARD = _r(
     "1d_mcast_b_l1_width",
@@ -573,8 +573,9 @@ def _validate_1d(op, pc, shape: MatmulShape, a, b, out_mc: MemoryConfig, device_
                 op=op,
             )
         if out_mc.is_sharded():
+            one_row = out_mc.memory_layout == TensorMemoryLayout.BLOCK_SHARDED and blocks_x <= grid.x
             check(
-                out_mc.memory_layout == TensorMemoryLayout.WIDTH_SHARDED and mt == pc.per_core_M,
+                (out_mc.memory_layout == TensorMemoryLayout.WIDTH_SHARDED or one_row) and mt == pc.per_core_M,
                 R_1D_OUT_WIDTH,
                 f"memory_config must be WIDTH_SHARDED with per_core_M ({pc.per_core_M}) == M ({mt} tiles) for an "
                 f"mcast_in0 1D matmul, got {out_mc.memory_layout.name}",

@@ -9,8 +9,9 @@ import torch
 from ._memory import DRAM_MEMORY_CONFIG, MemoryConfig
 from ._mesh import MeshToTensor, TensorToMesh
 from ._op import fail, new_tensor, record, require_on_device, require_tensor, shard_map
+from ._rules import check, not_mirrored, rule
 from ._tensor import Tensor
-from ._types import DataType, Layout
+from ._types import BufferType, DataType, Layout, TensorMemoryLayout
 
 _FROM_TORCH_DTYPE = {
     torch.bfloat16: DataType.BFLOAT16,
@@ -174,6 +175,131 @@ def _same_placement(op: str, tensor: Tensor, shards, dtype=None, layout=None, me
     return out
 
 
+# --- rules -------------------------------------------------------------------------------------
+_DM = "ttnn/cpp/ttnn/operations/data_movement"
+_TC_SRC = (
+    "ttnn/cpp/ttnn/operations/copy/typecast/device/typecast_device_op.cpp: validate_on_program_cache_miss"
+)
+_I2S_SRC = f"{_DM}/sharded/interleaved_to_sharded/device/interleaved_to_sharded_op.cpp: validate_on_program_cache_miss"
+_S2I_SRC = f"{_DM}/sharded/sharded_to_interleaved/device/sharded_to_interleaved_op.cpp: validate_on_program_cache_miss"
+_CC_SRC = (
+    f"{_DM}/concat/device/concat_device_operation.cpp: ConcatDeviceOperation::validate_on_program_cache_miss"
+)
+R_TC_LAYOUT = rule(
+    "typecast.memory_layout_match",
+    "ttnn.typecast",
+    "output memory layout equals the input's",
+    _TC_SRC,
+    message="Typecast operation requires Input and Output memory layout to match. Input layout: {}, Output layout: {}",
+)
+R_I2S_IN = rule(
+    "i2s.input_interleaved",
+    "ttnn.interleaved_to_sharded",
+    "input_tensor is INTERLEAVED",
+    _I2S_SRC,
+    message="Input tensor memory layout must be INTERLEAVED but got {}",
+)
+R_I2S_OUT = rule(
+    "i2s.output_sharded",
+    "ttnn.interleaved_to_sharded",
+    "the target memory config is sharded",
+    _I2S_SRC,
+    message="Output memory config must be sharded",
+)
+R_I2S_DRAM_BLOCK = rule(
+    "i2s.no_dram_block_sharding",
+    "ttnn.interleaved_to_sharded",
+    "a BLOCK_SHARDED target is in L1",
+    _I2S_SRC,
+    message="We don't support DRAM block sharding",
+)
+R_I2S_DTYPE = rule(
+    "i2s.dtype_change_needs_tile",
+    "ttnn.interleaved_to_sharded",
+    "output_dtype differing from the input's needs a TILE input",
+    _I2S_SRC,
+    message="Input tensor layout must be TILE when dtype conversion is needed",
+)
+R_S2I_IN = rule(
+    "s2i.input_sharded",
+    "ttnn.sharded_to_interleaved",
+    "input_tensor is sharded",
+    _S2I_SRC,
+    message="Input tensor must be sharded",
+)
+R_S2I_OUT = rule(
+    "s2i.output_interleaved", "ttnn.sharded_to_interleaved", "memory_config is interleaved", _S2I_SRC
+)
+not_mirrored(
+    "to_memory_config.reshard",
+    "ttnn.to_memory_config",
+    "to_memory_config dispatches to interleaved_to_sharded / sharded_to_interleaved / reshard",
+    "the emulator moves data between any two valid memory configs; the shard spec itself is checked when the tensor is placed (_sharding.py)",
+)
+R_CC_DIM = rule(
+    "concat.dim_in_rank",
+    "ttnn.concat",
+    "dim is within the inputs' rank",
+    _CC_SRC,
+    message="ConcatDeviceOperation dim specified is larger than input tensor rank.",
+)
+R_CC_LAYOUT = rule(
+    "concat.same_layout",
+    "ttnn.concat",
+    "all tensors have the same layout",
+    _CC_SRC,
+    message="All Tensors should have same layouts.",
+)
+R_CC_DTYPE = rule(
+    "concat.same_dtype",
+    "ttnn.concat",
+    "all tensors have the same dtype",
+    _CC_SRC,
+    message="All Tensors should have same dtypes.",
+)
+R_CC_RANK = rule(
+    "concat.same_rank",
+    "ttnn.concat",
+    "all tensors have the same rank",
+    _CC_SRC,
+    message="Input tensor ranks must be equal",
+)
+R_CC_SHAPE = rule(
+    "concat.same_other_dims",
+    "ttnn.concat",
+    "all tensors match in every dim but dim",
+    _CC_SRC,
+    message="concat tensors differ in shape across non-concat dimensions.",
+)
+R_CC_SHARDED = rule(
+    "concat.all_or_no_sharded",
+    "ttnn.concat",
+    "all tensors are sharded or all interleaved",
+    _CC_SRC,
+    message="All tensors must be sharded or all must be interleaved",
+)
+not_mirrored(
+    "concat.sharded_layouts",
+    "ttnn.concat",
+    "sharded concat: same grid/layout, height-sharded width concat, no block sharding",
+    "TTTv2 concatenates interleaved tensors only; the emulator computes sharded concats without these checks",
+)
+R_RS_VOLUME = rule(
+    "reshape.volume",
+    "ttnn.reshape",
+    "the new shape has the same volume",
+    f"{_DM}/reshape_view/reshape.cpp: ReshapeViewOperation::invoke",
+    message="Attempting to reshape between two shapes with different volumes",
+)
+R_SL_BOUNDS = rule(
+    "slice.bounds",
+    "ttnn.slice",
+    "0 <= start <= end <= the dim's size, one (start, end) per dim",
+    f"{_DM}/slice/slice.cpp: SliceOperation::invoke",
+    message="Ends {} must be less than or equal to the shape of the tensor {}",
+)
+
+
 def to_layout(
     tensor: Tensor,
     layout: Layout,
@@ -204,6 +330,13 @@ def typecast(
     require_tensor(op, "input_tensor", input_tensor)
     if dtype.is_block_float and input_tensor.layout != Layout.TILE:
         fail(op, f"typecast to {dtype.name} needs TILE layout")
+    if memory_config is not None and input_tensor.device() is not None:
+        check(
+            memory_config.memory_layout == input_tensor.memory_config().memory_layout,
+            R_TC_LAYOUT,
+            f"memory_config is {memory_config.memory_layout.name}, input_tensor is "
+            f"{input_tensor.memory_config().memory_layout.name}",
+        )
     return _same_placement(op, input_tensor, list(input_tensor.shards), dtype, None, memory_config)
 
 
@@ -229,11 +362,11 @@ def reshape(
     volume = 1
     for s in shape:
         volume *= s
-    if volume != input_tensor.logical_volume():
-        fail(
-            op,
-            f"cannot reshape {old} ({input_tensor.logical_volume()} elements) to {shape} ({volume} elements)",
-        )
+    check(
+        volume == input_tensor.logical_volume(),
+        R_RS_VOLUME,
+        f"cannot reshape {old} ({input_tensor.logical_volume()} elements) to {shape} ({volume} elements)",
+    )
     return _same_placement(
         op, input_tensor, shard_map(lambda t: t.reshape(shape), input_tensor), memory_config=memory_config
     )
@@ -285,15 +418,14 @@ def slice(
     op = "ttnn.slice"
     require_tensor(op, "input_tensor", input_tensor)
     shape = list(input_tensor.shape)
-    if len(slice_start) != len(shape) or len(slice_end) != len(shape):
-        fail(
-            op,
-            f"slice_start/slice_end must have rank {len(shape)}, got {list(slice_start)} / {list(slice_end)}",
-        )
+    check(
+        len(slice_start) == len(shape) and len(slice_end) == len(shape),
+        R_SL_BOUNDS,
+        f"slice_start/slice_end must have rank {len(shape)}, got {list(slice_start)} / {list(slice_end)}",
+    )
     step = list(slice_step) if slice_step is not None else [1] * len(shape)
     for d, (s, e) in enumerate(zip(slice_start, slice_end)):
-        if not 0 <= s <= e <= shape[d]:
-            fail(op, f"dim {d}: slice [{s}:{e}] is outside size {shape[d]}")
+        check(0 <= s <= e <= shape[d], R_SL_BOUNDS, f"dim {d}: slice [{s}:{e}] is outside size {shape[d]}")
     index = tuple(builtins.slice(s, e, st) for s, e, st in zip(slice_start, slice_end, step))
     return _same_placement(
         op,
@@ -318,12 +450,26 @@ def concat(
     for i, t in enumerate(tensors):
         require_tensor(op, f"tensors[{i}]", t)
     first = tensors[0]
+    rank = len(first.shape)
+    check(-rank <= dim < rank, R_CC_DIM, f"dim {dim} for tensors of rank {rank}")
+    axis = dim % rank
     for i, t in enumerate(tensors[1:], 1):
-        if t.dtype != first.dtype or t.layout != first.layout:
-            fail(
-                op,
-                f"tensors[{i}] is {t.dtype.name}/{t.layout.name}, tensors[0] is {first.dtype.name}/{first.layout.name}",
-            )
+        pair = f"tensors[{i}] is {t.dtype.name}/{t.layout.name}, tensors[0] is {first.dtype.name}/{first.layout.name}"
+        check(t.layout == first.layout, R_CC_LAYOUT, pair)
+        check(t.dtype == first.dtype, R_CC_DTYPE, pair)
+        check(len(t.shape) == rank, R_CC_RANK, f"tensors[{i}] has rank {len(t.shape)}, tensors[0] {rank}")
+        others = [d for j, d in enumerate(t.padded_shape) if j != axis]
+        check(
+            others == [d for j, d in enumerate(first.padded_shape) if j != axis],
+            R_CC_SHAPE,
+            f"tensors[{i}] padded shape {list(t.padded_shape)} and tensors[0] {list(first.padded_shape)} differ "
+            f"outside dim {dim}",
+        )
+        check(
+            t.is_sharded() == first.is_sharded(),
+            R_CC_SHARDED,
+            f"tensors[{i}] sharded={t.is_sharded()}, tensors[0] sharded={first.is_sharded()}",
+        )
     shards = shard_map(lambda *ts: torch.cat(ts, dim=dim), *tensors)
     device = first.device()
     out = new_tensor(
@@ -394,10 +540,26 @@ def interleaved_to_sharded(
         fail(
             op, "the emulator models the (input_tensor, sharded_memory_config) form only", NotImplementedError
         )
-    if not grid.is_sharded():
-        fail(op, f"target memory config is {grid.memory_layout.name}, expected a sharded one")
-    if input_tensor.is_sharded():
-        fail(op, "input_tensor is already sharded; use ttnn.to_memory_config to reshard")
+    check(
+        not input_tensor.is_sharded(),
+        R_I2S_IN,
+        "input_tensor is already sharded; use ttnn.to_memory_config to reshard",
+    )
+    check(
+        grid.is_sharded(),
+        R_I2S_OUT,
+        f"target memory config is {grid.memory_layout.name}, expected a sharded one",
+    )
+    check(
+        not (grid.memory_layout == TensorMemoryLayout.BLOCK_SHARDED and grid.buffer_type == BufferType.DRAM),
+        R_I2S_DRAM_BLOCK,
+        "target memory config is DRAM BLOCK_SHARDED",
+    )
+    check(
+        output_dtype in (None, input_tensor.dtype) or input_tensor.layout == Layout.TILE,
+        R_I2S_DTYPE,
+        f"output_dtype {getattr(output_dtype, 'name', output_dtype)} with a {input_tensor.layout.name} input_tensor",
+    )
     return _same_placement(op, input_tensor, list(input_tensor.shards), output_dtype, None, grid)
 
 
@@ -406,11 +568,13 @@ def sharded_to_interleaved(
 ):
     op = "ttnn.sharded_to_interleaved"
     require_on_device(op, "input_tensor", input_tensor)
-    if not input_tensor.is_sharded():
-        fail(op, "input_tensor is not sharded")
+    check(input_tensor.is_sharded(), R_S2I_IN, "input_tensor is not sharded")
     memory_config = memory_config or DRAM_MEMORY_CONFIG
-    if memory_config.is_sharded():
-        fail(op, f"memory_config must be interleaved, got {memory_config.memory_layout.name}")
+    check(
+        not memory_config.is_sharded(),
+        R_S2I_OUT,
+        f"memory_config must be interleaved, got {memory_config.memory_layout.name}",
+    )
     return _same_placement(op, input_tensor, list(input_tensor.shards), output_dtype, None, memory_config)
 
 

@@ -28,6 +28,7 @@ from ._activations import (
 )
 from ._memory import MemoryConfig
 from ._op import fail, new_tensor, record, require_layout, require_on_device, same_device, shard_map
+from ._rules import check, not_mirrored, rule
 from ._tensor import Tensor, tile_padded_shape
 from ._types import DataType, Layout
 
@@ -97,6 +98,22 @@ def _sfpu_round(x: torch.Tensor, dtype: DataType) -> torch.Tensor:
     return x if dtype == DataType.FLOAT32 else x.to(torch.bfloat16).to(torch.float32)
 
 
+_BIN_SRC = "ttnn/cpp/ttnn/operations/eltwise/binary_ng/device/binary_ng_device_operation.cpp: compute_broadcasted_output"
+R_BROADCAST = rule(
+    "binary.broadcastable",
+    "ttnn.add",
+    "a and b dims (right-aligned) are equal or 1",
+    _BIN_SRC,
+    message="Broadcasting rule violation at dimension index {} (output rank {}), dim a: {}, dim b: {}",
+)
+not_mirrored(
+    "binary.mixed_dtype",
+    "ttnn.add",
+    'some a/b dtype pairs are refused ("Mixed dtype is not supported for binary operation")',
+    "only the message was located in the 0.81.1 build, not the pairs it refuses; the emulator computes any float/int pair",
+)
+
+
 def _broadcast_shape(op: str, a_shape: tuple, b_shape: tuple) -> tuple:
     """Right-aligned broadcasting: each dim pair must match or contain a 1."""
     if a_shape == b_shape:
@@ -106,11 +123,12 @@ def _broadcast_shape(op: str, a_shape: tuple, b_shape: tuple) -> tuple:
     b_full = (1,) * (rank - len(b_shape)) + tuple(b_shape)
     out = []
     for a_dim, b_dim in zip(a_full, b_full):
-        if a_dim != b_dim and 1 not in (a_dim, b_dim):
-            fail(
-                op,
-                f"shapes {list(a_shape)} and {list(b_shape)} cannot be broadcast (each dim must match or be 1)",
-            )
+        check(
+            a_dim == b_dim or 1 in (a_dim, b_dim),
+            R_BROADCAST,
+            f"shapes {list(a_shape)} and {list(b_shape)} cannot be broadcast (each dim must match or be 1)",
+            op=op,
+        )
         out.append(b_dim if a_dim == 1 else a_dim)
     return tuple(out)
 

@@ -196,7 +196,6 @@ R_PC_BLOCK_SHARD = rule(
     _LN,
     "sharded config: block_h x block_w tiles == the shard shape",
     _LN_SRC,
-    message="Block width * TILE_WIDTH must match shard shape[1], got {} vs {}",
 )
 R_PC_DEST = rule(
     "norm.sharded_subblock_dest",
