@@ -15,7 +15,7 @@ from _llama import llama_spec
 from safetensors import safe_open
 from tttv2_patterns import CausalLM, TensorCache, TensorCacheError
 from tttv2_patterns import tensor_cache as tensor_cache_module
-from tttv2_patterns.cache_dirs import CacheDirectoryError
+from tttv2_patterns.cache_entries import CacheDirectoryError
 
 PROMPT = [[5, 17, 300, 2, 88]]
 

@@ -16,7 +16,7 @@ Layout::
 An entry is built in a temporary directory and renamed into place, so it is either complete or
 absent. On use, the manifest must parse, carry the same key, and every file must have the
 recorded size and sha256; otherwise the entry is rebuilt (a stale, corrupt or half-written cache
-is never used). Writing follows ``cache_dirs``: temporary directory + rename, a lock per entry,
+is never used). Writing follows ``cache_entries``: temporary directory + rename, a lock per entry,
 and a ``CacheDirectoryError`` naming the directory and the fix on a read-only or full disk.
 """
 
@@ -45,7 +45,7 @@ from tttv2_patterns.block_state import (
     snapshot,
     write_state,
 )
-from tttv2_patterns.cache_dirs import directory_error, lock_for, write_entry
+from tttv2_patterns.cache_entries import directory_error, lock_for, write_entry
 from tttv2_patterns.devices import device_name
 
 FORMAT = "tttv2-tensor-cache/1"
