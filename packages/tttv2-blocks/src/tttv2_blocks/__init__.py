@@ -9,6 +9,7 @@ from tttv2_blocks.__about__ import __version__
 from tttv2_blocks.config import LinearImplConfig, Precision
 from tttv2_blocks.defaults import get_default_impl_config
 from tttv2_blocks.module import Module
+from tttv2_blocks.strict_fields import UnknownFieldError
 from tttv2_blocks.weights import WeightError
 
 # --- ffn / lm_head / matmul configs ---
@@ -49,6 +50,7 @@ from tttv2_blocks.rope import RopeScaling  # isort: skip
 from tttv2_blocks.rope import RopeSpec  # isort: skip
 
 __all__ = [
+    "UnknownFieldError",
     "LinearImplConfig",
     "Module",
     "Precision",

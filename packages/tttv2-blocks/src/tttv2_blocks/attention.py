@@ -45,6 +45,7 @@ from tttv2_blocks.kv_cache import KVCacheImplConfig, KVCacheSpec, PagedKVCache, 
 from tttv2_blocks.linear_op import LinearOp
 from tttv2_blocks.module import Module
 from tttv2_blocks.rope import Rope, RopeImplConfig, RopeSpec, hf_to_meta_permutation, padded_head_dim
+from tttv2_blocks.strict_fields import StrictFields
 from tttv2_blocks.weights import check_no_unexpected, take
 
 TILE = 32
@@ -149,7 +150,7 @@ class AttentionSpec:
 
 
 @dataclass
-class SDPAImplConfig:
+class SDPAImplConfig(StrictFields):
     """TTNN choices of the attention core (flash attention).
 
     Attributes:
@@ -170,7 +171,7 @@ class SDPAImplConfig:
 
 
 @dataclass
-class QKNormImplConfig:
+class QKNormImplConfig(StrictFields):
     """TTNN choices of the per-head q/k RMSNorm (weights stored ROW_MAJOR ``(1, 1, d/32, 32)``)."""
 
     weight_dtype: object = field(default_factory=lambda: ttnn.bfloat16)
@@ -178,7 +179,7 @@ class QKNormImplConfig:
 
 
 @dataclass
-class AttentionImplConfig:
+class AttentionImplConfig(StrictFields):
     """TTNN choices of an attention block, one field per sub-op.
 
     Attributes:

@@ -12,6 +12,8 @@ from typing import Literal
 
 from tttv2_hwconfig import ttnn
 
+from tttv2_blocks.strict_fields import StrictFields
+
 Strategy = Literal["default", "performance", "accuracy"]
 Mode = Literal["prefill", "decode", "both"]
 STRATEGIES: tuple[str, ...] = ("default", "performance", "accuracy")
@@ -88,7 +90,7 @@ PRECISION: dict[str, dict[str, Precision]] = {
 
 
 @dataclass
-class LinearImplConfig:
+class LinearImplConfig(StrictFields):
     """TTNN choices for one ``ttnn.linear`` sub-op (a weight matrix and its matmul).
 
     Attributes:

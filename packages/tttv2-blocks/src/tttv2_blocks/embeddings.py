@@ -19,6 +19,7 @@ from tttv2_hwconfig import op_scope, ttnn
 from tttv2_blocks.config import PRECISION, check_strategy_and_mode, check_weight_dtype
 from tttv2_blocks.defaults import get_default_impl_config
 from tttv2_blocks.module import Module
+from tttv2_blocks.strict_fields import StrictFields
 from tttv2_blocks.weights import check_no_unexpected, take
 
 # ttnn.embedding takes BFLOAT16 tables only ("Weights tensor must have BFLOAT16 dtype",
@@ -59,7 +60,7 @@ class EmbeddingSpec:
 
 
 @dataclass
-class EmbeddingImplConfig:
+class EmbeddingImplConfig(StrictFields):
     """TTNN choices of the embedding.
 
     Attributes:

@@ -29,6 +29,7 @@ from tttv2_blocks.config import PRECISION, LinearImplConfig, check_strategy_and_
 from tttv2_blocks.defaults import get_default_impl_config
 from tttv2_blocks.linear_op import ACTIVATION_DTYPES, LinearOp
 from tttv2_blocks.module import Module
+from tttv2_blocks.strict_fields import StrictFields
 from tttv2_blocks.weights import check_no_unexpected, take
 
 # HF activation names -> our names: silu (Llama), gelu (exact erf), gelu_tanh (gelu_pytorch_tanh,
@@ -96,7 +97,7 @@ class FeedForwardSpec:
 
 
 @dataclass
-class FeedForwardImplConfig:
+class FeedForwardImplConfig(StrictFields):
     """TTNN choices of a feed-forward block.
 
     Attributes:

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import torch
 from tttv2_hwconfig import ttnn
 
+from tttv2_blocks.strict_fields import StrictFields
+
 TILE = 32
 # paged_update_cache / paged SDPA accept these cache dtypes (tt-metal device-op validation).
 KV_CACHE_DTYPES = (ttnn.bfloat16, ttnn.bfloat8_b, ttnn.bfloat4_b)
@@ -48,7 +50,7 @@ class KVCacheSpec:
 
 
 @dataclass
-class KVCacheImplConfig:
+class KVCacheImplConfig(StrictFields):
     """TTNN choices of the KV cache.
 
     Attributes:

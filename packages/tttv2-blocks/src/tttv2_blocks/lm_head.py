@@ -25,6 +25,7 @@ from tttv2_blocks.config import PRECISION, LinearImplConfig, check_strategy_and_
 from tttv2_blocks.defaults import get_default_impl_config
 from tttv2_blocks.linear_op import LinearOp
 from tttv2_blocks.module import Module
+from tttv2_blocks.strict_fields import StrictFields
 from tttv2_blocks.weights import check_no_unexpected, take
 
 TILE = 32
@@ -58,7 +59,7 @@ class LMHeadSpec:
 
 
 @dataclass
-class LMHeadImplConfig:
+class LMHeadImplConfig(StrictFields):
     """TTNN choices of the LM head.
 
     Attributes:

@@ -27,6 +27,7 @@ from tttv2_hwconfig import op_scope, ttnn
 from tttv2_blocks.config import PRECISION, check_strategy_and_mode, check_weight_dtype, compute_kernel_config
 from tttv2_blocks.defaults import get_default_impl_config
 from tttv2_blocks.module import Module
+from tttv2_blocks.strict_fields import StrictFields
 from tttv2_blocks.weights import check_no_unexpected, take
 
 TILE = 32
@@ -94,7 +95,7 @@ class LayerNormSpec:
 
 
 @dataclass
-class NormImplConfig:
+class NormImplConfig(StrictFields):
     """TTNN choices of one norm.
 
     Attributes:

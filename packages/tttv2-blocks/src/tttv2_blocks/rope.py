@@ -31,6 +31,7 @@ from tttv2_hwconfig import op_scope, ttnn
 from tttv2_blocks.config import check_strategy_and_mode
 from tttv2_blocks.defaults import get_default_impl_config
 from tttv2_blocks.module import Module
+from tttv2_blocks.strict_fields import StrictFields
 
 TILE = 32
 SCALING_KINDS = ("linear", "llama3", "yarn")
@@ -353,7 +354,7 @@ def apply_rope_hf(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, rotary_
 
 
 @dataclass
-class RopeImplConfig:
+class RopeImplConfig(StrictFields):
     """TTNN choices of the rotary embedding.
 
     Attributes:

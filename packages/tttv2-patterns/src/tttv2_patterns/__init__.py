@@ -7,6 +7,7 @@ from tttv2_patterns.causal_lm import CausalLM
 from tttv2_patterns.checkpoint import Checkpoint, CheckpointView, checkpoint_files
 from tttv2_patterns.checkpoint_layout import CheckpointLayout
 from tttv2_patterns.decoder_layer import DecoderLayer
+from tttv2_patterns.filled_positions import CachePositionError
 from tttv2_patterns.generation import generate
 from tttv2_patterns.impl_config import CausalLMImplConfig, DecoderLayerImplConfig
 from tttv2_patterns.kv_cache import ModelKVCache
@@ -17,6 +18,7 @@ from tttv2_patterns.specs import CausalLMSpec, DecoderLayerSpec, ModelDimError
 from tttv2_patterns.tensor_cache import TensorCache
 
 __all__ = [
+    "CachePositionError",
     "CausalLM",
     "CausalLMImplConfig",
     "CausalLMSpec",

@@ -242,6 +242,7 @@ class CausalLM(Module):
         self.apply_impl_config()  # edits of model.impl_config take effect here (the design doc's override)
         logits = [self._prefill_one(prompt, user) for prompt, user in zip(prompts, user_ids)]
         logits = torch.stack(logits)
+        self.kv_cache.filled.after_prefill(user_ids, [len(p) for p in prompts])
         return ForwardOutput(logits, logits.argmax(-1), [len(p) for p in prompts], user_ids)
 
     def _prefill_one(self, prompt: list[int], user: int) -> torch.Tensor:
@@ -305,6 +306,7 @@ class CausalLM(Module):
                     f"decode_forward: user {user}: cache position {position} is outside the KV cache "
                     f"(max_seq_len={self.spec.max_seq_len})"
                 )
+        self.kv_cache.filled.check_decode(list(user_ids), positions)
         with op_scope(self.module_path):
             token_tensor = token_ids_to_device(torch.tensor(tokens), self.device)
             current_pos = self.kv_cache.positions_tensor(positions)
@@ -319,6 +321,7 @@ class CausalLM(Module):
                 rot_mats=self._rot_mats(layer, positions, shared_rot_mats),
             )
         logits = self._logits_to_torch(self.lm_head.forward_decode(self.final_norm.forward_decode(x)))
+        self.kv_cache.filled.after_decode(list(user_ids), positions)
         return ForwardOutput(logits, logits.argmax(-1), [p + 1 for p in positions], list(user_ids))
 
     def _rot_mats(self, layer, positions: list[int], shared: dict):

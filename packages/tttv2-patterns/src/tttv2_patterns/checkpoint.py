@@ -11,12 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import struct
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
+
+from tttv2_patterns.checkpoint_fingerprint import FileFingerprints
 
 SINGLE_FILE = "model.safetensors"
 INDEX_FILE = "model.safetensors.index.json"
@@ -75,8 +76,8 @@ class Checkpoint(Mapping):
         self.source = source
         self.files: tuple[Path, ...] = tuple(sorted(set(self._key_to_file.values())))
         self.tensors_read = 0
+        self._file_digests = FileFingerprints()
         self._headers: dict[str, tuple[tuple[int, ...], str]] = {}  # key -> (shape, dtype) from the headers
-        self._fingerprints: dict[Path, dict] = {}
         self._tensor_hashes: dict[str, str] = {}
 
     # --- construction ----------------------------------------------------------------------------------
@@ -195,28 +196,20 @@ class Checkpoint(Mapping):
         return CheckpointView(self, mapping, prefix)
 
     def fingerprint(self, keys) -> dict:
-        """What identifies the bytes of ``keys``: file name/size/mtime/header hash, or tensor hashes."""
+        """What identifies the bytes of ``keys``: a sha256 of each tensor's header entry and data.
+
+        Never file sizes or mtimes (a rewrite can keep both); see ``checkpoint_fingerprint``.
+        """
         keys = sorted(keys)
         if self._state_dict is not None:
             return {"tensors": {key: self._tensor_hash(key) for key in keys}}
-        files = sorted({self._key_to_file[key] for key in keys})
+        files = self._key_to_file
         return {
-            "tensors": {key: self._key_to_file[key].name for key in keys},
-            "files": {file.name: self._file_fingerprint(file) for file in files},
+            "tensors": {key: self._file_digests.tensor_sha256(files[key], key) for key in keys},
+            "headers": {
+                file.name: self._file_digests.header_sha256(file) for file in sorted({files[k] for k in keys})
+            },
         }
-
-    def _file_fingerprint(self, file: Path) -> dict:
-        stat = file.stat()
-        cached = self._fingerprints.get(file)
-        if cached is None or cached["size"] != stat.st_size or cached["mtime_ns"] != stat.st_mtime_ns:
-            with open(file, "rb") as handle:
-                (header_len,) = struct.unpack(
-                    "<Q", handle.read(8)
-                )  # safetensors: u64 header length, JSON header
-                header_hash = hashlib.sha256(handle.read(header_len)).hexdigest()
-            cached = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "header_sha256": header_hash}
-            self._fingerprints[file] = cached
-        return cached
 
     def _tensor_hash(self, key: str) -> str:
         if key not in self._tensor_hashes:

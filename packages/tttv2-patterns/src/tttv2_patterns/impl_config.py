@@ -18,6 +18,7 @@ from typing import Any
 
 from tttv2_blocks import get_default_impl_config
 from tttv2_blocks.config import STRATEGIES, check_strategy_and_mode
+from tttv2_blocks.strict_fields import StrictFields, set_child_path, unknown_field_error
 
 from tttv2_patterns import config_tree
 from tttv2_patterns.devices import device_name, open_for_properties
@@ -25,7 +26,7 @@ from tttv2_patterns.specs import CausalLMSpec, DecoderLayerSpec
 
 
 @dataclass
-class DecoderLayerImplConfig:
+class DecoderLayerImplConfig(StrictFields):
     """TTNN choices of one decoder layer: one block ImplConfig per sub-module of its spec."""
 
     attention: Any
@@ -62,6 +63,18 @@ class CausalLMImplConfig:
     """
 
     TREE_FIELDS = ("embedding", "layers", "final_norm", "lm_head")
+    _SETTABLE = (*TREE_FIELDS, "strategy", "device_name")
+
+    def __setattr__(self, name: str, value) -> None:
+        if not name.startswith("_"):
+            if name not in self._SETTABLE:
+                raise unknown_field_error(self, name, list(self._SETTABLE))
+            if name == "layers" and isinstance(value, list):
+                for index, layer in enumerate(value):
+                    set_child_path(layer, f"layers[{index}]")
+            elif name in self.TREE_FIELDS:
+                set_child_path(value, name)
+        object.__setattr__(self, name, value)
 
     def __init__(
         self, model_spec: CausalLMSpec, device="N150", *, strategy: str = "default", mode: str = "both"

@@ -6,6 +6,7 @@ import torch
 from tttv2_blocks import KVCacheSpec
 from tttv2_hwconfig import ttnn
 
+from tttv2_patterns.filled_positions import FilledPositions
 from tttv2_patterns.page_table import PageTable
 
 
@@ -18,6 +19,7 @@ class ModelKVCache:
     Attributes:
         page_table: the ``PageTable`` (``table``: ``(max_batch_size, blocks_per_user)`` int32).
         layer_caches: each attention block's ``tttv2_blocks`` cache (``keys``, ``values``).
+        filled: ``FilledPositions``, how many positions each user has written (host-side).
     """
 
     def __init__(self, model):
@@ -44,6 +46,7 @@ class ModelKVCache:
         cache_spec = KVCacheSpec(max_batch=spec.max_batch_size, max_seq_len=spec.max_seq_len)
         self.layer_caches = [attention.allocate_kv_cache(cache_spec) for attention in attentions]
         self._impl = impl
+        self.filled = FilledPositions(spec.max_batch_size)
         self._full_table = self._to_device(self.page_table.table)
         self._row_tables: dict[tuple[int, ...], object] = {}
 

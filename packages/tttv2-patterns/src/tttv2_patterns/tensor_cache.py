@@ -1,8 +1,9 @@
 """On-disk caches of converted weights, one entry per block instance.
 
 An entry is keyed by everything that affects the converted tensors: the block's class, spec and
-impl config, the checkpoint fingerprint of the tensors it reads (file names, sizes, mtimes and
-header hashes, or tensor hashes for an in-memory state dict), the device (name, mesh shape,
+impl config, the content fingerprint of the tensors it reads (a sha256 of each tensor's header
+entry and bytes, and of each file's header: never sizes or mtimes, which a rewrite can keep;
+``checkpoint_fingerprint``), the device (name, mesh shape,
 arch), whether ttnn is emulated, and the versions of the tttv2 packages, ttnn and torch.
 
 Layout::
@@ -15,7 +16,8 @@ Layout::
 An entry is built in a temporary directory and renamed into place, so it is either complete or
 absent. On use, the manifest must parse, carry the same key, and every file must have the
 recorded size and sha256; otherwise the entry is rebuilt (a stale, corrupt or half-written cache
-is never used).
+is never used). Writing follows ``cache_entries``: temporary directory + rename, a lock per entry,
+and a ``CacheDirectoryError`` naming the directory and the fix on a read-only or full disk.
 """
 
 from __future__ import annotations
@@ -26,15 +28,13 @@ import hashlib
 import json
 import logging
 import os
-import shutil
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+import filelock
 import torch
 import tttv2_blocks
 import tttv2_hwconfig
-from filelock import FileLock
 from tttv2_hwconfig import ttnn, ttnn_is_emulated
 
 from tttv2_patterns.__about__ import __version__
@@ -45,6 +45,7 @@ from tttv2_patterns.block_state import (
     snapshot,
     write_state,
 )
+from tttv2_patterns.cache_entries import directory_error, lock_for, write_entry
 from tttv2_patterns.devices import device_name
 
 FORMAT = "tttv2-tensor-cache/1"
@@ -123,11 +124,19 @@ class TensorCache:
 
     Attributes:
         events: ``(module_path, "hit" | "built" | "rebuilt", reason)`` per ``load_or_build`` call.
+
+    Raises:
+        CacheDirectoryError: (a ``TensorCacheError``) the directory cannot be created, locked or
+            written (read-only, full, no permission); the message names it and the fix. A read-only
+            directory still serves the complete entries it holds.
     """
 
     def __init__(self, directory: str | os.PathLike, *, lock_timeout_s: float = 3600.0):
         self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise directory_error(self.directory, "create the cache directory", error) from error
         self.lock_timeout_s = lock_timeout_s
         self.events: list[tuple[str, str, str]] = []
 
@@ -142,22 +151,30 @@ class TensorCache:
             True on a cache hit (``load_weights`` was not called, no checkpoint tensor was read).
         """
         entry = self.entry_path(key)
-        entry.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(entry) + ".lock", timeout=self.lock_timeout_s):
+        try:
+            entry.parent.mkdir(parents=True, exist_ok=True)
+            lock = lock_for(entry, self.lock_timeout_s)
+            lock.acquire()
+        except filelock.Timeout:
+            raise TensorCacheError(
+                f"tensor cache {self.directory}: {entry}.lock held for more than {self.lock_timeout_s} s by another "
+                "process building the same entry; wait for it, or build with tensor_cache=False"
+            ) from None
+        except OSError as error:
+            # Entries are renamed into place whole, so a complete one can be read without the lock.
+            if self._problem(entry, key) is None and self._restore(module, entry, device):
+                return True
+            raise directory_error(self.directory, f"lock an entry for {module.module_path}", error) from error
+        try:
             problem = self._problem(entry, key)
             if problem is None:
-                try:
-                    manifest = json.loads((entry / MANIFEST).read_text())
-                    restore_state(module, manifest["state"], entry, device)
-                    self.events.append((module.module_path, "hit", ""))
+                if self._restore(module, entry, device):
                     return True
-                except TensorCacheError:
-                    raise
-                except Exception as error:  # noqa: BLE001 - any unreadable entry is rebuilt, never used
-                    problem = f"restoring failed: {error}"
+                problem = "restoring failed"
             before = snapshot(module)
             load_weights()
-            self._write(entry, key, module, changed_attributes(module, before))
+            changes = changed_attributes(module, before)
+            write_entry(entry, lambda tmp: self._fill(tmp, key, module, changes), self.directory)
             kind = "built" if problem == "absent" else "rebuilt"
             if kind == "rebuilt":
                 logger.warning(
@@ -165,6 +182,21 @@ class TensorCache:
                 )
             self.events.append((module.module_path, kind, problem))
             return False
+        finally:
+            lock.release()
+
+    def _restore(self, module, entry: Path, device) -> bool:
+        """Restore ``module`` from a valid entry; False if that fails (the entry is then rebuilt)."""
+        try:
+            manifest = json.loads((entry / MANIFEST).read_text())
+            restore_state(module, manifest["state"], entry, device)
+        except TensorCacheError:
+            raise
+        except Exception as error:  # noqa: BLE001 - any unreadable entry is rebuilt, never used
+            logger.warning("tensor cache %s: %s unusable (%s)", self.directory, entry, error)
+            return False
+        self.events.append((module.module_path, "hit", ""))
+        return True
 
     # --- validity ----------------------------------------------------------------------------------------
     def _problem(self, entry: Path, key: dict) -> str | None:
@@ -191,34 +223,22 @@ class TensorCache:
         return None
 
     # --- writing -----------------------------------------------------------------------------------------
-    def _write(self, entry: Path, key: dict, module, changes) -> None:
-        temporary = entry.with_name(f"{entry.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-        for leftover in entry.parent.glob(f"{entry.name}.tmp-*"):  # crashed builders (we hold the lock)
-            shutil.rmtree(leftover, ignore_errors=True)
-        temporary.mkdir()
-        try:
-            state, files = write_state(changes, temporary, module.module_path)
-            manifest = {
-                "format": FORMAT,
-                "key": key,
-                "files": {
-                    name: {"size": (temporary / name).stat().st_size, "sha256": _sha256(temporary / name)}
-                    for name in files
-                },
-                "state": state,
-            }
-            with open(temporary / MANIFEST, "w") as handle:  # the manifest is written last
-                json.dump(manifest, handle, indent=1)
-                handle.flush()
-                os.fsync(handle.fileno())
-            if entry.exists():
-                trash = entry.with_name(f"{entry.name}.tmp-old-{uuid.uuid4().hex[:8]}")
-                os.replace(entry, trash)
-                shutil.rmtree(trash, ignore_errors=True)
-            os.replace(temporary, entry)
-        except BaseException:
-            shutil.rmtree(temporary, ignore_errors=True)
-            raise
+    @staticmethod
+    def _fill(temporary: Path, key: dict, module, changes) -> None:
+        state, files = write_state(changes, temporary, module.module_path)
+        manifest = {
+            "format": FORMAT,
+            "key": key,
+            "files": {
+                name: {"size": (temporary / name).stat().st_size, "sha256": _sha256(temporary / name)}
+                for name in files
+            },
+            "state": state,
+        }
+        with open(temporary / MANIFEST, "w") as handle:  # the manifest is written last
+            json.dump(manifest, handle, indent=1)
+            handle.flush()
+            os.fsync(handle.fileno())
 
     def __repr__(self) -> str:
         return f"TensorCache({str(self.directory)!r})"
