@@ -14,24 +14,34 @@ ttnn, ttnn_is_emulated = resolve_ttnn()
 from tttv2_hwconfig.catalog import DeviceSpec, device_spec, list_devices  # noqa: E402
 from tttv2_hwconfig.devices import close_device, default_device_name, open_device  # noqa: E402
 from tttv2_hwconfig.emulator._device import OutOfMemoryError  # noqa: E402
+from tttv2_hwconfig.emulator._shapes_only import is_shapes_only, shapes_only  # noqa: E402
 from tttv2_hwconfig.emulator._trace import OpRecord, OpTrace, op_scope  # noqa: E402
-from tttv2_hwconfig.perf_model import Prediction, predict_op_latency_s, predict_trace, tokens_per_s_per_user  # noqa: E402
+from tttv2_hwconfig.perf_model import (  # noqa: E402
+    PerfConstants,
+    Prediction,
+    predict_op_latency_s,
+    predict_trace,
+    tokens_per_s_per_user,
+)
 
 __all__ = [
     "DeviceSpec",
     "OpRecord",
     "OpTrace",
     "OutOfMemoryError",
+    "PerfConstants",
     "Prediction",
     "__version__",
     "close_device",
     "default_device_name",
     "device_spec",
+    "is_shapes_only",
     "list_devices",
     "op_scope",
     "open_device",
     "predict_op_latency_s",
     "predict_trace",
+    "shapes_only",
     "tokens_per_s_per_user",
     "ttnn",
     "ttnn_is_emulated",
