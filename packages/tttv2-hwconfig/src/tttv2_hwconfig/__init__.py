@@ -23,8 +23,15 @@ from tttv2_hwconfig.emulator._host_access import (  # noqa: E402
     host_transfers_forbidden,
     watch_host_transfers,
 )
+from tttv2_hwconfig.emulator._shapes_only import is_shapes_only, shapes_only  # noqa: E402
 from tttv2_hwconfig.emulator._trace import OpRecord, OpTrace, op_scope  # noqa: E402
-from tttv2_hwconfig.perf_model import Prediction, predict_op_latency_s, predict_trace, tokens_per_s_per_user  # noqa: E402
+from tttv2_hwconfig.perf_model import (  # noqa: E402
+    PerfConstants,
+    Prediction,
+    predict_op_latency_s,
+    predict_trace,
+    tokens_per_s_per_user,
+)
 
 __all__ = [
     "DeviceSpec",
@@ -35,6 +42,7 @@ __all__ = [
     "OpRecord",
     "OpTrace",
     "OutOfMemoryError",
+    "PerfConstants",
     "Prediction",
     "__version__",
     "close_device",
@@ -42,11 +50,13 @@ __all__ = [
     "device_spec",
     "host_reads_forbidden",
     "host_transfers_forbidden",
+    "is_shapes_only",
     "list_devices",
     "op_scope",
     "open_device",
     "predict_op_latency_s",
     "predict_trace",
+    "shapes_only",
     "tokens_per_s_per_user",
     "ttnn",
     "ttnn_is_emulated",

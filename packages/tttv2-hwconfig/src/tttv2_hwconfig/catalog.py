@@ -34,6 +34,17 @@ Every figure below carries its public source in a comment. Abbreviations used in
               Ethernet, Blackhole 10x400 Gbps Ethernet
 - [ISSUE-12074] tenstorrent/tt-metal issue #12074: in traced Llama decode "roughly 4k cycles
               constant dispatch time regardless the kernel" per op
+- [DRAM-BW]   tt-metal tech_reports/Saturating_DRAM_bandwidth/Saturating_DRAM_bandwidth.md (Wormhole,
+              GDDR6 at 12 GBps = 288 GB/s spec): DRAM u-benchmark 267 GB/s; DRAM-sharded matmuls of
+              "Llama3-70 decode" 239-260 GB/s
+- [PR-42593]  tenstorrent/tt-metal PR #42593: M=32 decode matmuls, DRAM-sharded vs interleaved-weight
+              1D-multicast program: 32x8192x1280 61.6 vs 90.4 us (1.47x), 32x8192x1024 50.7 vs 69.4 us (1.37x)
+- [PR-54242]  tenstorrent/tt-metal PR #54242: Blackhole DRAM-sharded matmul with the default one reader per
+              bank reaches 55 % of DRAM bandwidth (90 % with the opt-in multi-reader)
+- [CCL-BW]    tt-metal tech_reports/CCLs/CCL_bandwidth.md: per-hop forwarding latency (1D fabric)
+              Wormhole 711 ns, Blackhole 515 ns; large-message link utilization on Wormhole: lines
+              84-94 % of line rate, rings 66-83 %; Blackhole lines 66-96 %, rings 68-95 %; Blackhole
+              links "currently run at half their rated speed" (normalised to 25 GB/s)
 """
 
 from __future__ import annotations
@@ -59,6 +70,29 @@ COMPUTE_DTYPES = ("bfloat16", "bfloat8_b", "bfloat4_b", "float32")
 # Assumed (inferred) to be the same cycle count on Blackhole.
 DISPATCH_OVERHEAD_CYCLES = 4000
 TOPOLOGIES = ("none", "linear", "ring", "mesh")
+
+# --- perf-model constants (per arch), each with its source; the fitted ones live in perf_fit.json ---
+# [DRAM-BW]: DRAM-sharded decode matmuls reach 239-260 of 288 GB/s on Wormhole; the midpoint 249.5.
+# [PR-54242]: Blackhole's default DRAM-sharded matmul reaches 55 %.
+DRAM_SHARDED_EFFICIENCY: Mapping[str, float] = types.MappingProxyType(
+    {"wormhole_b0": 249.5 / 288, "blackhole": 0.55}
+)
+# [PR-42593]: the same decode matmul reading interleaved weights takes 1.37-1.47x (mean 1.42x) as long.
+# Blackhole: the same ratio is assumed (no public Blackhole comparison was found).
+INTERLEAVED_DRAM_SLOWDOWN = (1.47 + 1.37) / 2
+# [CCL-BW]: per-hop forwarding latency of the 1D fabric.
+CCL_HOP_LATENCY_S: Mapping[str, float] = types.MappingProxyType({"wormhole_b0": 711e-9, "blackhole": 515e-9})
+# [CCL-BW]: large-message link utilization (midpoints of the measured ranges), by topology.
+CCL_LINK_EFFICIENCY: Mapping[str, Mapping[str, float]] = types.MappingProxyType(
+    {
+        "wormhole_b0": types.MappingProxyType({"linear": 0.89, "ring": 0.745}),
+        # [CCL-BW]: Blackhole links run at half rate today: 50 GB/s rated x 0.5 x ~0.81 utilization.
+        "blackhole": types.MappingProxyType({"linear": 0.5 * 0.81, "ring": 0.5 * 0.815}),
+    }
+)
+# ASSUMED (neither cited nor fitted; see docs/perf_model.md): an L1-resident operand streams through a
+# core's NoC port at 32 bytes/cycle per direction, two NoCs per core.
+L1_BYTES_PER_CYCLE_PER_CORE = 64
 
 
 @dataclass(frozen=True)

@@ -1,36 +1,46 @@
-"""Roofline model over the device catalog: PREDICTED device time of emulated ops.
+"""Perf model over the device catalog: PREDICTED device time of emulated ops.
 
-Nothing here is measured. Every number this module returns is a prediction from public peak
-figures (see ``catalog.py`` for their sources) and is labelled as such wherever it is printed.
+Nothing here is measured. Every number this module returns is a prediction from public figures
+(``catalog.py`` cites each one) and a few FITTED constants (``data/perf_fit.json``, fitted by
+``tttv2_patterns.perf_calibration`` against TTTv1's published decode speeds), and it is labelled as
+such wherever it is printed. ``docs/perf_model.md`` derives every term.
 
-Per op, on one chip::
+Per op, on one chip (the busiest chip of a mesh: ops are recorded per chip)::
 
-    compute_s = flops / (peak FLOP/s per core for the op's engine and fidelity * cores_used)
-    memory_s  = bytes_moved / dram_bandwidth_bytes_per_s
-    ccl_s     = ccl_bytes / (links along the axis * link_bandwidth_bytes_per_s)
-    latency_s = max(compute_s, memory_s) + ccl_s + dispatch_overhead_s
+    compute_s  = flops / (cores_used * clock * FLOP/cycle/core(engine) / phases(math_fidelity))
+    dram_s     = DRAM bytes / (peak DRAM bandwidth * efficiency(access pattern))
+    l1_s       = L1 bytes / (cores_used * L1 bytes/cycle/core * clock)
+    ccl_s      = ccl_fixed + hops * hop_latency + ccl_bytes / (links * link bandwidth * efficiency(topology))
+    dispatch_s = op_fixed                                   (device-side cost of launching one op)
+    traced:    latency = max(compute_s, dram_s, l1_s) + ccl_s + dispatch_s
+    untraced:  latency = max(host_untraced_op, traced latency)   (the host enqueues ops one by one)
 
-Assumptions, stated once:
-
-- Compute and DRAM traffic overlap perfectly (the roofline); collectives do not overlap with them.
-- All of ``bytes_moved`` is charged at DRAM bandwidth, an upper bound for ops whose operands sit in L1.
-- Matmul-like ops (``MATRIX_ENGINE_OPS``) run at the matrix-engine rate, 4096 FLOP/cycle/core divided by
-  the fidelity phase count; every other op runs at the element-wise rate, 128 FLOP/cycle/core
-  (tech_reports/matrix_engine). SFPU transcendentals are slower than that, so those ops are optimistic.
-- Ops without a math fidelity run at LoFi rate (one phase).
-- The per-op dispatch overhead is ~4000 cycles (tt-metal issue #12074, traced decode on Wormhole).
+- The access-pattern efficiency is [DRAM-BW]'s DRAM-sharded decode matmul figure when the op reads a
+  DRAM-sharded tensor, and that divided by [PR-42593]'s interleaved slowdown otherwise.
+- Collectives (all_gather / reduce_scatter / all_reduce) are charged on the links only; ``ccl_bytes``
+  is what the busiest link direction carries (the emulator's figure), hops are ``n - 1`` on a line and
+  ``n // 2`` on a ring (twice for all_reduce).
+- Compute, DRAM and L1 traffic of one op overlap (the roofline); collectives and dispatch do not.
 
 An op record is any object with the attributes of ``tttv2_hwconfig.emulator._trace.OpRecord``:
-``name``, ``flops``, ``bytes_moved``, ``math_fidelity``, ``compute_dtype``, ``cores_used``,
-``ccl_bytes``, ``num_devices`` (and optionally ``scope`` and ``attributes["cluster_axis"]``).
+``name``, ``flops``, ``bytes_moved``, ``math_fidelity``, ``cores_used``, ``ccl_bytes``,
+``num_devices``; optionally ``input_memory`` / ``output_memory`` / ``input_nbytes`` /
+``output_nbytes`` (without them all bytes count as interleaved DRAM), ``scope`` and ``attributes``.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from importlib import resources
 
 from .catalog import (
+    CCL_HOP_LATENCY_S,
+    CCL_LINK_EFFICIENCY,
+    DRAM_SHARDED_EFFICIENCY,
+    INTERLEAVED_DRAM_SLOWDOWN,
+    L1_BYTES_PER_CYCLE_PER_CORE,
     MATRIX_FLOPS_PER_CYCLE_PER_CORE_LOFI,
     VECTOR_FLOPS_PER_CYCLE_PER_CORE,
     DeviceSpec,
@@ -40,42 +50,99 @@ from .catalog import (
 
 # Substrings of op names that run on the matrix engine at the 4096 FLOP/cycle/core (LoFi) rate.
 MATRIX_ENGINE_OPS = ("linear", "matmul", "scaled_dot_product_attention", "conv")
-PREDICTION_LABEL = "PREDICTED (roofline model, not measured)"
+CCL_OPS = ("all_gather", "reduce_scatter", "all_reduce")
+PREDICTION_LABEL = "PREDICTED (perf model, not measured)"
+BOUNDS = ("compute", "DRAM", "L1", "CCL", "dispatch", "host")
+FIT_FILE = "perf_fit.json"
+
+
+@dataclass(frozen=True)
+class PerfConstants:
+    """The perf model's free constants (seconds); ``PerfConstants.fitted()`` is the calibrated set.
+
+    Attributes:
+        op_fixed_s: FITTED device time of every op beyond its roofline terms, traced (dispatch and
+            kernel launch; [ISSUE-12074] measured ~4000 cycles of it).
+        ccl_fixed_s: FITTED per-invocation cost of a collective (entry/exit barriers, fabric
+            connection; [CCL-BW] names it and says it is not a constant).
+            Not fitted (0): left free, the fit drives it negative, i.e. the cited CCL terms already
+            charge TTTv1's collectives at least what its measured speeds allow.
+        host_untraced_op_s: host time to enqueue one op without trace. Not calibrated: no published
+            figure of an untraced TTTv1 decode exists; perf_fit.json says where the value comes from.
+        step_fixed_s: FITTED time of a decode step outside its ops (writing the step's inputs,
+            launching the trace, reading back the tokens); added once per step by the callers that
+            predict a whole step (``tttv2_patterns.predict``), not by ``predict_trace``.
+    """
+
+    op_fixed_s: float
+    ccl_fixed_s: float
+    host_untraced_op_s: float
+    step_fixed_s: float = 0.0
+
+    FIELDS = ("op_fixed_s", "ccl_fixed_s", "host_untraced_op_s", "step_fixed_s")
+
+    @classmethod
+    def fitted(cls) -> PerfConstants:
+        """The constants in ``tttv2_hwconfig/data/perf_fit.json`` (written by the calibration)."""
+        data = json.loads(resources.files("tttv2_hwconfig").joinpath("data", FIT_FILE).read_text())
+        return cls(**{name: float(data.get(name, 0.0)) for name in cls.FIELDS})
 
 
 @dataclass(frozen=True)
 class OpPrediction:
-    """Predicted device time of one op on one chip, split into its roofline terms (seconds)."""
+    """Predicted time of one op on one chip, split into its terms (seconds)."""
 
     name: str
     scope: str
     compute_s: float
-    memory_s: float
+    memory_s: float  # DRAM
     ccl_s: float
-    overhead_s: float
+    overhead_s: float  # dispatch
+    l1_s: float = 0.0
+    host_s: float = 0.0
+    traced: bool = True
+
+    @property
+    def device_s(self) -> float:
+        return max(self.compute_s, self.memory_s, self.l1_s) + self.ccl_s + self.overhead_s
 
     @property
     def latency_s(self) -> float:
-        return max(self.compute_s, self.memory_s) + self.ccl_s + self.overhead_s
+        return self.device_s if self.traced else max(self.host_s, self.device_s)
 
     @property
     def bound(self) -> str:
-        """What dominates: "compute", "memory", "ccl" or "overhead" (dispatch)."""
+        """What dominates: one of ``BOUNDS`` (compute / DRAM / L1 / CCL / dispatch / host)."""
         terms = {
             "compute": self.compute_s,
-            "memory": self.memory_s,
-            "ccl": self.ccl_s,
-            "overhead": self.overhead_s,
+            "DRAM": self.memory_s,
+            "L1": self.l1_s,
+            "CCL": self.ccl_s,
+            "dispatch": self.overhead_s,
         }
+        if not self.traced and self.host_s > self.device_s:
+            return "host"
         return max(terms, key=terms.get)
 
 
 @dataclass(frozen=True)
+class KindRow:
+    """All ops of one name: total PREDICTED seconds, share of the step and the dominant bound."""
+
+    name: str
+    count: int
+    latency_s: float
+    share: float
+    bound: str
+
+
+@dataclass(frozen=True)
 class Prediction:
-    """Predicted device time of a sequence of ops run one after another on ``device_name``."""
+    """Predicted time of a sequence of ops run one after another on ``device_name``."""
 
     device_name: str
     ops: tuple[OpPrediction, ...]
+    traced: bool = True
 
     @property
     def total_latency_s(self) -> float:
@@ -92,16 +159,42 @@ class Prediction:
             totals[op.name] = totals.get(op.name, 0.0) + op.latency_s
         return dict(sorted(totals.items(), key=lambda item: -item[1]))
 
+    def latency_s_by_bound(self) -> dict[str, float]:
+        """Total predicted seconds per bound (every op counted under its dominant term)."""
+        totals = dict.fromkeys(BOUNDS, 0.0)
+        for op in self.ops:
+            totals[op.bound] += op.latency_s
+        return totals
+
+    def by_kind(self) -> list[KindRow]:
+        """One row per op name, largest first; the bound is the one holding most of its time."""
+        total = self.total_latency_s or 1.0
+        groups: dict[str, list[OpPrediction]] = {}
+        for op in self.ops:
+            groups.setdefault(op.name, []).append(op)
+        rows = []
+        for name, ops in groups.items():
+            per_bound = dict.fromkeys(BOUNDS, 0.0)
+            for op in ops:
+                per_bound[op.bound] += op.latency_s
+            seconds = sum(op.latency_s for op in ops)
+            rows.append(KindRow(name, len(ops), seconds, seconds / total, max(per_bound, key=per_bound.get)))
+        return sorted(rows, key=lambda row: -row.latency_s)
+
     def format_table(self, max_rows: int | None = None) -> str:
         """A fixed-width text table, one row per op, headed by the PREDICTED label."""
-        header = f"{'#':>4}  {'op':<44} {'bound':<8} {'compute us':>10} {'memory us':>10} {'ccl us':>8} {'total us':>9}"
-        lines = [f"{PREDICTION_LABEL} on {self.device_name}", header, "-" * len(header)]
+        header = (
+            f"{'#':>4}  {'op':<44} {'bound':<8} {'compute us':>10} {'DRAM us':>9} {'L1 us':>7} "
+            f"{'ccl us':>8} {'total us':>9}"
+        )
+        mode = "traced" if self.traced else "untraced"
+        lines = [f"{PREDICTION_LABEL} on {self.device_name} ({mode})", header, "-" * len(header)]
         shown = self.ops if max_rows is None else self.ops[:max_rows]
         for index, op in enumerate(shown):
             label = f"{op.scope}:{op.name}" if op.scope else op.name
             lines.append(
                 f"{index:>4}  {label[:44]:<44} {op.bound:<8} {op.compute_s * 1e6:>10.2f} "
-                f"{op.memory_s * 1e6:>10.2f} {op.ccl_s * 1e6:>8.2f} {op.latency_s * 1e6:>9.2f}"
+                f"{op.memory_s * 1e6:>9.2f} {op.l1_s * 1e6:>7.2f} {op.ccl_s * 1e6:>8.2f} {op.latency_s * 1e6:>9.2f}"
             )
         if len(shown) < len(self.ops):
             lines.append(f"      ... {len(self.ops) - len(shown)} more ops")
@@ -114,19 +207,39 @@ def is_matrix_engine_op(name: str) -> bool:
     return any(key in name for key in MATRIX_ENGINE_OPS)
 
 
-def predict_op(record, spec: DeviceSpec | str, *, dispatch_overhead_s: float | None = None) -> OpPrediction:
-    """PREDICT one op's device time on ``spec``, split into roofline terms.
+def is_ccl_op(name: str) -> bool:
+    return any(key in name for key in CCL_OPS)
+
+
+def dram_efficiency(spec: DeviceSpec, sharded: bool) -> float:
+    """Achievable share of peak DRAM bandwidth: DRAM-sharded reads, or interleaved ([DRAM-BW], [PR-42593])."""
+    efficiency = DRAM_SHARDED_EFFICIENCY[spec.arch]
+    return efficiency if sharded else efficiency / INTERLEAVED_DRAM_SLOWDOWN
+
+
+def predict_op(
+    record,
+    spec: DeviceSpec | str,
+    *,
+    traced: bool = True,
+    constants: PerfConstants | None = None,
+    dispatch_overhead_s: float | None = None,
+) -> OpPrediction:
+    """PREDICT one op's time on ``spec``, split into its terms.
 
     Args:
         record: an op record (see the module docstring); flops and bytes are per chip.
         spec: a ``DeviceSpec`` or a catalog name.
-        dispatch_overhead_s: fixed per-op cost; default ``spec.dispatch_overhead_s``.
+        traced: the op runs inside a replayed trace (no host enqueue time).
+        constants: the free constants; default ``PerfConstants.fitted()``.
+        dispatch_overhead_s: overrides ``constants.op_fixed_s``.
 
     Raises:
         ValueError: a negative count, ``cores_used`` outside the compute grid, more devices than the
             product has, or collective bytes on a product without chip-to-chip links.
     """
     spec = device_spec(spec)
+    constants = constants or _FITTED()
     name = str(record.name)
     flops, bytes_moved, ccl_bytes = int(record.flops), int(record.bytes_moved), int(record.ccl_bytes)
     for field_name, value in (("flops", flops), ("bytes_moved", bytes_moved), ("ccl_bytes", ccl_bytes)):
@@ -136,41 +249,38 @@ def predict_op(record, spec: DeviceSpec | str, *, dispatch_overhead_s: float | N
         raise ValueError(
             f"{name}: recorded on {record.num_devices} devices but {spec.name} has {spec.num_chips} chips"
         )
-
     cores = spec.compute_cores if record.cores_used is None else int(record.cores_used)
     if not 1 <= cores <= spec.compute_cores:
         raise ValueError(
             f"{name}: cores_used must be in 1..{spec.compute_cores} (the {spec.compute_grid[0]}x"
             f"{spec.compute_grid[1]} compute grid of {spec.name}), got {cores}"
         )
+    overhead_s = constants.op_fixed_s if dispatch_overhead_s is None else float(dispatch_overhead_s)
+    scope = str(getattr(record, "scope", "") or "")
+    if is_ccl_op(name):
+        ccl_s = _ccl_seconds(name, ccl_bytes, record, spec, constants)
+        return OpPrediction(
+            name, scope, 0.0, 0.0, ccl_s, overhead_s, 0.0, constants.host_untraced_op_s, traced
+        )
+    dram_bytes, l1_bytes, sharded = _split_bytes(record, bytes_moved)
     compute_s = flops / (_flops_per_s_per_core(name, record, spec) * cores)
-    memory_s = bytes_moved / spec.dram_bandwidth_bytes_per_s
-    ccl_s = _ccl_seconds(name, ccl_bytes, record, spec)
-    overhead_s = spec.dispatch_overhead_s if dispatch_overhead_s is None else float(dispatch_overhead_s)
+    memory_s = dram_bytes / (spec.dram_bandwidth_bytes_per_s * dram_efficiency(spec, sharded))
+    l1_s = l1_bytes / (cores * L1_BYTES_PER_CYCLE_PER_CORE * spec.clock_hz)
     return OpPrediction(
-        name=name,
-        scope=str(getattr(record, "scope", "") or ""),
-        compute_s=compute_s,
-        memory_s=memory_s,
-        ccl_s=ccl_s,
-        overhead_s=overhead_s,
+        name, scope, compute_s, memory_s, 0.0, overhead_s, l1_s, constants.host_untraced_op_s, traced
     )
 
 
-def predict_op_latency_s(
-    record, spec: DeviceSpec | str, *, dispatch_overhead_s: float | None = None
-) -> float:
-    """PREDICTED device seconds of one op on ``spec``: max(compute, memory) + ccl + dispatch overhead."""
-    return predict_op(record, spec, dispatch_overhead_s=dispatch_overhead_s).latency_s
+def predict_op_latency_s(record, spec: DeviceSpec | str, **options) -> float:
+    """PREDICTED seconds of one op on ``spec`` (see ``predict_op`` for the options)."""
+    return predict_op(record, spec, **options).latency_s
 
 
-def predict_trace(
-    records: Iterable, spec: DeviceSpec | str, *, dispatch_overhead_s: float | None = None
-) -> Prediction:
-    """PREDICT the device time of ops run back to back (e.g. ``device.trace``) on ``spec``."""
+def predict_trace(records: Iterable, spec: DeviceSpec | str, **options) -> Prediction:
+    """PREDICT the time of ops run back to back (e.g. ``device.trace``) on ``spec``."""
     spec = device_spec(spec)
-    ops = tuple(predict_op(r, spec, dispatch_overhead_s=dispatch_overhead_s) for r in records)
-    return Prediction(device_name=spec.name, ops=ops)
+    ops = tuple(predict_op(r, spec, **options) for r in records)
+    return Prediction(device_name=spec.name, ops=ops, traced=options.get("traced", True))
 
 
 def tokens_per_s_per_user(decode_step_latency_s: float) -> float:
@@ -178,6 +288,19 @@ def tokens_per_s_per_user(decode_step_latency_s: float) -> float:
     if not decode_step_latency_s > 0:
         raise ValueError(f"decode_step_latency_s must be > 0 seconds, got {decode_step_latency_s!r}")
     return 1.0 / decode_step_latency_s
+
+
+def _split_bytes(record, bytes_moved: int) -> tuple[float, float, bool]:
+    """(DRAM bytes, L1 bytes, reads a DRAM-sharded tensor) of an op, scaled to its ``bytes_moved``."""
+    memory = tuple(getattr(record, "input_memory", ())) + tuple(getattr(record, "output_memory", ()))
+    nbytes = tuple(getattr(record, "input_nbytes", ())) + tuple(getattr(record, "output_nbytes", ()))
+    if not memory or len(memory) != len(nbytes) or sum(nbytes) == 0:
+        return float(bytes_moved), 0.0, False
+    dram = sum(n for kind, n in zip(memory, nbytes) if kind.startswith("DRAM"))
+    l1 = sum(n for kind, n in zip(memory, nbytes) if kind.startswith("L1"))
+    scale = bytes_moved / sum(nbytes)  # ops that touch part of a tensor (a KV-cache row) record less
+    sharded = any(kind.startswith("DRAM") and kind.endswith("SHARDED") for kind in memory)
+    return dram * scale, l1 * scale, sharded
 
 
 def _flops_per_s_per_core(name: str, record, spec: DeviceSpec) -> float:
@@ -188,10 +311,19 @@ def _flops_per_s_per_core(name: str, record, spec: DeviceSpec) -> float:
     return spec.clock_hz * VECTOR_FLOPS_PER_CYCLE_PER_CORE / phases
 
 
-def _ccl_seconds(name: str, ccl_bytes: int, record, spec: DeviceSpec) -> float:
-    if ccl_bytes == 0:
-        return 0.0
+def ccl_hops(name: str, group_size: int, topology: str) -> int:
+    """Hops the first byte crosses: ``n - 1`` on a line, ``n // 2`` on a ring; all_reduce goes twice."""
+    if group_size <= 1:
+        return 0
+    hops = group_size // 2 if topology.lower() == "ring" else group_size - 1
+    return 2 * hops if "all_reduce" in name else hops
+
+
+def _ccl_seconds(name: str, ccl_bytes: int, record, spec: DeviceSpec, constants: PerfConstants) -> float:
     attributes = getattr(record, "attributes", None) or {}
+    group = int(attributes.get("group_size", record.num_devices))
+    if ccl_bytes == 0 and group <= 1:
+        return 0.0
     axis = attributes.get("cluster_axis")
     links = spec.eth_links.links_for_axis(axis)
     if links == 0 or spec.eth_links.link_bandwidth_bytes_per_s <= 0:
@@ -200,4 +332,18 @@ def _ccl_seconds(name: str, ccl_bytes: int, record, spec: DeviceSpec) -> float:
             f"{name}: {ccl_bytes} collective bytes but {spec.name} has no chip-to-chip links{where} "
             f"(mesh {spec.mesh_shape}, links per axis {spec.eth_links.links_per_axis})"
         )
-    return ccl_bytes / (links * spec.eth_links.link_bandwidth_bytes_per_s)
+    topology = str(attributes.get("topology", "Linear")).lower()
+    topology = "ring" if topology == "ring" else "linear"
+    efficiency = CCL_LINK_EFFICIENCY[spec.arch][topology]
+    hops = ccl_hops(name, group, topology)
+    bandwidth_s = ccl_bytes / (links * spec.eth_links.link_bandwidth_bytes_per_s * efficiency)
+    return constants.ccl_fixed_s + hops * CCL_HOP_LATENCY_S[spec.arch] + bandwidth_s
+
+
+_FITTED_CACHE: list[PerfConstants] = []
+
+
+def _FITTED() -> PerfConstants:  # noqa: N802 - reads like a constant at the call sites
+    if not _FITTED_CACHE:
+        _FITTED_CACHE.append(PerfConstants.fitted())
+    return _FITTED_CACHE[0]

@@ -107,14 +107,21 @@ def new_tensor(
 _DTYPE_NAMES = {dtype: dtype.name.lower() for dtype in DataType}  # enum .name is slow on a hot path
 
 
-def _describe(tensors: Iterable) -> tuple[tuple[tuple[int, ...], ...], tuple[str, ...], int]:
-    shapes, dtypes, total = [], [], 0
+def _memory_kind(tensor: Tensor) -> str:
+    """``"DRAM_INTERLEAVED"``, ``"L1_WIDTH_SHARDED"``... (``"HOST"`` off device): what the perf model reads."""
+    config = tensor.memory_config()
+    return "HOST" if config is None else f"{config.buffer_type.name}_{config.memory_layout.name}"
+
+
+def _describe(tensors: Iterable):
+    shapes, dtypes, memory, nbytes = [], [], [], []
     for t in tensors:
         if isinstance(t, Tensor):
             shapes.append(tuple(t.padded_shape))
             dtypes.append(_DTYPE_NAMES[t.dtype])
-            total += t.device_nbytes
-    return tuple(shapes), tuple(dtypes), total
+            memory.append(_memory_kind(t))
+            nbytes.append(t.device_nbytes)
+    return tuple(shapes), tuple(dtypes), tuple(memory), tuple(nbytes)
 
 
 def record(
@@ -134,8 +141,9 @@ def record(
     """Append one OpRecord to the device trace (per-device figures)."""
     if device is None or getattr(device, "replaying", False):
         return  # a trace replay: the captured records stand for it (_ops_trace.execute_trace)
-    in_shapes, in_dtypes, in_bytes = _describe(inputs)
-    out_shapes, out_dtypes, out_bytes = _describe(outputs)
+    in_shapes, in_dtypes, in_memory, in_nbytes = _describe(inputs)
+    out_shapes, out_dtypes, out_memory, out_nbytes = _describe(outputs)
+    in_bytes, out_bytes = sum(in_nbytes), sum(out_nbytes)
     program_cache_check(device, (op_name, in_shapes, in_dtypes, out_shapes, out_dtypes))
     if device.trace is None:
         return
@@ -146,6 +154,10 @@ def record(
             input_dtypes=in_dtypes,
             output_shapes=out_shapes,
             output_dtypes=out_dtypes,
+            input_memory=in_memory,
+            output_memory=out_memory,
+            input_nbytes=in_nbytes,
+            output_nbytes=out_nbytes,
             flops=int(flops),
             bytes_moved=int(in_bytes + out_bytes if bytes_moved is None else bytes_moved),
             math_fidelity=getattr(math_fidelity, "name", math_fidelity),

@@ -1,0 +1,190 @@
+"""Calibration of the perf model's free constants against TTTv1's published decode speeds.
+
+Inputs (the only figures fitted): tenstorrent/tt-metal ``models/tt_transformers/PERF.md``, table
+"Performance" (TTTv1, performance mode, batch 1, prefill 128 tokens), decode tokens/s/user, in
+``CALIBRATION_ROWS``. Nothing else is fitted; ``perf_heldout.py`` holds the held-out rows.
+
+The predicted program is TTTv2's own op program (shapes-only run of the family's model) at TTTv1's
+published precisions (``program="tttv1-precision"``: the blocks' performance defaults), replayed
+from a trace as TTTv1's decode is. A traced step's PREDICTED time is linear in the two fitted
+constants::
+
+    step_s = A + n_ops * op_fixed_s + step_fixed_s
+
+(``A``: every cited term, collectives included; ``n_ops``: ops of the step), and the fit picks the
+pair that minimises the largest relative residual in tokens/s/user (the target is a per-row bound),
+by a deterministic grid search refined around its best point. ``ccl_fixed_s`` stays 0: left free, a
+fit drives it negative (the cited CCL terms already charge what TTTv1's speeds allow), and
+``host_untraced_op_s`` is not fitted (no untraced figure is published); both are kept from
+``perf_fit.json``.
+
+    python -m tttv2_patterns.perf_calibration            # fit, print residuals
+    python -m tttv2_patterns.perf_calibration --write    # also update tttv2_hwconfig/data/perf_fit.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+from tttv2_hwconfig.perf_model import FIT_FILE, PerfConstants
+
+SOURCE = (
+    "tenstorrent/tt-metal models/tt_transformers/PERF.md, Performance table (TTTv1, batch 1, prefill 128)"
+)
+# (model config name in the llama3 family, device, published decode tokens/s/user)
+CALIBRATION_ROWS = (
+    ("Llama-3.2-1B", "N150", 87.8),
+    ("Llama-3.2-1B", "N300", 105.9),
+    ("Llama-3.2-1B", "T3K", 119.8),
+    ("Llama-3.1-8B", "N150", 28.3),
+    ("Llama-3.1-8B", "N300", 44.2),
+    ("Llama-3.1-8B", "T3K", 64.3),
+)
+# Where TTTv2's predicted program differs from TTTv1's (PERF.md states TTTv1's settings).
+PROGRAM_DIFFERENCES = (
+    "MLP precision: TTTv1 bfp8 MLP in layer 32 of the 8B; TTTv2 tttv1-precision: bfp4 gate/up/down in every layer",
+    "op program: TTTv2's own ops (counts in the table), not TTTv1's fused/prefetched decode",
+)
+
+
+@dataclass(frozen=True)
+class CalibrationPoint:
+    """One published row and the constant-free parts of its PREDICTED step time."""
+
+    model: str
+    device: str
+    published_tokens_per_s: float
+    base_s: float  # A: every cited term
+    ops: int
+    collectives: int
+
+    def predicted_s(self, constants: PerfConstants) -> float:
+        return (
+            self.base_s
+            + self.ops * constants.op_fixed_s
+            + self.collectives * constants.ccl_fixed_s
+            + constants.step_fixed_s
+        )
+
+    def residual(self, constants: PerfConstants) -> float:
+        """(predicted - published) / published tokens/s/user."""
+        return (1.0 / self.predicted_s(constants)) / self.published_tokens_per_s - 1.0
+
+
+def measure_points(rows=CALIBRATION_ROWS) -> list[CalibrationPoint]:
+    """Shapes-only runs of each row's model on its device, with the fitted constants set to zero."""
+    from tttv2_hwconfig.perf_model import is_ccl_op  # noqa: PLC0415
+
+    from tttv2_patterns.model_families import family_for  # noqa: PLC0415
+    from tttv2_patterns.predict import predict_model  # noqa: PLC0415
+
+    configs = family_for({"architectures": ["LlamaForCausalLM"]}).configs()
+    zero = PerfConstants(op_fixed_s=0.0, ccl_fixed_s=0.0, host_untraced_op_s=0.0, step_fixed_s=0.0)
+    points = []
+    for model, device, published in rows:
+        result = predict_model(
+            configs[model],
+            device,
+            batch=1,
+            prompt_len=128,
+            program="tttv1-precision",
+            traced=True,
+            constants=zero,
+        )
+        collectives = sum(1 for op in result.decode.ops if is_ccl_op(op.name))
+        points.append(
+            CalibrationPoint(model, device, published, result.decode_step_s, result.decode_ops, collectives)
+        )
+    return points
+
+
+# Search box of the fit (seconds): per-op time up to 50 us, per-step time up to 20 ms.
+_OP_RANGE, _STEP_RANGE = (0.0, 50e-6), (0.0, 20e-3)
+
+
+def fit(points: list[CalibrationPoint], keep: PerfConstants) -> PerfConstants:
+    """(op_fixed_s, step_fixed_s) >= 0 minimising the largest |residual|; the rest from ``keep``."""
+    published = np.array([p.published_tokens_per_s for p in points])
+    base = np.array([p.base_s + p.collectives * keep.ccl_fixed_s for p in points])
+    ops = np.array([p.ops for p in points], dtype=float)
+
+    def worst(op_grid, step_grid):
+        pred = base[None, None, :] + op_grid[:, None, None] * ops + step_grid[None, :, None]
+        error = np.abs(1.0 / (pred * published) - 1.0).max(axis=-1)
+        i, j = np.unravel_index(np.argmin(error), error.shape)
+        return op_grid[i], step_grid[j]
+
+    (op_lo, op_hi), (step_lo, step_hi) = _OP_RANGE, _STEP_RANGE
+    for _ in range(4):  # grid, then zoom in on the best cell
+        op_grid, step_grid = np.linspace(op_lo, op_hi, 201), np.linspace(step_lo, step_hi, 201)
+        op_best, step_best = worst(op_grid, step_grid)
+        op_span, step_span = 2 * (op_grid[1] - op_grid[0]), 2 * (step_grid[1] - step_grid[0])
+        op_lo, op_hi = max(0.0, op_best - op_span), op_best + op_span
+        step_lo, step_hi = max(0.0, step_best - step_span), step_best + step_span
+    return PerfConstants(float(op_best), keep.ccl_fixed_s, keep.host_untraced_op_s, float(step_best))
+
+
+def residual_table(points: list[CalibrationPoint], constants: PerfConstants) -> str:
+    lines = [
+        f"Calibration (PREDICTED vs published; {SOURCE})",
+        f"{'model':<14} {'device':<6} {'published':>9} {'PREDICTED':>9} {'residual':>8} {'ops':>5} {'ccl':>4}",
+    ]
+    for p in points:
+        lines.append(
+            f"{p.model:<14} {p.device:<6} {p.published_tokens_per_s:>9.1f} {1 / p.predicted_s(constants):>9.1f} "
+            f"{100 * p.residual(constants):>7.1f}% {p.ops:>5} {p.collectives:>4}"
+        )
+    lines.append(
+        f"fitted: op_fixed_s={constants.op_fixed_s * 1e6:.2f} us, step_fixed_s={constants.step_fixed_s * 1e3:.3f} ms "
+        f"(ccl_fixed_s={constants.ccl_fixed_s * 1e6:.2f} us, not fitted); "
+        f"largest |residual| {100 * max(abs(p.residual(constants)) for p in points):.1f}%"
+    )
+    lines += [f"differs from TTTv1: {d}" for d in PROGRAM_DIFFERENCES]
+    return "\n".join(lines)
+
+
+def fit_file() -> Path:
+    return Path(str(resources.files("tttv2_hwconfig").joinpath("data", FIT_FILE)))
+
+
+def write_fit(points: list[CalibrationPoint], constants: PerfConstants, path: Path | None = None) -> None:
+    path = path or fit_file()
+    previous = json.loads(path.read_text()) if path.is_file() else {}
+    data = {
+        "op_fixed_s": constants.op_fixed_s,
+        "ccl_fixed_s": constants.ccl_fixed_s,
+        "host_untraced_op_s": constants.host_untraced_op_s,
+        "host_untraced_op_s_source": previous.get("host_untraced_op_s_source", ""),
+        "step_fixed_s": constants.step_fixed_s,
+        "source": f"FITTED by tttv2_patterns.perf_calibration on {SOURCE}",
+        "points": [p.__dict__ for p in points],
+    }
+    path.write_text(json.dumps(data, indent=2) + "\n")
+
+
+def stored_points(path: Path | None = None) -> list[CalibrationPoint]:
+    """The calibration points recorded in ``perf_fit.json`` by the last ``--write``."""
+    data = json.loads((path or fit_file()).read_text())
+    return [CalibrationPoint(**point) for point in data.get("points", [])]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--write", action="store_true", help="update tttv2_hwconfig/data/perf_fit.json")
+    args = parser.parse_args(argv)
+    points = measure_points()
+    constants = fit(points, PerfConstants.fitted())
+    print(residual_table(points, constants))
+    if args.write:
+        write_fit(points, constants)
+        print(f"wrote {fit_file()}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
