@@ -76,3 +76,32 @@ CONTROLS = [
         OP, lambda d: prefill(d, x=dev(d, (1, 2, 32, 160)), cos=dev(d, (1, 1, 32, 160))), name="head_dim_160"
     ),
 ]
+
+
+def _row(x0, x1):
+    return ttnn.CoreRangeSet([ttnn.CoreRange(ttnn.CoreCoord(x0, 0), ttnn.CoreCoord(x1, 0))])
+
+
+def _hs(grid, shape):
+    return ttnn.MemoryConfig(
+        ttnn.TensorMemoryLayout.HEIGHT_SHARDED,
+        ttnn.BufferType.L1,
+        ttnn.ShardSpec(grid, list(shape), ttnn.ShardOrientation.ROW_MAJOR),
+    )
+
+
+def fused_qk(d, batch=2, *, k_start=None, cos_users=None):
+    k_start = batch if k_start is None else k_start
+    q = dev(d, (1, batch, 8, 64), memory_config=_hs(_row(0, batch - 1), (32, 64)))
+    k = dev(d, (1, batch, 8, 64), memory_config=_hs(_row(k_start, k_start + batch - 1), (32, 64)))
+    users = cos_users or 2 * batch
+    cos = dev(d, (1, users, 1, 64), memory_config=_hs(_row(0, users - 1), (32, 64)))
+    tm = dev(d, (1, 1, 2 * batch * 32, 32), memory_config=_hs(_row(0, 2 * batch - 1), (32, 32)))
+    return ttnn.experimental.rotary_embedding_llama_fused_qk(q, k, cos, cos, tm)
+
+
+CASES += [
+    Case("rope_fused_qk.disjoint_grids", lambda d: fused_qk(d, k_start=1)),
+    Case("rope_fused_qk.cos_batch", lambda d: fused_qk(d, cos_users=3)),
+]
+CONTROLS += [Control("ttnn.experimental.rotary_embedding_llama_fused_qk", fused_qk)]
