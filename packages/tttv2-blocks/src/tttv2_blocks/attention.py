@@ -867,7 +867,19 @@ class Attention(Module):
                 use_height_and_width_as_shard_shape=True,
             )
             attn = ttnn.to_memory_config(attn, per_user)
-            merged = ttnn.experimental.nlp_concat_heads_decode(attn, num_heads=self.q_heads_local)
+            # A user grid of several core ranges runs on sub-core grids, which the op requires be named
+            # (nlp_concat_heads_decode validate: "Subcoregrids must be provided if on_subcoregrids is true").
+            full = self.device.compute_with_storage_grid_size()
+            sub_core_grids = (
+                ttnn.CoreRangeSet(
+                    [ttnn.CoreRange(ttnn.CoreCoord(0, 0), ttnn.CoreCoord(full.x - 1, full.y - 1))]
+                )
+                if len(grid.ranges()) > 1
+                else None
+            )
+            merged = ttnn.experimental.nlp_concat_heads_decode(
+                attn, num_heads=self.q_heads_local, sub_core_grids=sub_core_grids
+            )
             ttnn.deallocate(attn)
             out = self.o_proj.decode(merged)
             if out.is_sharded():

@@ -79,9 +79,8 @@ def test_sdpa_sliding_window_scale_and_program_config(device):
 
 
 def test_sdpa_attn_mask_non_causal(device):
-    # With a mask the real op needs both sequence lengths divisible by the (default 32) chunk sizes.
-    q, k, v = (bf16(torch.randn(1, 2, 64, 32)) for _ in range(3))
-    allowed = torch.rand(1, 1, 64, 64) > 0.3
+    q, k, v = (bf16(torch.randn(1, 2, 40, 32)) for _ in range(3))
+    allowed = torch.rand(1, 1, 40, 40) > 0.3
     allowed[..., 0] = True
     additive = torch.where(allowed, 0.0, -1e9)
     out = ttnn.transformer.scaled_dot_product_attention(

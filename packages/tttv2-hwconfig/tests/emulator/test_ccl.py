@@ -200,21 +200,5 @@ def test_bad_dim(device):
         ttnn.all_gather(tensor, 4)
 
 
-def test_reduce_scatter_needs_divisible_dim(device):
-    n = device.get_num_devices()
-    if n == 1:
-        pytest.skip("every size divides over one device")
-    tensor, _ = per_device(device, (1, 1, 32, 32 * n + 1))
-    with pytest.raises(ValueError, match="ttnn.reduce_scatter: dim 3 of size"):
-        ttnn.reduce_scatter(tensor, 3)
-
-
-def test_all_reduce_rejects_integer_tensors(device):
-    tensor = ttnn.from_torch(torch.ones(1, 1, 32, 32, dtype=torch.int64), dtype=ttnn.uint32, device=device)
-    with pytest.raises(ValueError, match="ttnn.all_reduce: input_tensor dtype"):
-        ttnn.all_reduce(tensor)
-
-
-def test_host_tensor_is_rejected(device):
-    with pytest.raises(ValueError, match="ttnn.all_gather: input_tensor must be on device"):
-        ttnn.all_gather(ttnn.from_torch(torch.ones(1, 1, 32, 32)), 3)
+# The collectives' TT_FATAL rules (dtype, divisibility, on-device, ...) are exercised by
+# tests/emulator/rules/cases_ccl.py.

@@ -28,13 +28,129 @@ import torch
 
 from . import _numerics
 from ._memory import MemoryConfig, ShardSpec
-from ._op import fail, new_tensor, record, require_dtype, require_on_device
+from ._op import fail, new_tensor, record, require_tensor
+from ._rules import check, not_mirrored, rule
 from ._tensor import Tensor, device_bytes
-from ._types import DataType, Topology
+from ._types import ELEMENT_BYTES, BufferType, DataType, Layout, TensorMemoryLayout, Topology
 
 __all__ = ["all_gather", "all_reduce", "reduce_scatter"]
 
 _REDUCE_DTYPES = (DataType.BFLOAT16, DataType.BFLOAT8_B, DataType.FLOAT32)
+
+_AG = "ttnn.all_gather"
+_AG_SRC = "ttnn/cpp/ttnn/operations/ccl/all_gather/device/all_gather_device_operation.cpp: validate_on_program_cache_miss"
+_RS = "ttnn.reduce_scatter"
+_RS_SRC = (
+    "ttnn/cpp/ttnn/operations/experimental/ccl/reduce_scatter_common/reduce_scatter_validate_utils.cpp: "
+    "reduce_scatter_common_validates"
+)
+_AR = "ttnn.all_reduce"
+_DOC = 'the wheel\'s (0.81.1) {} docstring, "Supported dtypes and layouts"'
+# Buffer alignment of Wormhole / Blackhole (tt-metal hal): DRAM 32 bytes, L1 16 bytes.
+_ALIGNMENT = {BufferType.DRAM: 32, BufferType.L1: 16}
+
+R_AG_DEVICE = rule(
+    "all_gather.on_device", _AG, 'input_tensor on device ("Input tensor must be on device!")', _AG_SRC
+)
+R_AG_LINKS = rule(
+    "all_gather.num_links",
+    _AG,
+    '0 < num_links <= compute grid rows ("Worker cores used by links ...")',
+    _AG_SRC,
+)
+R_AG_ALIGNED = rule(
+    "all_gather.page_aligned",
+    _AG,
+    "page size % buffer alignment == 0 (row-major: row bytes % 32 in DRAM, % 16 in L1)",
+    _AG_SRC,
+)
+R_AG_BLOCK = rule("all_gather.block_sharded_l1", _AG, "a BLOCK_SHARDED input is in L1", _AG_SRC)
+# Not in the 0.81.1 wheel (its _ttnncpp.so lacks the messages): older tt-metal's "rank >= 2" and
+# "num_devices > 1" all_gather checks; a one-device group is a copy here.
+not_mirrored(
+    "all_gather.memory_layout",
+    _AG,
+    "input memory layout INTERLEAVED, WIDTH_, BLOCK_ or HEIGHT_SHARDED",
+    "every memory layout the emulator has is one of these: the rule cannot be violated",
+)
+not_mirrored(
+    "all_gather.output_tensor",
+    _AG,
+    "a preallocated output_tensor matches the computed spec",
+    "output_tensor is not modelled (NotImplementedError)",
+)
+
+R_RS_DEVICE = rule("reduce_scatter.on_device", _RS, "input_tensor on device", _RS_SRC)
+R_RS_DTYPE = rule("reduce_scatter.dtype", _RS, "input dtype BFLOAT16, BFLOAT8_B or FLOAT32", _DOC.format(_RS))
+R_RS_LINKS = rule("reduce_scatter.num_links", _RS, "num_links > 0", _RS_SRC)
+R_RS_RANK = rule("reduce_scatter.rank", _RS, "input rank >= 2", _RS_SRC)
+R_RS_ALIGNED = rule("reduce_scatter.page_aligned", _RS, "page size % buffer alignment == 0", _RS_SRC)
+R_RS_DIVISIBLE = rule(
+    "reduce_scatter.dim_divisible",
+    _RS,
+    "the scatter dim splits evenly over the group (tile-misaligned splits take the composite path, which "
+    "needs the size divisible)",
+    _RS_SRC + "; ttnn/cpp/ttnn/operations/ccl/reduce_scatter/reduce_scatter.cpp: invoke",
+)
+R_RS_BLOCK = rule("reduce_scatter.block_sharded_l1", _RS, "a BLOCK_SHARDED input is in L1", _RS_SRC)
+not_mirrored(
+    "reduce_scatter.topology",
+    _RS,
+    "topology is Ring or Linear",
+    "the wrapper converts 2D topologies to 1D before validate (convert_2d_to_1d_topology): not reachable",
+)
+not_mirrored(
+    "reduce_scatter.output_tensor",
+    _RS,
+    "a preallocated output_tensor matches layout, dtype, memory_config and shape",
+    "output_tensor is not modelled (NotImplementedError)",
+)
+
+R_AR_DEVICE = rule(
+    "all_reduce.on_device",
+    _AR,
+    "input_tensor on device",
+    "ttnn/cpp/ttnn/operations/ccl/all_reduce/all_reduce.cpp: invoke",
+)
+R_AR_DTYPE = rule("all_reduce.dtype", _AR, "input dtype BFLOAT16, BFLOAT8_B or FLOAT32", _DOC.format(_AR))
+R_AR_RANK = rule(
+    "all_reduce.rank", _AR, 'input rank >= 2 ("Input must be rank 2 or greater")', _DOC.format(_AR)
+)
+not_mirrored(
+    "all_reduce.async_ops",
+    _AR,
+    "the validate of all_reduce_async's reduce-scatter / all-gather device ops",
+    "not read for this release; all_reduce is checked against its documented dtypes and rank only",
+)
+
+
+def _on_device(name: str, tensor, rule_) -> None:
+    require_tensor(rule_.op, name, tensor)
+    check(tensor.device() is not None, rule_, f"{name} is on host")
+
+
+def _page_aligned(tensor: Tensor, rule_) -> None:
+    if tensor.layout != Layout.ROW_MAJOR:
+        return  # tile pages (2048, 1088, 576, 4096 bytes) are 32-byte multiples
+    config = tensor.memory_config()
+    width = (
+        config.shard_spec.shape[1]
+        if config.is_sharded() and config.shard_spec is not None
+        else tensor.padded_shape[-1]
+    )
+    page = width * ELEMENT_BYTES[tensor.dtype]
+    alignment = _ALIGNMENT[config.buffer_type]
+    check(
+        page % alignment == 0,
+        rule_,
+        f"row-major page of {page} bytes in {config.buffer_type.name} (alignment {alignment})",
+    )
+
+
+def _block_sharded_l1(tensor: Tensor, rule_) -> None:
+    config = tensor.memory_config()
+    if config.memory_layout == TensorMemoryLayout.BLOCK_SHARDED:
+        check(config.buffer_type == BufferType.L1, rule_, "input_tensor is BLOCK_SHARDED in DRAM")
 
 
 def device_groups(device, cluster_axis: int | None, op: str) -> list[list[int]]:
@@ -61,7 +177,6 @@ def _pieces_per_link(n: int, topology: Topology) -> int:
 
 
 def _check_common(op: str, input_tensor, dim, cluster_axis, topology, memory_config, num_links):
-    require_on_device(op, "input_tensor", input_tensor)
     rank = len(input_tensor.shape)
     if dim is not None:
         if not isinstance(dim, int) or not -rank <= dim < rank:
@@ -71,8 +186,8 @@ def _check_common(op: str, input_tensor, dim, cluster_axis, topology, memory_con
         fail(op, f"topology must be a ttnn.Topology, got {topology!r}", TypeError)
     if memory_config is not None and not isinstance(memory_config, MemoryConfig):
         fail(op, f"memory_config must be a ttnn.MemoryConfig, got {type(memory_config).__name__}", TypeError)
-    if num_links is not None and (not isinstance(num_links, int) or num_links < 1):
-        fail(op, f"num_links must be a positive int, got {num_links!r}")
+    if num_links is not None and not isinstance(num_links, int):
+        fail(op, f"num_links must be an int, got {num_links!r}", TypeError)
     device = input_tensor.device()
     device.check_open(op)
     groups = device_groups(device, cluster_axis, op)
@@ -154,10 +269,16 @@ def all_gather(
 
     Output shape: the input shape with ``shape[dim] * group_size``.
     """
-    op = "ttnn.all_gather"
+    op = _AG
+    _on_device("input_tensor", input_tensor, R_AG_DEVICE)
     dim, device, groups = _check_common(
         op, input_tensor, dim, cluster_axis, topology, memory_config, num_links
     )
+    if num_links is not None:
+        rows = device.compute_with_storage_grid_size().y
+        check(0 < num_links <= rows, R_AG_LINKS, f"num_links={num_links}, {rows} grid rows")
+    _page_aligned(input_tensor, R_AG_ALIGNED)
+    _block_sharded_l1(input_tensor, R_AG_BLOCK)
     if output_tensor is not None:
         fail(op, "output_tensor= is not modelled by the emulator", NotImplementedError)
     shards = input_tensor.shards
@@ -183,13 +304,6 @@ def all_gather(
     return out
 
 
-def _check_reducible(op: str, input_tensor: Tensor) -> None:
-    require_on_device(op, "input_tensor", input_tensor)
-    require_dtype(op, "input_tensor", input_tensor, *_REDUCE_DTYPES)
-    if len(input_tensor.shape) < 2:
-        fail(op, f"input_tensor must have rank >= 2, got shape {list(input_tensor.shape)}")
-
-
 def reduce_scatter(
     input_tensor: Tensor,
     dim: int,
@@ -211,18 +325,24 @@ def reduce_scatter(
 
     Output shape: the input shape with ``shape[dim] / group_size``.
     """
-    op = "ttnn.reduce_scatter"
-    _check_reducible(op, input_tensor)
+    op = _RS
+    _on_device("input_tensor", input_tensor, R_RS_DEVICE)
+    check(
+        input_tensor.dtype in _REDUCE_DTYPES, R_RS_DTYPE, f"input_tensor dtype is {input_tensor.dtype.name}"
+    )
+    if num_links is not None:
+        check(num_links > 0, R_RS_LINKS, f"num_links={num_links}")
+    check(len(input_tensor.shape) >= 2, R_RS_RANK, f"input_tensor shape {list(input_tensor.shape)}")
     dim, device, groups = _check_common(
         op, input_tensor, dim, cluster_axis, topology, memory_config, num_links
     )
+    _page_aligned(input_tensor, R_RS_ALIGNED)
     if output_tensor is not None:
         fail(op, "output_tensor= is not modelled by the emulator", NotImplementedError)
     n = len(groups[0])
     size = input_tensor.shape[dim]
-    # A tiled scatter that breaks tiles runs the real op's composite (all-broadcast) path: same result.
-    if size % n:
-        fail(op, f"dim {dim} of size {size} does not split evenly over the {n} devices of the group")
+    check(size % n == 0, R_RS_DIVISIBLE, f"dim {dim} of size {size} over the {n} devices of the group")
+    _block_sharded_l1(input_tensor, R_RS_BLOCK)
     shards = input_tensor.shards
     out_shards: list[torch.Tensor | None] = [None] * len(shards)
     scattered: dict[tuple[int, ...], list[torch.Tensor]] = {}
@@ -257,8 +377,12 @@ def all_reduce(
     topology: Topology | None = None,
 ) -> Tensor:
     """Sum the group's shards; every device of a group gets the sum (same shape as the input)."""
-    op = "ttnn.all_reduce"
-    _check_reducible(op, input_tensor)
+    op = _AR
+    _on_device("input_tensor", input_tensor, R_AR_DEVICE)
+    check(
+        input_tensor.dtype in _REDUCE_DTYPES, R_AR_DTYPE, f"input_tensor dtype is {input_tensor.dtype.name}"
+    )
+    check(len(input_tensor.shape) >= 2, R_AR_RANK, f"input_tensor shape {list(input_tensor.shape)}")
     _, device, groups = _check_common(
         op, input_tensor, None, cluster_axis, topology, memory_config, num_links
     )

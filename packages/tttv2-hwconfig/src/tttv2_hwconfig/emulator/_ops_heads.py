@@ -559,7 +559,7 @@ def nlp_concat_heads_decode(
         fail(op, f"input_tensor must be [1, batch, heads, head_dim], got {list(shape)}")
     check(padded[0] == 1, R_CCD_SEQ, f"input_tensor shape {list(shape)}")
     check(padded[1] <= 32, R_CCD_USERS, f"{padded[1]} users")
-    check(padded[2] == TILE_SIZE, R_CCD_PADDED_HEADS, f"heads dim {shape[2]} pads to {padded[2]}")
+    check(padded[2] % TILE_SIZE == 0, R_CCD_PADDED_HEADS, f"heads dim {shape[2]} pads to {padded[2]}")
     check(num_heads <= padded[2], R_CCD_NUM_HEADS, f"num_heads={num_heads}, padded heads {padded[2]}")
     config = input_tensor.memory_config()
     check(input_tensor.is_sharded(), R_CCD_SHARDED, f"input_tensor is {config.memory_layout.name}")

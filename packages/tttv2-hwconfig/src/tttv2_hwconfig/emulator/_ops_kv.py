@@ -244,9 +244,10 @@ def _pf(rule_id: str, text: str):
     return rule(f"paged_fill.{rule_id}", _PF, text, _PF_SRC)
 
 
-R_PF_DTYPE = _pf(
-    "dtype",
-    "input dtype FLOAT32 or BFLOAT16, or cache dtype BFLOAT8_B or BFLOAT4_B (the condition as written in tt-metal)",
+R_PF_DTYPE = _pf("cache_dtype", "cache dtype FLOAT32, BFLOAT16, BFLOAT8_B or BFLOAT4_B (0.81.1)")
+R_PF_DTYPE_MATCH = _pf(
+    "dtype_match",
+    'input dtype == cache dtype (0.81.1: "... must match cache tensor dtype ({}) for paged_fill_cache")',
 )
 R_PF_INPUT_INTERLEAVED = _pf("input_interleaved", "input_tensor INTERLEAVED")
 R_PF_PT_INTERLEAVED = _pf("page_table_interleaved", "page_table INTERLEAVED")
@@ -532,11 +533,11 @@ def paged_fill_cache(
     ):
         require_on_device(op, name, tensor)
     device = same_device(op, cache_tensor, input_tensor, page_table, batch_idx_tensor)
+    check(cache_tensor.dtype in _CACHE_DTYPES, R_PF_DTYPE, f"cache_tensor dtype is {cache_tensor.dtype.name}")
     check(
-        input_tensor.dtype in (DataType.FLOAT32, DataType.BFLOAT16)
-        or cache_tensor.dtype in (DataType.BFLOAT8_B, DataType.BFLOAT4_B),
-        R_PF_DTYPE,
-        f"input_tensor {input_tensor.dtype.name}, cache_tensor {cache_tensor.dtype.name}",
+        input_tensor.dtype == cache_tensor.dtype,
+        R_PF_DTYPE_MATCH,
+        f"input_tensor {input_tensor.dtype.name}, cache_tensor {cache_tensor.dtype.name}; typecast first",
     )
     check(
         _layout(input_tensor) == TensorMemoryLayout.INTERLEAVED,
@@ -555,13 +556,6 @@ def paged_fill_cache(
     require_layout(op, "page_table", page_table, Layout.ROW_MAJOR)
     if len(page_table.shape) != 2:
         fail(op, f"page_table must be 2D (batch, blocks_per_user), got shape {list(page_table.shape)}")
-    if input_tensor.dtype != cache_tensor.dtype:
-        # Not a TT_FATAL, but the kernel copies raw tiles: another dtype would be garbage in the cache
-        # (the wheel's docstring: "input_tensor.dtype must match cache_tensor.dtype").
-        fail(
-            op,
-            f"input_tensor dtype {input_tensor.dtype.name} must equal the cache dtype {cache_tensor.dtype.name}; typecast first",
-        )
     cache_p, in_p, pt_p = cache_tensor.padded_shape, input_tensor.padded_shape, page_table.padded_shape
     if batch_idx_tensor is None:
         check(batch_idx < pt_p[0], R_PF_BATCH_IDX, f"batch_idx={batch_idx}, page_table batch {pt_p[0]}")

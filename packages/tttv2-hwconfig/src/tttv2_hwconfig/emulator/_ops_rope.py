@@ -73,7 +73,17 @@ R_PRE_COS_HEADS = rule(
     "rope.prefill_cos_heads", _OP, "prefill: cos shape[1] is 1 or the input's num heads", _SRC
 )
 R_PRE_COS_LAYOUT = rule(
-    "rope.prefill_cos_sin_memory_layout", _OP, "prefill: cos and sin have the input's memory layout", _SRC
+    "rope.prefill_sharded_cos_broadcast",
+    _OP,
+    'prefill: HEIGHT_SHARDED cos/sin need head-broadcast, cos shape[1] == 1 (0.81.1 message: "HEIGHT_SHARDED '
+    'cos/sin in prefill RoPE requires head-broadcast (cos.shape[1]==1)")',
+    _SRC,
+)
+R_PRE_TRANS_LAYOUT = rule(
+    "rope.prefill_trans_mat_memory_layout",
+    _OP,
+    "prefill: trans_mat is INTERLEAVED or HEIGHT_SHARDED (0.81.1)",
+    _SRC,
 )
 R_PRE_TRANS = rule("rope.prefill_trans_mat_tile", _OP, "prefill: trans_mat last two dims are [32, 32]", _SRC)
 
@@ -234,12 +244,17 @@ def rotary_embedding_llama(
             R_PRE_COS_HEADS,
             f"cos_cache shape {list(cos_cache.shape)}, input heads {heads}",
         )
-        for name, tensor in (("sin_cache", sin_cache), ("cos_cache", cos_cache)):
+        if TensorMemoryLayout.HEIGHT_SHARDED in (_layout(cos_cache), _layout(sin_cache)):
             check(
-                _layout(tensor) == _layout(input_tensor),
+                cos_cache.shape[1] == 1,
                 R_PRE_COS_LAYOUT,
-                f"{name} is {_layout(tensor).name}, input_tensor {_layout(input_tensor).name}",
+                f"HEIGHT_SHARDED cos_cache shape {list(cos_cache.shape)}",
             )
+        check(
+            _layout(trans_mat) in (TensorMemoryLayout.INTERLEAVED, TensorMemoryLayout.HEIGHT_SHARDED),
+            R_PRE_TRANS_LAYOUT,
+            f"trans_mat is {_layout(trans_mat).name}",
+        )
         check(
             trans_mat.shape[0] == 1 and trans_mat.shape[1] == 1,
             R_TRANS_LEAD,

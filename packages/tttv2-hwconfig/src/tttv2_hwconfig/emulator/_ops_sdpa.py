@@ -71,12 +71,11 @@ RS = _Rules(
         "mask_tile": "attn_mask is TILE",
         "mask_dtype": "attn_mask is BFLOAT16, BFLOAT8_B or BFLOAT4_B",
         "mask_dram": "attn_mask is in DRAM",
-        "mask_batch": "attn_mask batch == Q batch",
+        "mask_batch": "attn_mask batch is 1 or Q batch",
+        "window_or_mask": "sliding_window_size and attn_mask are not both given",
         "mask_heads": "attn_mask num_heads is 1 or Q num_heads",
         "mask_q_seq": "attn_mask dim 2 == Q sequence length",
         "mask_k_seq": "attn_mask dim 3 == K sequence length",
-        "mask_q_chunk": "with attn_mask: Q seq % q_chunk_size (32 without program_config) == 0",
-        "mask_k_chunk": "with attn_mask: K seq % k_chunk_size (32 without program_config) == 0",
         "causal_same_seq": "causal: Q and K sequence lengths are equal",
         "kv_batch": "K and V batch equal Q batch",
         "v_seq": "K and V sequence lengths match",
@@ -297,6 +296,11 @@ def scaled_dot_product_attention(
     b, nqh, sq, dh = q.shape
     nkv, sk = k.shape[1], k.shape[2]
     check(not (is_causal and attn_mask is not None), RS.causal_or_mask, "is_causal=True with attn_mask")
+    check(
+        not (sliding_window_size and attn_mask is not None),
+        RS.window_or_mask,
+        f"sliding_window_size={sliding_window_size} with attn_mask",
+    )
     if attn_mask is not None:
         require_on_device(op, "attn_mask", attn_mask)
         check(attn_mask.layout == Layout.TILE, RS.mask_tile, f"attn_mask layout is {attn_mask.layout.name}")
@@ -309,14 +313,10 @@ def scaled_dot_product_attention(
         if len(attn_mask.shape) != 4:  # emulator precondition
             fail(op, f"attn_mask must be 4D, got shape {list(attn_mask.shape)}")
         mb, mh, ms, mk = attn_mask.shape
-        check(mb == b, RS.mask_batch, f"attn_mask batch {mb}, Q batch {b}")
+        check(mb in (1, b), RS.mask_batch, f"attn_mask batch {mb}, Q batch {b}")
         check(mh in (1, nqh), RS.mask_heads, f"attn_mask heads {mh}, Q heads {nqh}")
         check(ms == sq, RS.mask_q_seq, f"attn_mask dim 2 is {ms}, Q seq {sq}")
         check(mk == sk, RS.mask_k_seq, f"attn_mask dim 3 is {mk}, K seq {sk}")
-        q_chunk = program_config.q_chunk_size if program_config is not None else TILE_SIZE
-        k_chunk = program_config.k_chunk_size if program_config is not None else TILE_SIZE
-        check(sq % q_chunk == 0, RS.mask_q_chunk, f"Q seq {sq}, q_chunk_size {q_chunk}")
-        check(sk % k_chunk == 0, RS.mask_k_chunk, f"K seq {sk}, k_chunk_size {k_chunk}")
     if is_causal:
         check(sq == sk, RS.causal_same_seq, f"Q seq {sq}, K seq {sk}")
     check(k.shape[0] == b and v.shape[0] == b, RS.kv_batch, f"Q batch {b}, K {k.shape[0]}, V {v.shape[0]}")
@@ -335,12 +335,6 @@ def scaled_dot_product_attention(
         )
         check(tuple(sink.shape) == (1, nqh, 1, 1), RS.sink_shape, f"attention_sink shape {list(sink.shape)}")
     _check_no_padding(RS, operands)
-    if sliding_window_size and attn_mask is not None:
-        fail(
-            op,
-            "sliding_window_size together with attn_mask is not modelled; bake the window into attn_mask",
-            NotImplementedError,
-        )
     if sliding_window_size and not is_causal:
         fail(
             op,
