@@ -7,6 +7,6 @@ Registered as family ``gemma3`` in the ``tttv2.families`` entry points:
 ``python -m tttv2_patterns.family.demo --model gemma3``.
 """
 
-from tttv2_gemma3.family import GEMMA3_270M, GEMMA3_270M_NAME, Gemma3
+from tttv2_gemma3.family import GEMMA3_270M, GEMMA3_270M_NAME, Gemma3, ensure_gemma3_270m
 
-__all__ = ["GEMMA3_270M", "GEMMA3_270M_NAME", "Gemma3"]
+__all__ = ["GEMMA3_270M", "GEMMA3_270M_NAME", "Gemma3", "ensure_gemma3_270m"]

