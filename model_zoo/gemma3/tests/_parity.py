@@ -15,6 +15,7 @@ from tttv2_testing import compute_pcc
 
 PCC = 0.9999
 DECODE_STEPS = 8
+NEAR_TIE = 0.005  # logits; see _same_choice
 PROMPT = [3, 17, 42, 5, 99, 61, 7, 23, 88, 14, 50, 9, 31, 77, 2, 66, 40, 12, 95, 28]
 
 
@@ -60,4 +61,13 @@ def parity(family, folder: Path, device_name: str) -> tuple[float, bool]:
         model.close()
     theirs = hf_logits(folder, PROMPT + tokens[:-1])[len(PROMPT) - 1 :]
     lowest = min(compute_pcc(t, o) for t, o in zip(theirs, ours))
-    return lowest, theirs.argmax(-1).tolist() == tokens
+    return lowest, all(_same_choice(t, token) for t, token in zip(theirs, tokens))
+
+
+def _same_choice(hf_logits_row: torch.Tensor, token: int) -> bool:
+    """Our greedy token is HF's, or HF's runner-up within ``NEAR_TIE`` of its top logit (a tie that
+    bfloat16 activations may break either way; random tiny models have gaps down to 0.001)."""
+    top = hf_logits_row.topk(2)
+    if token == int(top.indices[0]):
+        return True
+    return token == int(top.indices[1]) and float(top.values[0] - top.values[1]) < NEAR_TIE
