@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
 from _parity import PCC, parity, write_tiny
 from tttv2_mistral import Mistral
-
-import pytest
 
 TINY = dict(
     vocab_size=256, hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
