@@ -107,7 +107,8 @@ class Gemma3(ModelFactory):
     @classmethod
     def impl_overrides(cls, impl_config, spec, device, strategy):
         """Accuracy: exact (bfloat16) weights, float32 residual and logits. Performance: gate/up in
-        bfloat8_b, not the blocks' bfloat4_b, which visibly breaks Gemma 3 270M (README, "Precision")."""
+        bfloat8_b, not the blocks' bfloat4_b: on Gemma 3 270M teacher-forced top-1 98.4 % vs 91.8 %
+        of 256 positions (README, "Precision")."""
         # The kit sizes LM-head chunks for the DRAM-sharded decode matmul; with 262144 words its chunk
         # gives the prefill matmul 2.4 MB of circular buffers per core (N150 L1: 1.4 MB), 8192 still 1.6 MB in
         # decode; 4096 fits both (a blocks-level fix belongs in LMHead's prefill program config).
