@@ -47,3 +47,27 @@ def fit_lm_head_chunks(impl_config, spec, device) -> None:
         if all(weight_buffer_bytes(n) <= budget for n in set(split_columns(per_device, chunk))):
             head.max_columns_per_matmul = chunk
             return
+
+
+def exact_weights_overrides(impl_config) -> None:
+    """bfloat16 FFN and LM-head weights, a float32 residual stream and float32 logits.
+
+    A family's accuracy strategy on top of the blocks' (which keep FFN / LM-head weights in
+    bfloat8_b and the residual in bfloat16): checkpoints released in bfloat16 load exactly, and no
+    rounding of the residual or the logits flips a near-tied token.
+    """
+    impl_config.embedding.output_dtype = ttnn.float32
+    for layer in impl_config.layers:
+        for name in ("gate_proj", "up_proj", "down_proj"):
+            getattr(layer.ffn, name).dtype = ttnn.bfloat16
+    impl_config.lm_head.lm_head.dtype = ttnn.bfloat16
+    impl_config.lm_head.lm_head.activation_dtype = ttnn.float32
+
+
+def ffn_gate_up_overrides(impl_config, dtype=ttnn.bfloat8_b) -> None:
+    """FFN gate/up weights in ``dtype`` and bfloat16 logits: a family's performance strategy when the
+    blocks' bfloat4_b gate/up (TTTv1's default) measurably loses top-1 agreement on its models."""
+    for layer in impl_config.layers:
+        for name in ("gate_proj", "up_proj"):
+            getattr(layer.ffn, name).dtype = dtype
+    impl_config.lm_head.lm_head.activation_dtype = ttnn.bfloat16
