@@ -27,6 +27,7 @@ from pathlib import Path
 import nox
 import tomllib
 from packaging.requirements import Requirement
+from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parent
 CI_DIR = ROOT / ".ci"
@@ -47,8 +48,23 @@ nox.options.tags = ["gate"]  # bare `nox` runs the merge gate
 # Device catalog (tttv2_hwconfig): Wormhole then Blackhole targets.
 DEVICES = ("N150", "N300", "T3K", "TG", "P100", "P150", "P300", "P150x4")
 GATE_DEVICES = ("N150", "N300", "P150")  # one chip, a 1D mesh, and Blackhole
-GATE_FAMILIES = ("llama3",)
-FAMILIES = tuple(sorted(p.parent.name for p in (ROOT / "model_zoo").glob("*/pyproject.toml")))
+FAMILY_ENTRY_POINT_GROUP = "tttv2.families"  # tttv2_patterns.family.ENTRY_POINT_GROUP
+
+
+def _declares_family(project_dir: Path) -> bool:
+    """A model_zoo folder is a family when its pyproject registers one in the kit's entry-point group."""
+    entry_points = tomllib.loads((project_dir / "pyproject.toml").read_text())["project"].get(
+        "entry-points", {}
+    )
+    return bool(entry_points.get(FAMILY_ENTRY_POINT_GROUP))
+
+
+# Families: every model_zoo project registering a `tttv2.families` entry point (no hard-coded list);
+# all of them are in the merge gate (each skips while its pins wait for their releases).
+FAMILIES = tuple(
+    sorted(p.parent.name for p in (ROOT / "model_zoo").glob("*/pyproject.toml") if _declares_family(p.parent))
+)
+GATE_FAMILIES = FAMILIES
 
 DEFAULT_PYTHON = "3.11"
 CONFORMANCE_PYTHON = "3.12"
@@ -306,14 +322,22 @@ def read_pins(family: str) -> dict[str, str]:
 
 
 def _pins_released_or_skip(session: nox.Session, family: str, pins: dict[str, str]) -> None:
-    """Error on a pin that names no release; skip (loudly) while a pin waits for its first release."""
+    """Error on a pin that names no release; skip (loudly) while a pin waits for its release.
+
+    A pin waits when it names the version main is preparing (``2.1.0`` while main is at ``2.1.0.dev0``)
+    or a version after main's (``2.1.0`` while main is still at ``2.0.0``: the family moved to code
+    that the next release will carry). A pin below main's version that names no release is an error.
+    """
     pending = []
     for package, version in pins.items():
         try:
             find_release(package, version, ROOT)
         except ValueError as error:
             current = current_version(package, ROOT)
-            if not is_release_version(current) and current.base_version == version:
+            waiting = Version(version) > current or (
+                not is_release_version(current) and current.base_version == version
+            )
+            if waiting:
                 pending.append(f"{distribution_name(package)}=={version} (main is at {current})")
             else:
                 session.error(f"model_zoo/{family}: {error}")
@@ -440,17 +464,22 @@ DEMO_MIN_AGREEMENT = "0.5"
 
 @nox.session(tags=["demo"], default=False)
 def demo(session: nox.Session) -> None:
-    """End-to-end demo of the llama3 family: ``python -m tttv2_llama3.demo`` with its defaults.
+    """End-to-end demo: ``python -m tttv2_patterns.family.demo`` over every family, default model SmolLM2.
 
-    SmolLM2-135M-Instruct on an emulated N150, 8 prompts in one batch, 32 new tokens: about 1 min
-    (plus ~1.5 min the first time: GGUF conversion and the tensor cache) on 2 cores.
+    Every model_zoo family is installed editable into the dev venv (its entry point is how the demo
+    finds it); ``nox -s demo -- --model NAME`` picks another. SmolLM2-135M-Instruct on an emulated
+    N150, 8 prompts in one batch, 32 new tokens: about 1 min (plus ~1.5 min the first time: GGUF
+    conversion and the tensor cache) on 2 cores.
     """
-    family_dir = ROOT / "model_zoo" / "llama3"
     python = _tools_python(session)  # the dev venv: the four packages installed editable
-    _run_install(session, python, *_third_party_requirements(family_dir, extras=()))
-    _run_install(session, python, "--no-deps", "--no-build-isolation", "-e", str(family_dir))
+    family_dirs = [ROOT / "model_zoo" / family for family in FAMILIES]
+    third_party = sorted({r for d in family_dirs for r in _third_party_requirements(d, extras=())})
+    _run_install(session, python, *third_party)
+    editables = [arg for d in family_dirs for arg in ("-e", str(d))]
+    _run_install(session, python, "--no-deps", "--no-build-isolation", *editables)
     session.run(
-        python, "-m", "tttv2_llama3.demo", "--min-agreement", DEMO_MIN_AGREEMENT, *session.posargs, external=True
+        python, "-m", "tttv2_patterns.family.demo", "--min-agreement", DEMO_MIN_AGREEMENT, *session.posargs,
+        external=True,
     )  # fmt: skip
 
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from tttv2_llama3 import EVERYDAY_PROMPTS
-from tttv2_llama3.benchmarks.accuracy import (
+from tttv2_llama3 import Llama3
+from tttv2_patterns.family.benchmarks.accuracy import (
     GREEDY_TARGET_PROMPTS,
     TEACHER_FORCED_TARGET,
     build_model,
@@ -24,24 +24,24 @@ from tttv2_llama3.benchmarks.accuracy import (
     teacher_forced_agreement,
     teacher_forced_summary,
 )
+from tttv2_patterns.family.prompts import EVERYDAY_PROMPTS
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def smollm2():
-    from tttv2_llama3.hf_reference import HFReference
-    from tttv2_llama3.smollm2 import ensure_smollm2_checkpoint
+    from tttv2_llama3 import ensure_smollm2_checkpoint
 
     torch.set_num_threads(1)
     checkpoint_dir = ensure_smollm2_checkpoint()
-    reference = HFReference(checkpoint_dir)
+    reference = Llama3.hf_reference(checkpoint_dir)
     return checkpoint_dir, reference, [reference.encode(p) for p in EVERYDAY_PROMPTS]
 
 
 def test_accuracy_strategy_greedy_matches_hf(smollm2, device_name):
     checkpoint_dir, reference, prompt_ids = smollm2
-    with build_model(checkpoint_dir, device_name, "accuracy", prompt_ids, 16) as model:
+    with build_model(Llama3, checkpoint_dir, device_name, "accuracy", prompt_ids, 16) as model:
         results = greedy_agreement(model, reference, list(EVERYDAY_PROMPTS), 16)
     details = "; ".join(
         f"{r.prompt!r}: token {r.first_divergence} (HF gap {r.hf_gap:.3f})" for r in results if not r.equal
@@ -51,7 +51,7 @@ def test_accuracy_strategy_greedy_matches_hf(smollm2, device_name):
 
 def test_performance_strategy_teacher_forced_top1(smollm2, device_name):
     checkpoint_dir, reference, prompt_ids = smollm2
-    with build_model(checkpoint_dir, device_name, "performance", prompt_ids, 32) as model:
+    with build_model(Llama3, checkpoint_dir, device_name, "performance", prompt_ids, 32) as model:
         results = teacher_forced_agreement(model, reference, list(EVERYDAY_PROMPTS), 32)
     rate = sum(r.matched for r in results) / sum(r.compared for r in results)
     assert rate >= TEACHER_FORCED_TARGET, teacher_forced_summary(results)

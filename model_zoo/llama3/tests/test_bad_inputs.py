@@ -13,8 +13,9 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 from tttv2_hwconfig import ttnn
-from tttv2_llama3 import CheckpointError, LlamaCausalLM, ModelFactory
-from tttv2_llama3.hf_mapping import UnmappedModuleError, check_module_mapping
+from tttv2_llama3 import ModelFactory
+from tttv2_patterns.family import CheckpointError, ConfigError, TextCausalLM, UnmappedModuleError
+from tttv2_patterns.family.module_mapping import check_module_mapping
 
 
 def _build(folder, device_name, **kwargs):
@@ -46,8 +47,14 @@ def _edit_config(folder, **changes):
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"model_type": "qwen2", "architectures": ["Qwen2ForCausalLM"]}, r"unsupported model_type 'qwen2'"),
-        ({"architectures": ["LlamaForSequenceClassification"]}, r"unsupported architectures"),
+        (
+            {"model_type": "qwen2", "architectures": ["Qwen2ForCausalLM"]},
+            r"model_type: 'qwen2' is not handled",
+        ),
+        (
+            {"architectures": ["LlamaForSequenceClassification"]},
+            r"architectures: \['LlamaForSequenceClassification'\] are not handled",
+        ),
     ],
 )
 def test_unsupported_architecture(copy_checkpoint, tiny_checkpoint, device_name, changes, message):
@@ -55,7 +62,7 @@ def test_unsupported_architecture(copy_checkpoint, tiny_checkpoint, device_name,
     _edit_config(folder, **changes)
     with pytest.raises(CheckpointError, match=message) as error:
         _build(folder, device_name)
-    assert "supported: model_type='llama' (LlamaForCausalLM)" in str(error.value)
+    assert "llama3 handles architectures ['LlamaForCausalLM']" in str(error.value)
     assert not os.path.exists(_tensor_cache_root())
 
 
@@ -73,7 +80,7 @@ def test_unsupported_architecture(copy_checkpoint, tiny_checkpoint, device_name,
         (
             # (intermediate_size, hidden) = (96, 64) from TINY_LLAMA, worked out by hand
             lambda t: t.update({"model.layers.1.mlp.gate_proj.weight": torch.zeros(64, 64)}),
-            r"model\.layers\.1\.mlp\.gate_proj\.weight in model\.safetensors: expected \(96, 64\), got \(64, 64\)",
+            r"model\.layers\.1\.mlp\.gate_proj\.weight in model\.safetensors: expected \[96, 64\], got \[64, 64\]",
         ),
     ],
     ids=["missing", "unexpected", "misshaped"],
@@ -150,28 +157,29 @@ def test_unmapped_hf_module_is_named(tiny_checkpoint):
         UnmappedModuleError,
         match=r"1 HF module\(s\) have no TTTv2 mapping: model\.layers\.1\.mlp \(MysteryMixer\)",
     ):
-        check_module_mapping(hf)
+        check_module_mapping(hf, ModelFactory.hf_modules)
 
 
 def test_unsupported_activation_is_named(copy_checkpoint, tiny_checkpoint, device_name):
     folder = copy_checkpoint(tiny_checkpoint)
     _edit_config(folder, hidden_act="quick_gelu")
     with pytest.raises(
-        UnmappedModuleError,
-        match=r"model\.layers\.0\.mlp\.act_fn \(QuickGELUActivation, hidden_act='quick_gelu'\)",
+        ConfigError, match=r"hidden_act: activation 'quick_gelu' has no TTTv2 FeedForward equivalent"
     ):
         _build(folder, device_name)
     assert not os.path.exists(_tensor_cache_root())
 
 
 def test_override_that_cannot_run_names_the_config_path(tiny_checkpoint, device_name):
-    spec = ModelFactory.model_spec(tiny_checkpoint, max_batch_size=2, max_seq_len=64)
+    spec = ModelFactory.from_huggingface(
+        tiny_checkpoint, device_name, validate=False, max_batch_size=2, max_seq_len=64
+    )
     impl = ModelFactory.default_impl_config(spec, device_name, "accuracy")
     impl.layers[1].attention.kv_cache.dtype = ttnn.float32
     with pytest.raises(
         ValueError, match=r"layers\[1\]\.attention\.kv_cache\.dtype: FLOAT32 is not a KV cache dtype"
     ):
-        LlamaCausalLM(spec, impl, device_name, progress=False)
+        TextCausalLM(spec, impl, device_name, progress=False)
 
 
 def test_failure_during_conversion_leaves_only_complete_cache_entries(

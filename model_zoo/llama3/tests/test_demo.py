@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import pytest
 from tttv2_hwconfig import OpRecord, predict_op_latency_s
-from tttv2_llama3 import EVERYDAY_PROMPTS, token_agreement
-from tttv2_llama3 import demo as demo_module
-from tttv2_llama3.demo import parse_args, user_batches
-from tttv2_llama3.device_prediction import predicted_decode_step_s
-from tttv2_llama3.hf_reference import HFReference
+from tttv2_patterns.family import demo as demo_module
+from tttv2_patterns.family.agreement import token_agreement
+from tttv2_patterns.family.demo import parse_args, user_batches
+from tttv2_patterns.family.device_prediction import predicted_decode_step_s
+from tttv2_patterns.family.prompts import EVERYDAY_PROMPTS
+from tttv2_testing.hf import HFReference
 
 # One prefill op and one decode op with round numbers; their predicted latencies come from the perf model.
 PREFILL_OP = OpRecord(
@@ -110,7 +111,8 @@ class StandInModel:
 def test_main_with_a_stand_in_model(tiny_chat_checkpoint, monkeypatch, capsys, corrupt):
     references = {}
 
-    def build(checkpoint_dir, device, strategy, **kwargs):
+    def build(family, checkpoint_dir, device, strategy, **kwargs):
+        assert family.name == "llama3"  # found through its entry point from the folder's architectures
         assert strategy == "accuracy"
         references["hf"] = HFReference(checkpoint_dir)
         return StandInModel(references["hf"], device, corrupt_first_token=corrupt)

@@ -12,8 +12,8 @@ import functools
 import pytest
 import torch
 from tttv2_llama3 import ModelFactory
-from tttv2_llama3.hf_references import causal_mask
 from tttv2_testing import TestSuite, debug_mode
+from tttv2_testing.hf import causal_mask
 
 PCC = 0.99
 PROMPTS = [[1, 5, 9, 17, 33, 2, 8, 40, 41], [1, 60, 2, 99, 7]]

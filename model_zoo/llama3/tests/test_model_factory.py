@@ -10,8 +10,9 @@ from __future__ import annotations
 import pytest
 import torch
 from transformers import LlamaForCausalLM
-from tttv2_llama3 import LlamaCausalLM, ModelFactory
+from tttv2_llama3 import ModelFactory
 from tttv2_patterns import CausalLM, CausalLMSpec
+from tttv2_patterns.family import TextCausalLM
 from tttv2_testing import compute_pcc
 
 PCC = 0.99
@@ -35,7 +36,7 @@ def _hf_last_logits(hf, ids):
 def test_model_matches_hf_prefill_and_decode(tiny_checkpoint, device_name):
     hf = _hf(tiny_checkpoint)
     with _build(tiny_checkpoint, device_name) as model:
-        assert isinstance(model, LlamaCausalLM) and isinstance(model, CausalLM)
+        assert isinstance(model, TextCausalLM) and isinstance(model, CausalLM)
         assert model.impl_config.strategy == "accuracy" and model.weights_loaded
         prompt = PROMPTS[1]
         out = model.prefill_forward([prompt])
@@ -155,10 +156,8 @@ def test_hub_name_without_network_is_a_clear_error(device_name):
 
 
 def test_offline_hub_name_resolves_to_its_folder(tiny_checkpoint, monkeypatch, device_name):
-    from tttv2_llama3 import model_factory
-
-    monkeypatch.setitem(
-        model_factory.OFFLINE_CHECKPOINTS, "HuggingFaceTB/SmolLM2-135M-Instruct", lambda: tiny_checkpoint
+    monkeypatch.setattr(
+        ModelFactory, "offline_checkpoints", {"HuggingFaceTB/SmolLM2-135M-Instruct": lambda: tiny_checkpoint}
     )
     spec = ModelFactory.from_huggingface(
         "huggingfacetb/smollm2-135m-instruct", validate=False, max_seq_len=64
@@ -167,7 +166,7 @@ def test_offline_hub_name_resolves_to_its_folder(tiny_checkpoint, monkeypatch, d
 
 
 def test_text_prompts_use_the_chat_template_and_stop_at_eos(tiny_chat_checkpoint, device_name):
-    from tttv2_llama3.hf_reference import HFReference
+    from tttv2_testing.hf import HFReference
 
     reference = HFReference(tiny_chat_checkpoint)
     prompt = "what is the capital of france"

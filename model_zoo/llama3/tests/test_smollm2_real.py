@@ -11,8 +11,8 @@ import time
 import numpy as np
 import pytest
 import torch
-from tttv2_llama3 import open_checkpoint
-from tttv2_llama3.smollm2 import ensure_smollm2_checkpoint, find_smollm2_gguf
+from tttv2_llama3 import SMOLLM2, ensure_smollm2_checkpoint
+from tttv2_patterns.family import read_checkpoint
 
 pytestmark = pytest.mark.slow
 
@@ -35,19 +35,23 @@ def converted(tmp_path_factory):
 def gguf_tensors():
     from gguf import GGUFReader
 
-    return {tensor.name: tensor for tensor in GGUFReader(str(find_smollm2_gguf())).tensors}
+    return {tensor.name: tensor for tensor in GGUFReader(str(SMOLLM2.gguf_path())).tensors}
 
 
 def test_config_of_the_converted_checkpoint(converted):
-    with open_checkpoint(converted) as checkpoint:
-        config = checkpoint.config
-        assert (config.num_hidden_layers, config.hidden_size, config.intermediate_size) == (30, 576, 1536)
-        assert (config.num_attention_heads, config.num_key_value_heads, config.head_dim) == (9, 3, 64)
-        assert config.vocab_size == 49152
-        assert config.tie_word_embeddings and "lm_head.weight" not in checkpoint
-        assert (config.rope_theta, config.rope_scaling) == (100000.0, None)
-        assert config.eos_token_ids == (2,)
-        assert {checkpoint.info(name).dtype for name in checkpoint.keys()} == {"BF16"}
+    from tttv2_patterns.family import read_hf_config
+    from tttv2_patterns.family.hf_specs import rope_spec
+
+    config = read_hf_config(converted)
+    checkpoint = read_checkpoint(converted)
+    assert (config.num_hidden_layers, config.hidden_size, config.intermediate_size) == (30, 576, 1536)
+    assert (config.num_attention_heads, config.num_key_value_heads, config.head_dim) == (9, 3, 64)
+    assert config.vocab_size == 49152
+    assert config.tie_word_embeddings and "lm_head.weight" not in checkpoint
+    rope = rope_spec(config)
+    assert (rope.theta, rope.scaling) == (100000.0, None)
+    assert config.eos_token_ids == (2,)
+    assert {checkpoint.dtype(name) for name in checkpoint} == {"BF16"}
 
 
 @pytest.mark.parametrize(
@@ -70,13 +74,13 @@ def test_weights_are_the_dequantized_gguf_rounded_to_bfloat16(
     expected = torch.from_numpy(np.array(dequantize(tensor.data, tensor.tensor_type), dtype=np.float32))
     if heads is not None:
         expected = _unpermute_llama_cpp_rows(expected, heads)
-    with open_checkpoint(converted) as checkpoint:
-        # Exact: the checkpoint must hold the GGUF values, rounded once to bfloat16 and nothing else.
-        assert torch.equal(checkpoint.get_tensor(hf_name), expected.to(torch.bfloat16))
+    checkpoint = read_checkpoint(converted)
+    # Exact: the checkpoint must hold the GGUF values, rounded once to bfloat16 and nothing else.
+    assert torch.equal(checkpoint[hf_name], expected.to(torch.bfloat16))
 
 
 def test_hf_reference_answers_a_question(converted):
-    from tttv2_llama3.hf_reference import HFReference
+    from tttv2_testing.hf import HFReference
 
     reference = HFReference(converted)
     prompt = reference.encode("What is the capital of France?")

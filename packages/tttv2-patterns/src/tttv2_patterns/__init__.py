@@ -2,8 +2,9 @@
 
 from tttv2_patterns.__about__ import __version__
 from tttv2_patterns.block_state import TensorCacheError
+from tttv2_patterns.building import register_block
 from tttv2_patterns.causal_lm import CausalLM
-from tttv2_patterns.checkpoint import Checkpoint, CheckpointView
+from tttv2_patterns.checkpoint import Checkpoint, CheckpointView, checkpoint_files
 from tttv2_patterns.checkpoint_layout import CheckpointLayout
 from tttv2_patterns.decoder_layer import DecoderLayer
 from tttv2_patterns.generation import generate
@@ -12,7 +13,7 @@ from tttv2_patterns.kv_cache import ModelKVCache
 from tttv2_patterns.outputs import ForwardOutput, GenerateOutput
 from tttv2_patterns.page_table import PageTable
 from tttv2_patterns.sampling import SamplingParams
-from tttv2_patterns.specs import CausalLMSpec, DecoderLayerSpec
+from tttv2_patterns.specs import CausalLMSpec, DecoderLayerSpec, ModelDimError
 from tttv2_patterns.tensor_cache import TensorCache
 
 __all__ = [
@@ -27,11 +28,14 @@ __all__ = [
     "DecoderLayerSpec",
     "ForwardOutput",
     "GenerateOutput",
+    "ModelDimError",
     "PageTable",
     "ModelKVCache",
     "SamplingParams",
     "TensorCache",
     "TensorCacheError",
     "__version__",
+    "checkpoint_files",
     "generate",
+    "register_block",
 ]

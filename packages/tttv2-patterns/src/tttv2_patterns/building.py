@@ -12,13 +12,50 @@ from tttv2_patterns import config_tree
 _FIELD_PATH = re.compile(r"^([A-Za-z_]\w*)((?:\.[A-Za-z_]\w*|\[\d+\])*)(?=[\s:])")
 
 
+# Spec type -> block class of blocks that do not live in tttv2_blocks (see ``register_block``).
+_REGISTERED_BLOCKS: dict[type, type] = {}
+
+
+def register_block(spec_type: type, block_cls: type, *, default_impl_config=None) -> None:
+    """Make ``block_cls`` the block of ``spec_type``: a family's own block needs no core change.
+
+    After this, a ``DecoderLayerSpec``/``CausalLMSpec`` may hold ``spec_type`` instances anywhere a
+    block spec goes (``layers[i].ffn = MoESpec(...)``) and ``CausalLM`` builds ``block_cls(spec,
+    impl_config, device)`` for them. The spec tells the patterns what they need through duck typing:
+    ``validate()``, ``weight_shapes()`` (block-local checkpoint key -> shape) and ``hidden_dim`` or
+    ``dim`` (the residual width it reads and writes, checked against its neighbours').
+
+    Args:
+        spec_type: the spec dataclass.
+        block_cls: a ``tttv2_blocks.Module`` subclass taking ``(spec, impl_config, device)``.
+        default_impl_config: ``(spec, device, mode="both", strategy="default") -> impl config``; registered
+            with ``tttv2_blocks.get_default_impl_config`` so ``CausalLM.ImplConfig`` derives its node.
+
+    Raises:
+        TypeError: ``spec_type`` is not a class, or already registered to another block.
+    """
+    if not isinstance(spec_type, type) or not isinstance(block_cls, type):
+        raise TypeError(f"register_block: need two classes, got {spec_type!r} and {block_cls!r}")
+    known = _REGISTERED_BLOCKS.get(spec_type)
+    if known is not None and known is not block_cls:
+        raise TypeError(f"register_block: {spec_type.__name__} is already the spec of {known.__qualname__}")
+    _REGISTERED_BLOCKS[spec_type] = block_cls
+    if default_impl_config is not None:
+        tttv2_blocks.get_default_impl_config.register(spec_type)(default_impl_config)
+
+
 def block_class(spec):
-    """The block class of a spec by the naming contract: ``XxxSpec`` -> ``tttv2_blocks.Xxx``."""
+    """The block class of a spec: a registered block (``register_block``), else by the naming
+    contract ``XxxSpec`` -> ``tttv2_blocks.Xxx``."""
+    for spec_type in type(spec).__mro__:
+        if spec_type in _REGISTERED_BLOCKS:
+            return _REGISTERED_BLOCKS[spec_type]
     name = type(spec).__name__
     cls = getattr(tttv2_blocks, name.removesuffix("Spec"), None) if name.endswith("Spec") else None
     if cls is None:
         raise TypeError(
-            f"no tttv2_blocks module for spec type {name} (expected tttv2_blocks.{name.removesuffix('Spec')})"
+            f"no block for spec type {name}: not in tttv2_blocks (expected tttv2_blocks.{name.removesuffix('Spec')}) "
+            "and not registered with tttv2_patterns.register_block"
         )
     return cls
 

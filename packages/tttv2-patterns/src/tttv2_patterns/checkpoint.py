@@ -16,9 +16,46 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 
+SINGLE_FILE = "model.safetensors"
 INDEX_FILE = "model.safetensors.index.json"
+
+
+def checkpoint_files(directory: str | os.PathLike) -> list[Path]:
+    """The safetensors files of a checkpoint folder: THE rule every reader of a folder follows.
+
+    transformers' own precedence (``PreTrainedModel.from_pretrained`` on a local folder), so the HF
+    reference, the checks and the TTTv2 loader always read the same bytes:
+
+    1. ``model.safetensors`` when it exists (an index beside it is ignored, as transformers does);
+    2. else ``model.safetensors.index.json`` and exactly the shards its ``weight_map`` names;
+    3. else (not an HF folder) every ``*.safetensors`` file in it, in name order.
+
+    Raises:
+        FileNotFoundError: no safetensors file at all, or a shard named in the index is missing.
+        ValueError: an index that is not JSON with a ``weight_map`` object.
+    """
+    directory = Path(directory)
+    single, index = directory / SINGLE_FILE, directory / INDEX_FILE
+    if single.is_file():
+        return [single]
+    if index.is_file():
+        try:
+            weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
+            shards = sorted({directory / name for name in weight_map.values()})
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError) as error:
+            raise ValueError(
+                f"{index}: not a valid index (need a JSON 'weight_map' object): {error!r}"
+            ) from error
+        missing = [shard.name for shard in shards if not shard.is_file()]
+        if missing:
+            raise FileNotFoundError(f"{index}: shard files named in the index are missing: {missing}")
+        return shards
+    files = sorted(directory.glob("*.safetensors"))
+    if not files:
+        raise FileNotFoundError(f"Checkpoint.from_path: no .safetensors files in {directory}")
+    return files
 
 
 class Checkpoint(Mapping):
@@ -36,38 +73,45 @@ class Checkpoint(Mapping):
         self._key_to_file = key_to_file or {}
         self._state_dict = state_dict
         self.source = source
+        self.files: tuple[Path, ...] = tuple(sorted(set(self._key_to_file.values())))
         self.tensors_read = 0
+        self._headers: dict[str, tuple[tuple[int, ...], str]] = {}  # key -> (shape, dtype) from the headers
         self._fingerprints: dict[Path, dict] = {}
         self._tensor_hashes: dict[str, str] = {}
 
     # --- construction ----------------------------------------------------------------------------------
     @classmethod
     def from_path(cls, path: str | os.PathLike) -> Checkpoint:
-        """Open a ``.safetensors`` file or a directory of them (sharded via ``model.safetensors.index.json``)."""
+        """Open a ``.safetensors`` file or a checkpoint folder; the files are chosen by ``checkpoint_files``."""
         path = Path(path)
         if path.is_file():
             files = [path]
         elif path.is_dir():
-            index = path / INDEX_FILE
-            if index.is_file():
-                weight_map = json.loads(index.read_text())["weight_map"]
-                files = sorted({path / name for name in weight_map.values()})
-            else:
-                files = sorted(path.glob("*.safetensors"))
-            if not files:
-                raise FileNotFoundError(f"Checkpoint.from_path: no .safetensors files in {path}")
+            files = checkpoint_files(path)
         else:
             raise FileNotFoundError(f"Checkpoint.from_path: {path} is neither a file nor a directory")
         key_to_file: dict[str, Path] = {}
+        headers: dict[str, tuple[tuple[int, ...], str]] = {}
         for file in files:
-            with safe_open(str(file), framework="pt") as handle:
-                for key in handle.keys():
+            try:
+                handle_cm = safe_open(str(file), framework="pt")
+            except SafetensorError as error:  # truncated, empty, a garbled header: name the file
+                raise ValueError(
+                    f"{file}: corrupt or truncated safetensors file ({error}); re-download or re-convert it"
+                ) from error
+            with handle_cm as handle:
+                for key in handle.keys():  # noqa: SIM118 - safe_open has no __iter__
                     if key in key_to_file:
                         raise ValueError(
                             f"Checkpoint.from_path: tensor {key!r} is in both {key_to_file[key]} and {file}"
                         )
                     key_to_file[key] = file
-        return cls(key_to_file=key_to_file, source=str(path))
+                    header = handle.get_slice(key)
+                    headers[key] = (tuple(header.get_shape()), header.get_dtype())
+        checkpoint = cls(key_to_file=key_to_file, source=str(path))
+        checkpoint.files = tuple(files)
+        checkpoint._headers = headers
+        return checkpoint
 
     @classmethod
     def from_state_dict(cls, state_dict: Mapping[str, torch.Tensor]) -> Checkpoint:
@@ -118,8 +162,23 @@ class Checkpoint(Mapping):
         """The shape of ``key`` without reading the tensor."""
         if self._state_dict is not None:
             return tuple(self._state_dict[key].shape)
+        if key in self._headers:
+            return self._headers[key][0]
         with safe_open(str(self._key_to_file[key]), framework="pt") as handle:
             return tuple(handle.get_slice(key).get_shape())
+
+    def dtype(self, key: str) -> str:
+        """The stored dtype of ``key``: a safetensors name (``"BF16"``), or the torch dtype's name."""
+        if self._state_dict is not None:
+            return str(self._state_dict[key].dtype).removeprefix("torch.")
+        if key in self._headers:
+            return self._headers[key][1]
+        with safe_open(str(self._key_to_file[key]), framework="pt") as handle:
+            return handle.get_slice(key).get_dtype()
+
+    def file_of(self, key: str) -> Path | None:
+        """The safetensors file holding ``key`` (None for an in-memory state dict)."""
+        return self._key_to_file.get(key)
 
     # --- views and fingerprints --------------------------------------------------------------------------
     def view(

@@ -16,6 +16,11 @@ from tttv2_patterns.checkpoint import Checkpoint, CheckpointView
 from tttv2_patterns.checkpoint_layout import CheckpointLayout
 from tttv2_patterns.weight_shapes import expected_weight_shapes, model_dim
 
+
+class ModelDimError(ValueError):
+    """A block spec whose residual width disagrees with its neighbours', or that names none."""
+
+
 # Per-tile decode: a decode batch is one 32-row tile of users (blocks' activation convention).
 MAX_DECODE_BATCH = 32
 
@@ -41,7 +46,8 @@ class DecoderLayerSpec:
 
     Attributes:
         attention: ``AttentionSpec`` (sliding-window or global, any rope).
-        ffn: ``FeedForwardSpec``.
+        ffn: ``FeedForwardSpec``, or a family's own FFN spec (MoE...) whose block is registered with
+            ``tttv2_patterns.register_block``.
         attention_norm: norm before attention (HF ``input_layernorm``).
         ffn_norm: norm before the FFN (HF Llama ``post_attention_layernorm``; Gemma 3
             ``pre_feedforward_layernorm``).
@@ -72,10 +78,14 @@ class DecoderLayerSpec:
         for name, spec in self.submodules().items():
             _validate_child(spec, f"{path}.{name}")
             dim = model_dim(spec)
-            if dim is not None:
-                dims[name] = dim
+            if dim is None:
+                raise ModelDimError(
+                    f"{path}.{name}: {type(spec).__name__} declares no model width; a block spec must have an "
+                    "int hidden_dim or dim (the residual width it reads and writes)"
+                )
+            dims[name] = dim
         if len(set(dims.values())) > 1:
-            raise ValueError(f"{path}: sub-specs disagree on the model dim: {dims}")
+            raise ModelDimError(f"{path}: sub-specs disagree on the model dim: {dims}")
 
 
 @dataclass
@@ -85,7 +95,7 @@ class CausalLMSpec:
     Attributes:
         embedding: ``EmbeddingSpec``.
         layers: one ``DecoderLayerSpec`` per layer; layers may differ (sliding vs global attention,
-            dense vs MoE FFN).
+            or a family's own FFN block, e.g. MoE, made buildable with ``register_block``).
         final_norm: norm after the last layer (HF ``model.norm``).
         lm_head: ``LMHeadSpec``.
         tie_word_embeddings: the LM head reuses the embedding matrix (no ``lm_head.weight`` in
@@ -159,7 +169,7 @@ class CausalLMSpec:
         dims = {path: model_dim(spec) for path, spec in self.module_specs().items()}
         dims = {path: dim for path, dim in dims.items() if dim is not None}
         if len(set(dims.values())) > 1:
-            raise ValueError(f"CausalLMSpec: modules disagree on the model dim: {dims}")
+            raise ModelDimError(f"CausalLMSpec: modules disagree on the model dim: {dims}")
         if not isinstance(self.max_batch_size, int) or not 1 <= self.max_batch_size <= MAX_DECODE_BATCH:
             raise ValueError(
                 f"CausalLMSpec.max_batch_size must be an int in [1, {MAX_DECODE_BATCH}] (one tile of decode users), "

@@ -69,6 +69,16 @@ def expected_weight_shapes(spec) -> dict[str, tuple[int, ...]] | None:
 
 
 def model_dim(spec) -> int | None:
-    """The residual-stream width a block spec reads/writes, or None if unknown."""
+    """The residual-stream width a block spec reads/writes, or None if the spec names none.
+
+    Known block specs by type; any other spec (a family's own block, a custom FFN) by its
+    ``hidden_dim`` or ``dim`` attribute, so a custom block of the wrong width is caught too.
+    """
     name = _DIM_FIELDS.get(type(spec).__name__)
-    return None if name is None else getattr(spec, name)
+    if name is not None:
+        return getattr(spec, name)
+    for name in ("hidden_dim", "dim"):
+        value = getattr(spec, name, None)
+        if isinstance(value, int):
+            return value
+    return None

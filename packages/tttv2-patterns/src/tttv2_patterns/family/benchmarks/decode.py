@@ -1,10 +1,10 @@
-"""Decode speed, TTTv2 on the emulator vs HF transformers on this CPU: ``python -m tttv2_llama3.benchmarks.bench_decode``.
+"""Decode speed, TTTv2 on the emulator vs HF transformers on this CPU: ``python -m tttv2_patterns.family.benchmarks.decode [--model NAME]``.
 
 Same checkpoint, same prompt, same process and thread count, at batch 1 and 32 (configurable):
 
 - HF eager float32: one prefill of the prompt replicated per user, a warm-up step, then ``--steps``
   timed decode steps (median reported: the machine is shared and single steps can stall);
-- TTTv2 (``ModelFactory``, ``--strategy``) on the emulated ``--device``: every user prefilled, a
+- TTTv2 (the family's ``ModelFactory``, ``--strategy``) on the emulated ``--device``: every user prefilled, a
   warm-up step, then ``--steps`` timed ``decode_forward`` steps (wall clock of the emulator), plus
   the PREDICTED device time of one decode step from its op trace (roofline model, not measured).
 
@@ -19,11 +19,11 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
-from tttv2_llama3.prompts import EVERYDAY_PROMPTS
+from tttv2_patterns.family.model_choice import add_model_arguments, resolve_model
+from tttv2_patterns.family.prompts import EVERYDAY_PROMPTS
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ def _row(side: str, batch: int, step_s: float) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m tttv2_llama3.benchmarks.bench_decode",
+        prog="python -m tttv2_patterns.family.benchmarks.decode",
         description="Decode tokens/s: TTTv2 on the emulated device vs HF transformers on this CPU.",
     )
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 32], help="batch sizes (default: 1 32)")
@@ -107,9 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--threads", type=int, default=1, help="torch CPU threads; 0 = torch's default (default: 1)"
     )
-    parser.add_argument(
-        "--checkpoint", type=Path, default=None, help="HF checkpoint folder (default: SmolLM2-135M)"
-    )
+    add_model_arguments(parser)
     parser.add_argument("--device", default="N150", help="device catalog name for TTTv2 (default: N150)")
     parser.add_argument(
         "--strategy", default="default", help="TTTv2 ImplConfig strategy (default: default = performance)"
@@ -119,11 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    from tttv2_llama3.hf_reference import HFReference  # noqa: PLC0415
-    from tttv2_llama3.smollm2 import ensure_smollm2_checkpoint  # noqa: PLC0415
-
-    checkpoint_dir = args.checkpoint or ensure_smollm2_checkpoint()
-    reference = HFReference(checkpoint_dir)
+    family, checkpoint_dir = resolve_model(args.model, args.checkpoint)
+    reference = family.hf_reference(checkpoint_dir)
     prompt_ids = reference.encode(EVERYDAY_PROMPTS[0])
     print(
         f"checkpoint {checkpoint_dir}; prompt of {len(prompt_ids)} tokens; torch threads {torch.get_num_threads()}"
@@ -135,10 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     tttv2_results = {}
     if not args.skip_tttv2:
-        from tttv2_llama3.model_factory import ModelFactory  # noqa: PLC0415
-
         positions = len(prompt_ids) + args.steps + 2
-        with ModelFactory.from_huggingface(
+        with family.from_huggingface(
             checkpoint_dir,
             args.device,
             strategy=args.strategy,

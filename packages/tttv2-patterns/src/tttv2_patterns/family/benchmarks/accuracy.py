@@ -1,6 +1,6 @@
 """Accuracy targets of the TTTv2 model against HF transformers on the same weights (float32, eager, CPU).
 
-    python -m tttv2_llama3.benchmarks.accuracy [--device N150] [--checkpoint DIR] [--check]
+    python -m tttv2_patterns.family.benchmarks.accuracy [--model NAME] [--device N150] [--checkpoint DIR] [--check]
 
 Two measures, on the 8 everyday prompts (chat template applied), all users in one batch:
 
@@ -26,7 +26,8 @@ from pathlib import Path
 
 import torch
 
-from tttv2_llama3.prompts import EVERYDAY_PROMPTS
+from tttv2_patterns.family.model_choice import add_model_arguments, resolve_model
+from tttv2_patterns.family.prompts import EVERYDAY_PROMPTS
 
 GREEDY_TOKENS = 16
 GREEDY_TARGET_PROMPTS = 6
@@ -79,7 +80,7 @@ def greedy_agreement(
     model, reference, prompts: Sequence[str], tokens: int = GREEDY_TOKENS
 ) -> list[GreedyResult]:
     """Greedy continuations of every prompt (one TTTv2 batch) against HF's, up to HF's first EOS."""
-    from tttv2_llama3.hf_reference import truncate_at_eos  # noqa: PLC0415
+    from tttv2_testing.hf import truncate_at_eos  # noqa: PLC0415
 
     prompt_ids = [reference.encode(p) for p in prompts]
     ours = model.generate(prompt_ids, max_new_tokens=tokens, stop_token_ids=()).token_ids
@@ -133,13 +134,16 @@ def teacher_forced_agreement(
 
 
 def build_model(
-    checkpoint_dir: Path, device_name: str, strategy: str, prompts_ids: Sequence[Sequence[int]], new: int
+    family,
+    checkpoint_dir: Path,
+    device_name: str,
+    strategy: str,
+    prompts_ids: Sequence[Sequence[int]],
+    new: int,
 ):
     """The TTTv2 model for one strategy, sized for these prompts (all in one decode batch)."""
-    from tttv2_llama3.model_factory import ModelFactory  # noqa: PLC0415
-
     longest = max(len(ids) for ids in prompts_ids) + new
-    return ModelFactory.from_huggingface(
+    return family.from_huggingface(
         checkpoint_dir,
         device_name,
         strategy=strategy,
@@ -167,12 +171,10 @@ def teacher_forced_summary(results: Sequence[TeacherForcedResult]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m tttv2_llama3.benchmarks.accuracy", description=__doc__.splitlines()[0]
+        prog="python -m tttv2_patterns.family.benchmarks.accuracy", description=__doc__.splitlines()[0]
     )
+    add_model_arguments(parser)
     parser.add_argument("--device", default="N150", help="device catalog name (default: N150)")
-    parser.add_argument(
-        "--checkpoint", type=Path, default=None, help="HF checkpoint folder (default: SmolLM2-135M)"
-    )
     parser.add_argument("--greedy-tokens", type=int, default=GREEDY_TOKENS)
     parser.add_argument(
         "--positions", type=int, default=TEACHER_FORCED_POSITIONS, help="teacher-forced positions"
@@ -187,24 +189,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from tttv2_hwconfig import device_spec  # noqa: PLC0415
 
-    from tttv2_llama3.hf_reference import HFReference  # noqa: PLC0415
-    from tttv2_llama3.smollm2 import ensure_smollm2_checkpoint  # noqa: PLC0415
-
     device_name = device_spec(args.device).name
-    checkpoint_dir = args.checkpoint or ensure_smollm2_checkpoint()
-    reference = HFReference(checkpoint_dir)
+    family, checkpoint_dir = resolve_model(args.model, args.checkpoint)
+    reference = family.hf_reference(checkpoint_dir)
     prompts = list(EVERYDAY_PROMPTS)
     prompt_ids = [reference.encode(p) for p in prompts]
     start = time.perf_counter()
 
-    with build_model(checkpoint_dir, device_name, "accuracy", prompt_ids, args.greedy_tokens) as model:
+    with build_model(
+        family, checkpoint_dir, device_name, "accuracy", prompt_ids, args.greedy_tokens
+    ) as model:
         greedy = greedy_agreement(model, reference, prompts, args.greedy_tokens)
     print(f"\n{'prompt':<46} {'greedy: equal / first divergence (HF top-2 gap there)'}")
     for r in greedy:
         where = "equal" if r.equal else f"token {r.first_divergence} of {r.compared} (gap {r.hf_gap:.3f})"
         print(f"{r.prompt:<46} {where}")
 
-    with build_model(checkpoint_dir, device_name, "performance", prompt_ids, args.positions) as model:
+    with build_model(family, checkpoint_dir, device_name, "performance", prompt_ids, args.positions) as model:
         forced = teacher_forced_agreement(model, reference, prompts, args.positions)
     print(f"\n{'prompt':<46} teacher-forced top-1 (misses: position/HF top-2 gap)")
     for r in forced:

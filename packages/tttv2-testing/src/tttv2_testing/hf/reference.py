@@ -1,6 +1,6 @@
-"""The HF transformers reference on the same checkpoint folder: float32, eager attention, CPU.
+"""The HF transformers reference on a checkpoint folder: float32, eager attention, CPU.
 
-    reference = HFReference(checkpoint_dir)
+    reference = HFReference(checkpoint_dir)                                # any AutoModelForCausalLM folder
     prompt_ids = reference.encode("What is the capital of France?")        # chat template applied
     new_ids = reference.greedy_generate([prompt_ids], max_new_tokens=32)   # (1, <=32)
     top1 = reference.teacher_forced_topk(full_ids, k=1)                    # (batch, seq, 1)
@@ -17,28 +17,38 @@ from pathlib import Path
 
 import torch
 
-from tttv2_llama3.checkpoint import open_checkpoint
-from tttv2_llama3.tokenization import encode_prompt, has_chat_template, load_tokenizer
-
-# The submodules of one HF LlamaDecoderLayer, under the names HF gives them.
-LAYER_SUBMODULE_NAMES = ("input_layernorm", "self_attn", "post_attention_layernorm", "mlp")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
 
 
 class HFReference:
-    """``transformers`` ``LlamaForCausalLM`` loaded from a checked safetensors checkpoint folder.
+    """``transformers`` ``AutoModelForCausalLM`` loaded from a safetensors checkpoint folder (no remote code).
+
+    Check the folder first (``tttv2_patterns.family.ModelFactory.hf_reference`` does): this class
+    leaves every error to transformers.
+
+    Args:
+        checkpoint_dir: the HF folder (config.json, safetensors, tokenizer files).
+        dtype: the weights' dtype in the reference (float32: the most exact a CPU offers).
+        tokenizer: a tokenizer to use; default the folder's (``AutoTokenizer``), None without files.
+        eos_token_ids: ids that end a generation; default the config's ``eos_token_id``.
 
     Attributes:
         model: the HF model (``model.model.layers[i].self_attn`` etc. are the per-layer references).
         tokenizer: the checkpoint's tokenizer, or None if the folder has none.
-        eos_token_ids: ids that end a generation (from config.json).
+        eos_token_ids: ids that end a generation.
     """
 
-    def __init__(self, checkpoint_dir: str | Path, *, dtype: torch.dtype = torch.float32):
-        from transformers import AutoModelForCausalLM  # noqa: PLC0415 - heavy import
+    def __init__(
+        self,
+        checkpoint_dir: str | Path,
+        *,
+        dtype: torch.dtype = torch.float32,
+        tokenizer=None,
+        eos_token_ids: Sequence[int] | None = None,
+    ):
+        from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: PLC0415 - heavy import
 
         checkpoint_dir = Path(checkpoint_dir)
-        with open_checkpoint(checkpoint_dir) as checkpoint:  # our checks and errors before HF's
-            self.eos_token_ids = checkpoint.config.eos_token_ids
         self.model = AutoModelForCausalLM.from_pretrained(
             checkpoint_dir,
             dtype=dtype,
@@ -46,11 +56,17 @@ class HFReference:
             use_safetensors=True,
             trust_remote_code=False,
         ).eval()
-        self.tokenizer = load_tokenizer(checkpoint_dir)
+        if tokenizer is None and any((checkpoint_dir / name).is_file() for name in TOKENIZER_FILES):
+            tokenizer = AutoTokenizer.from_pretrained(checkpoint_dir, trust_remote_code=False)
+        self.tokenizer = tokenizer
+        if eos_token_ids is None:
+            eos = getattr(self.model.config, "eos_token_id", None)
+            eos_token_ids = () if eos is None else (eos if isinstance(eos, list | tuple) else [eos])
+        self.eos_token_ids = tuple(int(t) for t in eos_token_ids)
 
     @property
     def has_chat_template(self) -> bool:
-        return has_chat_template(self.tokenizer)
+        return self.tokenizer is not None and bool(getattr(self.tokenizer, "chat_template", None))
 
     def encode(self, prompt: str, *, chat: bool = True) -> list[int]:
         """Token ids of ``prompt``, wrapped in the chat template (as a user turn) when there is one.
@@ -59,7 +75,13 @@ class HFReference:
             prompt: the user's text.
             chat: False encodes the raw text even if a chat template exists.
         """
-        return encode_prompt(self._require_tokenizer(), prompt, chat=chat)
+        tokenizer = self._require_tokenizer()
+        if chat and self.has_chat_template:
+            text = tokenizer.apply_chat_template(
+                [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
+            )
+            return list(tokenizer(text, add_special_tokens=False)["input_ids"])  # the template holds BOS
+        return list(tokenizer(prompt)["input_ids"])
 
     def decode(self, token_ids: Sequence[int] | torch.Tensor, *, stop_at_eos: bool = True) -> str:
         """Text of ``token_ids``; with ``stop_at_eos`` everything from the first EOS on is dropped."""
@@ -121,21 +143,11 @@ class HFReference:
         return torch.stack(generated, dim=1)
 
     def layer_submodules(self, index: int) -> dict[str, torch.nn.Module]:
-        """HF submodules of decoder layer ``index``: input_layernorm, self_attn, post_attention_layernorm, mlp."""
+        """HF submodules of decoder layer ``index`` by their HF names (``self_attn``, ``mlp``, norms...)."""
         layers = self.model.model.layers
         if not 0 <= index < len(layers):
             raise IndexError(f"layer index {index} out of range: the model has {len(layers)} layers")
-        return {name: getattr(layers[index], name) for name in LAYER_SUBMODULE_NAMES}
-
-    def top_level_submodules(self) -> dict[str, torch.nn.Module]:
-        """HF modules outside the decoder layers: embed_tokens, norm, lm_head, rotary_emb."""
-        inner = self.model.model
-        return {
-            "embed_tokens": inner.embed_tokens,
-            "norm": inner.norm,
-            "lm_head": self.model.lm_head,
-            "rotary_emb": inner.rotary_emb,
-        }
+        return dict(layers[index].named_children())
 
     def _require_tokenizer(self):
         if self.tokenizer is None:

@@ -1,1 +1,0 @@
-"""Speed measurements of the Llama 3 family (HF reference now; TTTv2 once wired)."""

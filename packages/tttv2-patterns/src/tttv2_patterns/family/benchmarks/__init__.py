@@ -1,0 +1,1 @@
+"""The standard benchmarks over any installed family: ``accuracy`` and ``decode`` (``--model NAME``)."""

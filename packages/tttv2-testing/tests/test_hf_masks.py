@@ -1,0 +1,32 @@
+"""tttv2_testing.hf masks: causal per user offset, and HF's sliding-window rule (window counts the query)."""
+
+from __future__ import annotations
+
+import torch
+from tttv2_testing.hf import causal_mask
+
+
+def _visible(mask):
+    return (mask == 0).to(torch.int)
+
+
+def test_causal_mask_offsets_each_user():
+    mask = causal_mask([0, 2], seq_len=2)
+    assert mask.shape == (2, 1, 2, 4)
+    # Worked out by hand: user 0 at positions 0,1 sees keys <= 0 / <= 1; user 1 at 2,3 sees <= 2 / <= 3.
+    assert _visible(mask[0, 0]).tolist() == [[1, 0, 0, 0], [1, 1, 0, 0]]
+    assert _visible(mask[1, 0]).tolist() == [[1, 1, 1, 0], [1, 1, 1, 1]]
+
+
+def test_sliding_window_matches_transformers_overlay():
+    from transformers.masking_utils import sliding_window_overlay  # the independent rule
+
+    window, start, seq = 3, 4, 3
+    mask = causal_mask([start], seq, sliding_window=window)[0, 0]
+    overlay = sliding_window_overlay(window)
+    for i in range(seq):
+        q = start + i
+        for k in range(start + seq):
+            expected = k <= q and bool(overlay(0, 0, q, k))
+            assert bool(mask[i, k] == 0) == expected, (q, k)
+    assert _visible(mask).sum(-1).tolist() == [3, 3, 3]  # exactly the window once it is full
