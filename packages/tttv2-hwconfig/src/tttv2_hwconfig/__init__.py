@@ -14,6 +14,15 @@ ttnn, ttnn_is_emulated = resolve_ttnn()
 from tttv2_hwconfig.catalog import DeviceSpec, device_spec, list_devices  # noqa: E402
 from tttv2_hwconfig.devices import close_device, default_device_name, open_device  # noqa: E402
 from tttv2_hwconfig.emulator._device import OutOfMemoryError  # noqa: E402
+from tttv2_hwconfig.emulator._host_access import (  # noqa: E402
+    HostReadError,
+    HostTransfer,
+    HostTransferError,
+    HostWriteError,
+    host_reads_forbidden,
+    host_transfers_forbidden,
+    watch_host_transfers,
+)
 from tttv2_hwconfig.emulator._shapes_only import is_shapes_only, shapes_only  # noqa: E402
 from tttv2_hwconfig.emulator._trace import OpRecord, OpTrace, op_scope  # noqa: E402
 from tttv2_hwconfig.perf_model import (  # noqa: E402
@@ -26,6 +35,10 @@ from tttv2_hwconfig.perf_model import (  # noqa: E402
 
 __all__ = [
     "DeviceSpec",
+    "HostReadError",
+    "HostTransfer",
+    "HostTransferError",
+    "HostWriteError",
     "OpRecord",
     "OpTrace",
     "OutOfMemoryError",
@@ -36,6 +49,8 @@ __all__ = [
     "default_device_name",
     "device_spec",
     "is_shapes_only",
+    "host_reads_forbidden",
+    "host_transfers_forbidden",
     "list_devices",
     "op_scope",
     "open_device",
@@ -45,4 +60,5 @@ __all__ = [
     "tokens_per_s_per_user",
     "ttnn",
     "ttnn_is_emulated",
+    "watch_host_transfers",
 ]

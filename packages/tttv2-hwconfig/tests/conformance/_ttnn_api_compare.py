@@ -159,7 +159,7 @@ def parse_nanobind_signature(text: str, defaults: tuple | None = None) -> Signat
         if item == "/":
             params = [dataclasses.replace(p, kind=POSITIONAL_ONLY) for p in params]
             continue
-        if item == "*":
+        if item in ("*", "\\*"):  # trace ops' nanobind texts escape the marker as "\*" (reST)
             kind = KEYWORD_ONLY
             continue
         if item.startswith("**"):

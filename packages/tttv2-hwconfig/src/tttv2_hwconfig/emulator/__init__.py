@@ -15,6 +15,8 @@ from . import (  # noqa: E402  (submodules use the names above)
     _ops_matmul,
     _ops_misc,
     _ops_norm,
+    _ops_sampling,
+    _ops_trace,
     _program_configs,
     experimental,
     transformer,
@@ -72,6 +74,8 @@ from ._ops_kv import *  # noqa: F403
 from ._ops_matmul import *  # noqa: F403
 from ._ops_misc import *  # noqa: F403
 from ._ops_norm import *  # noqa: F403
+from ._ops_sampling import *  # noqa: F403
+from ._ops_trace import *  # noqa: F403
 from ._program_configs import *  # noqa: F403
 from ._sdpa_config import SDPAProgramConfig
 from ._tensor import Shape, Tensor
@@ -177,7 +181,17 @@ for _module in (
     _ops_matmul,
     _ops_misc,
     _ops_norm,
+    _ops_sampling,
+    _ops_trace,
     _program_configs,
 ):
     __all__ += list(_module.__all__)
 del _module
+
+# Every public op goes through one dispatcher: host-transfer checks and trace capture (_ops_trace).
+import sys as _sys  # noqa: E402
+
+_ops_trace.wrap_namespace(_sys.modules[__name__], __all__)
+_ops_trace.wrap_namespace(experimental, experimental.__all__)
+_ops_trace.wrap_namespace(transformer, transformer.__all__)
+del _sys

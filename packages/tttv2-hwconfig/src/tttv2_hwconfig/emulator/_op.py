@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 import torch
 
 from ._memory import MemoryConfig
+from ._ops_trace import program_cache_check
 from ._tensor import Tensor, quantize
 from ._trace import OpRecord, current_scope
 from ._types import DataType, Layout
@@ -138,11 +139,14 @@ def record(
     **attributes,
 ) -> None:
     """Append one OpRecord to the device trace (per-device figures)."""
-    if device is None or device.trace is None:
-        return
+    if device is None or getattr(device, "replaying", False):
+        return  # a trace replay: the captured records stand for it (_ops_trace.execute_trace)
     in_shapes, in_dtypes, in_memory, in_nbytes = _describe(inputs)
     out_shapes, out_dtypes, out_memory, out_nbytes = _describe(outputs)
     in_bytes, out_bytes = sum(in_nbytes), sum(out_nbytes)
+    program_cache_check(device, (op_name, in_shapes, in_dtypes, out_shapes, out_dtypes))
+    if device.trace is None:
+        return
     device.trace.append(
         OpRecord(
             name=op_name,

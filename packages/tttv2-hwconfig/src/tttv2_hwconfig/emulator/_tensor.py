@@ -137,6 +137,8 @@ class Tensor:
     def _allocate(self, op_name: str) -> None:
         from ._sharding import per_core_bytes  # noqa: PLC0415 - avoids an import cycle
 
+        if getattr(self._device, "replaying", False):
+            return  # trace replay: buffers were accounted at capture (see _ops_trace)
         allocator = self._device.allocator
         per_core = per_core_bytes(self, op_name)
         self._allocation = allocator.allocate(
@@ -203,32 +205,50 @@ class Tensor:
         self._shards = None
 
     def to_torch(self, mesh_composer=None) -> torch.Tensor:
-        from ._ops_core import to_torch  # noqa: PLC0415
+        from . import to_torch  # noqa: PLC0415 - the dispatching public op
 
         return to_torch(self, mesh_composer=mesh_composer)
 
     def cpu(self, blocking: bool = True):
-        from ._ops_core import from_device  # noqa: PLC0415
+        from . import from_device  # noqa: PLC0415 - the dispatching public op
 
         return from_device(self, blocking)
 
+    def item(self):
+        """The value of a one-element tensor as a Python number (a host read)."""
+        from . import _host_access  # noqa: PLC0415
+
+        _host_access.host_read("ttnn.Tensor.item", self)
+        if self.logical_volume() != 1:
+            raise RuntimeError(
+                f"ttnn.Tensor.item: tensor has {self.logical_volume()} elements, expected exactly 1"
+            )
+        return self.shards[0].reshape(-1)[0].item()
+
+    def to_list(self):
+        """The values as nested Python lists (a host read; one device's shard of a mesh tensor)."""
+        from . import _host_access  # noqa: PLC0415
+
+        _host_access.host_read("ttnn.Tensor.to_list", self)
+        return self.shards[0].tolist()
+
     def reshape(self, *shape):
-        from ._ops_core import reshape  # noqa: PLC0415
+        from . import reshape  # noqa: PLC0415 - the dispatching public op
 
         return reshape(self, shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape)
 
     def __add__(self, other):
-        from ._ops_eltwise import add  # noqa: PLC0415
+        from . import add  # noqa: PLC0415 - the dispatching public op
 
         return add(self, other)
 
     def __sub__(self, other):
-        from ._ops_eltwise import sub  # noqa: PLC0415
+        from . import sub  # noqa: PLC0415 - the dispatching public op
 
         return sub(self, other)
 
     def __mul__(self, other):
-        from ._ops_eltwise import mul  # noqa: PLC0415
+        from . import mul  # noqa: PLC0415 - the dispatching public op
 
         return mul(self, other)
 

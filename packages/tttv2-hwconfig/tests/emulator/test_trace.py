@@ -1,0 +1,271 @@
+"""Trace capture and replay (``_ops_trace``): the device's semantics, and replay == eager bit for bit.
+
+The reference for every replay is the same ops run eagerly (no trace) on the same inputs: a replay
+re-runs the captured program, so its outputs must be torch.equal to an eager run, not just close.
+"""
+
+import pytest
+import torch
+from tttv2_hwconfig import HostReadError, HostWriteError, ttnn
+from tttv2_hwconfig.emulator._rules import RuleViolation
+
+
+def host(t, dtype=ttnn.bfloat16):
+    return ttnn.from_torch(t, dtype=dtype, layout=ttnn.TILE_LAYOUT)
+
+
+def dev(t, device, dtype=ttnn.bfloat16):
+    return ttnn.from_torch(t, dtype=dtype, layout=ttnn.TILE_LAYOUT, device=device)
+
+
+def composed(t, device):
+    return ttnn.to_torch(t, mesh_composer=ttnn.ConcatMeshToTensor(device, dim=0))
+
+
+def program(x, w, b):
+    """A small decode-like program: linear, residual add, eltwise mul, softmax."""
+    y = ttnn.linear(x, w, bias=b)
+    z = ttnn.add(y, x)
+    return ttnn.softmax(z * y, dim=-1)
+
+
+def make_inputs(device):
+    w = dev(torch.randn(64, 64) / 8, device)
+    b = dev(torch.randn(1, 64), device)
+    x = dev(torch.randn(1, 1, 32, 64), device)
+    return x, w, b
+
+
+def capture(device, fn, *args):
+    fn(*args)  # compile run: the device cannot compile inside a capture
+    trace_id = ttnn.begin_trace_capture(device, cq_id=0)
+    try:
+        out = fn(*args)
+    finally:
+        ttnn.end_trace_capture(device, trace_id, cq_id=0)
+    return trace_id, out
+
+
+def test_replay_equals_eager_bit_for_bit_on_new_inputs(device):
+    x, w, b = make_inputs(device)
+    trace_id, out = capture(device, program, x, w, b)
+    for _ in range(3):
+        new_x = torch.randn(1, 1, 32, 64)
+        ttnn.copy_host_to_device_tensor(host(new_x), x)
+        ttnn.execute_trace(device, trace_id, cq_id=0, blocking=True)
+        eager = program(dev(new_x, device), w, b)
+        assert torch.equal(composed(out, device), composed(eager, device))
+    ttnn.release_trace(device, trace_id)
+
+
+def test_replay_overwrites_the_captured_output_in_place(device):
+    x, w, b = make_inputs(device)
+    trace_id, out = capture(device, program, x, w, b)
+    before = composed(out, device)
+    ttnn.copy_host_to_device_tensor(host(torch.randn(1, 1, 32, 64)), x)
+    same_object = out
+    ttnn.execute_trace(device, trace_id)
+    assert same_object is out and not torch.equal(composed(out, device), before)
+
+
+def test_inputs_not_copied_in_leave_replay_unchanged(device):
+    x, w, b = make_inputs(device)
+    trace_id, out = capture(device, program, x, w, b)
+    ttnn.execute_trace(device, trace_id)
+    first = composed(out, device)
+    ttnn.execute_trace(device, trace_id)
+    assert torch.equal(composed(out, device), first)
+
+
+def test_in_place_cache_update_is_replayed_at_the_new_position(device):
+    """A KV-cache write inside the trace lands where the persistent position tensor says at replay."""
+    cache = dev(torch.zeros(2, 1, 64, 32), device)
+    grid = ttnn.num_cores_to_corerangeset(2, device.compute_with_storage_grid_size(), row_wise=True)
+    sharded = ttnn.create_sharded_memory_config(
+        (32, 32), grid, ttnn.ShardStrategy.HEIGHT, use_height_and_width_as_shard_shape=True
+    )
+    tokens = ttnn.from_torch(
+        torch.zeros(1, 2, 1, 32),
+        dtype=ttnn.bfloat16,
+        layout=ttnn.TILE_LAYOUT,
+        device=device,
+        memory_config=sharded,
+    )
+
+    def int_host(values):
+        return ttnn.from_torch(torch.tensor(values, dtype=torch.int32), dtype=ttnn.int32)
+
+    positions = ttnn.to_device(int_host([0, 0]), device)
+
+    def step():
+        ttnn.experimental.paged_update_cache(cache, tokens, update_idxs_tensor=positions)
+
+    trace_id, _ = capture(device, step)
+    new_tokens = torch.randn(1, 2, 1, 32)
+    ttnn.copy_host_to_device_tensor(
+        ttnn.from_torch(new_tokens, dtype=ttnn.bfloat16, layout=ttnn.TILE_LAYOUT), tokens
+    )
+    ttnn.copy_host_to_device_tensor(int_host([5, -1]), positions)  # -1: an idle slot, skipped
+    ttnn.execute_trace(device, trace_id)
+    values = ttnn.to_torch(ttnn.get_device_tensors(cache)[0]).float()
+    expected = torch.zeros(2, 1, 64, 32)
+    expected[0, :, 5] = new_tokens[0, 0].to(torch.bfloat16).float()
+    assert torch.equal(values, expected)
+
+
+def test_replay_charges_no_allocation_and_appends_the_captured_records(device):
+    x, w, b = make_inputs(device)
+    trace_id, out = capture(device, program, x, w, b)
+    captured = [r.name for r in device.trace.records[-4:]]
+    live = len(device.allocator._live)
+    n = len(device.trace)
+    ttnn.execute_trace(device, trace_id)
+    assert len(device.allocator._live) == live
+    names = [r.name for r in device.trace.records[n:]]
+    assert names == ["ttnn.execute_trace", *captured]
+
+
+@pytest.mark.parametrize(
+    ("what", "error", "op"),
+    [
+        (
+            lambda t, d: ttnn.to_torch(t, mesh_composer=ttnn.ConcatMeshToTensor(d, dim=0)),
+            HostReadError,
+            "ttnn.to_torch",
+        ),
+        (lambda t, d: ttnn.from_device(t), HostReadError, "ttnn.from_device"),
+        (lambda t, d: t.cpu(), HostReadError, "ttnn.from_device"),
+        (lambda t, d: t.to_list(), HostReadError, "ttnn.Tensor.to_list"),
+        (lambda t, d: dev(torch.ones(1, 1, 32, 64), d), HostWriteError, "ttnn.from_torch"),
+        (lambda t, d: ttnn.to_device(host(torch.ones(1, 1, 32, 64)), d), HostWriteError, "ttnn.to_device"),
+        (
+            lambda t, d: ttnn.zeros((1, 1, 32, 32), ttnn.bfloat16, ttnn.TILE_LAYOUT, d),
+            HostWriteError,
+            "ttnn.zeros",
+        ),
+        (
+            lambda t, d: ttnn.copy_host_to_device_tensor(host(torch.ones(1, 1, 32, 64)), t),
+            HostWriteError,
+            "ttnn.copy_host_to_device_tensor",
+        ),
+    ],
+)
+def test_host_transfers_inside_a_capture_fail_naming_the_op(device, what, error, op):
+    x = dev(torch.randn(1, 1, 32, 64), device)
+    trace_id = ttnn.begin_trace_capture(device, cq_id=0)
+    try:
+        with pytest.raises(error, match=rf"^{op}: .*trace capture"):
+            what(x, device)
+    finally:
+        ttnn.end_trace_capture(device, trace_id, cq_id=0)
+    what(x, device)  # allowed again once the capture ended
+
+
+def rule_of(excinfo) -> str:
+    return excinfo.value.rule.id
+
+
+def test_op_not_compiled_before_the_capture_is_refused(device):
+    x = dev(torch.randn(1, 1, 32, 64), device)
+    trace_id = ttnn.begin_trace_capture(device)
+    try:
+        with pytest.raises(RuleViolation, match="ttnn.exp") as excinfo:
+            ttnn.exp(x)
+    finally:
+        ttnn.end_trace_capture(device, trace_id)
+    assert rule_of(excinfo) == "trace.program_cached"
+
+
+def test_nested_capture_is_refused(device):
+    trace_id = ttnn.begin_trace_capture(device)
+    with pytest.raises(RuleViolation) as excinfo:
+        ttnn.begin_trace_capture(device)
+    ttnn.end_trace_capture(device, trace_id)
+    assert rule_of(excinfo) == "trace.capture_not_nested"
+
+
+@pytest.mark.parametrize("wrong", ["trace_id", "cq_id", "no_capture"])
+def test_end_must_match_the_capture_in_progress(device, wrong):
+    if wrong == "no_capture":
+        with pytest.raises(RuleViolation) as excinfo:
+            ttnn.end_trace_capture(device, ttnn.MeshTraceId(12345))
+        assert rule_of(excinfo) == "trace.end_matches_begin"
+        return
+    trace_id = ttnn.begin_trace_capture(device, cq_id=0)
+    bad = (ttnn.MeshTraceId(int(trace_id) + 1000), 0) if wrong == "trace_id" else (trace_id, 1)
+    with pytest.raises(RuleViolation) as excinfo:
+        ttnn.end_trace_capture(device, bad[0], cq_id=bad[1])
+    ttnn.end_trace_capture(device, trace_id, cq_id=0)
+    assert rule_of(excinfo) == "trace.end_matches_begin"
+
+
+def test_execute_needs_an_existing_trace_and_no_capture_in_progress(device):
+    x, w, b = make_inputs(device)
+    trace_id, _ = capture(device, program, x, w, b)
+    other = ttnn.begin_trace_capture(device)
+    with pytest.raises(RuleViolation) as excinfo:
+        ttnn.execute_trace(device, trace_id)
+    ttnn.end_trace_capture(device, other)
+    assert rule_of(excinfo) == "trace.no_replay_during_capture"
+    ttnn.release_trace(device, trace_id)
+    with pytest.raises(RuleViolation) as excinfo:
+        ttnn.execute_trace(device, trace_id)
+    assert rule_of(excinfo) == "trace.trace_exists"
+    with pytest.raises(RuleViolation) as excinfo:
+        ttnn.release_trace(device, trace_id)
+    assert rule_of(excinfo) == "trace.release_exists"
+
+
+def test_copy_host_to_device_tensor_checks_sides_and_spec(device):
+    x = dev(torch.randn(1, 1, 32, 64), device)
+    with pytest.raises(RuleViolation) as excinfo:
+        ttnn.copy_host_to_device_tensor(x, x)
+    assert rule_of(excinfo) == "copy_host_to_device_tensor.host_tensor_on_host"
+    for bad in (host(torch.randn(1, 1, 32, 32)), host(torch.randn(1, 1, 32, 64), ttnn.float32)):
+        with pytest.raises(RuleViolation) as excinfo:
+            ttnn.copy_host_to_device_tensor(bad, x)
+        assert rule_of(excinfo) == "copy_host_to_device_tensor.same_spec"
+
+
+def test_copy_host_to_device_tensor_writes_in_place_and_rounds(device):
+    x = dev(torch.zeros(1, 1, 32, 64), device)
+    buffer = x.shards[0]
+    values = torch.randn(1, 1, 32, 64)
+    ttnn.copy_host_to_device_tensor(ttnn.from_torch(values, dtype=ttnn.bfloat16, layout=ttnn.TILE_LAYOUT), x)
+    assert x.shards[0] is buffer  # the same device buffer, as a trace input must be
+    assert torch.equal(composed(x, device)[:1], values.to(torch.bfloat16))
+
+
+def test_copy_device_to_host_tensor(device):
+    values = torch.randn(1, 1, 32, 64)
+    x = dev(values, device)
+    out = host(torch.zeros(1, 1, 32, 64))
+    ttnn.copy_device_to_host_tensor(x, out)
+    assert torch.equal(
+        ttnn.to_torch(ttnn.get_device_tensors(out)[0]) if out.num_shards > 1 else ttnn.to_torch(out),
+        values.to(torch.bfloat16),
+    )
+    with pytest.raises(RuleViolation) as excinfo:
+        ttnn.copy_device_to_host_tensor(x, host(torch.zeros(1, 1, 32, 32)))
+    assert rule_of(excinfo) == "copy_device_to_host_tensor.same_spec"
+
+
+TESTED_RULES = {
+    "trace.capture_not_nested",
+    "trace.end_matches_begin",
+    "trace.trace_exists",
+    "trace.no_replay_during_capture",
+    "trace.release_exists",
+    "trace.program_cached",
+    "copy_host_to_device_tensor.host_tensor_on_host",
+    "copy_host_to_device_tensor.same_spec",
+    "copy_device_to_host_tensor.same_spec",
+}
+
+
+def test_every_trace_rule_has_a_violating_case_here():
+    from tttv2_hwconfig.emulator import _ops_trace
+    from tttv2_hwconfig.emulator._rules import Rule
+
+    declared = {v.id for v in vars(_ops_trace).values() if isinstance(v, Rule)}
+    assert declared == TESTED_RULES
