@@ -560,3 +560,13 @@ def demo(session: nox.Session) -> None:
         python, "-m", "tttv2_patterns.family.demo", "--min-agreement", DEMO_MIN_AGREEMENT, *session.posargs,
         external=True,
     )  # fmt: skip
+
+
+@nox.session(tags=["nightly"], default=False)
+def predictions(session: nox.Session) -> None:
+    """PREDICTED decode / TTFT of every installed family config on every catalog device (tttv2-predict)."""
+    family_dir = ROOT / "model_zoo" / "llama3"
+    python = _tools_python(session)
+    _run_install(session, python, *_third_party_requirements(family_dir, extras=()))
+    _run_install(session, python, "--no-deps", "--no-build-isolation", "-e", str(family_dir))
+    session.run(python, "-m", "tttv2_patterns.predict_matrix", *session.posargs, external=True)

@@ -1,8 +1,9 @@
 """Finding the installed model family of an HF ``config.json`` (for shapes-only predictions).
 
-A family maps the config to a ``CausalLMSpec`` and derives its default ImplConfig. Families live in
-``model_zoo`` and depend on patterns, so patterns finds them at run time: the Llama family
-(``tttv2_llama3``) by its ``architectures``. (The family kit's registry replaces this lookup.)
+Families register with the family kit (``tttv2_patterns.family``, entry-point group
+``tttv2.families``) and are looked up by the config's ``architectures``. A family module importable
+but not installed as a distribution (a source checkout on ``PYTHONPATH``) is found through
+``SOURCE_FAMILIES``.
 """
 
 from __future__ import annotations
@@ -10,46 +11,48 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from tttv2_patterns.causal_lm import CausalLM
+from tttv2_patterns.family import ModelFactory
+from tttv2_patterns.family.errors import UnknownFamilyError
+from tttv2_patterns.family.impl_defaults import fit_lm_head_chunks
+from tttv2_patterns.family.registry import families
 from tttv2_patterns.specs import CausalLMSpec
 
-# HF architecture -> module of the installed family that maps it.
-KNOWN_FAMILIES = {"LlamaForCausalLM": "tttv2_llama3"}
+# Family modules tried when the entry-point registry has no family for an architecture.
+SOURCE_FAMILIES = ("tttv2_llama3.family",)
 PROGRAMS = ("tttv2", "tttv1-precision")
 
 
 @dataclass(frozen=True)
 class FamilyBuilder:
-    """Spec and default ImplConfig of one architecture, from its installed family."""
+    """Spec and default ImplConfig of one architecture, from its installed family (a ``ModelFactory``)."""
 
     architecture: str
-    module: Any
+    factory: type
 
     def configs(self) -> dict[str, Path]:
         """The HF ``config.json`` files the family ships (``<package>/configs/<model>/config.json``) by model."""
-        root = Path(self.module.__file__).parent / "configs"
+        package = importlib.import_module(self.factory.__module__.split(".")[0])
+        root = Path(package.__file__).parent / "configs"
         return {path.parent.name: path for path in sorted(root.glob("*/config.json"))}
 
     def spec(self, config: dict, *, max_batch_size: int, max_seq_len: int) -> CausalLMSpec:
-        hf_config = self.module.hf_config.LlamaCheckpointConfig.from_dict(config)
-        return self.module.hf_mapping.llama_causal_lm_spec(
-            hf_config, max_batch_size=max_batch_size, max_seq_len=max_seq_len
+        return self.factory.spec_from_hf_config(
+            config, max_batch_size=max_batch_size, max_seq_len=max_seq_len, check_modules=False
         )
 
     def impl_config(self, spec: CausalLMSpec, device, strategy: str, program: str = "tttv2"):
         """The family's defaults (``program="tttv2"``), or the blocks' strategy defaults, which follow
-        TTTv1's published precisions, with only the family's fit-to-L1 fixes (``"tttv1-precision"``)."""
-        factory = self.module.model_factory
+        TTTv1's published precisions, with only the kit's fit-to-L1 fix (``"tttv1-precision"``)."""
         if program == "tttv2":
-            return factory.ModelFactory.default_impl_config(spec, device, strategy)
+            return self.factory.default_impl_config(spec, device, strategy)
         if program != "tttv1-precision":
             raise ValueError(f"program must be one of {PROGRAMS}, got {program!r}")
         impl = CausalLM.ImplConfig(spec, device, strategy=strategy)
         if strategy in ("default", "performance"):
             _tttv1_performance_mlp(impl)
-        factory.fit_lm_head_chunks(impl, spec, device)
+        fit_lm_head_chunks(impl, spec, device)
         return impl
 
 
@@ -68,37 +71,38 @@ def _tttv1_performance_mlp(impl) -> None:
         )
 
 
-def installed_families() -> list[FamilyBuilder]:
-    """Every family of ``KNOWN_FAMILIES`` that imports."""
-    found = []
-    for architecture in KNOWN_FAMILIES:
+def _all_factories() -> list[type]:
+    try:
+        found = list(families().values())
+    except UnknownFamilyError:
+        found = []
+    for name in SOURCE_FAMILIES:
         try:
-            found.append(family_for({"architectures": [architecture]}))
-        except ValueError:
+            module = importlib.import_module(name)
+        except ImportError:
             continue
+        for value in vars(module).values():
+            if isinstance(value, type) and issubclass(value, ModelFactory) and value is not ModelFactory:
+                if value not in found:
+                    found.append(value)
     return found
+
+
+def installed_families() -> list[FamilyBuilder]:
+    """One builder per installed family (its first architecture)."""
+    return [FamilyBuilder(f.architectures[0], f) for f in _all_factories() if f.architectures]
 
 
 def family_for(config: dict) -> FamilyBuilder:
     """The installed family of ``config`` (by its ``architectures``).
 
     Raises:
-        ValueError: no architecture in the config has an installed family; the message lists them.
+        ValueError: no installed family handles the config's architectures; the message lists them.
     """
-    architectures = config.get("architectures") or []
-    for architecture in architectures:
-        name = KNOWN_FAMILIES.get(architecture)
-        if name is None:
-            continue
-        try:
-            module = importlib.import_module(name)
-            for part in ("hf_config", "hf_mapping", "model_factory"):
-                importlib.import_module(f"{name}.{part}")
-        except ImportError as error:
-            raise ValueError(
-                f"config architecture {architecture} needs the {name} family, which is not installed ({error})"
-            ) from error
-        return FamilyBuilder(architecture, module)
-    raise ValueError(
-        f"no installed TTTv2 family maps architectures {architectures}; known: {sorted(KNOWN_FAMILIES)}"
-    )
+    architectures = list(config.get("architectures") or [])
+    factories = _all_factories()
+    for factory in factories:
+        if architectures and all(a in factory.architectures for a in architectures):
+            return FamilyBuilder(architectures[0], factory)
+    handled = {f.__name__: list(f.architectures) for f in factories}
+    raise ValueError(f"no installed TTTv2 family handles architectures {architectures}; installed: {handled}")

@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-import numpy as np
 from tttv2_hwconfig.perf_model import FIT_FILE, PerfConstants
 
 SOURCE = (
@@ -109,6 +108,8 @@ _OP_RANGE, _STEP_RANGE = (0.0, 50e-6), (0.0, 20e-3)
 
 def fit(points: list[CalibrationPoint], keep: PerfConstants) -> PerfConstants:
     """(op_fixed_s, step_fixed_s) >= 0 minimising the largest |residual|; the rest from ``keep``."""
+    import numpy as np  # noqa: PLC0415 - the "calibration" extra
+
     published = np.array([p.published_tokens_per_s for p in points])
     base = np.array([p.base_s + p.collectives * keep.ccl_fixed_s for p in points])
     ops = np.array([p.ops for p in points], dtype=float)
