@@ -173,3 +173,10 @@ def test_performance_strategy(device):
     _, y = run_block(spec, hf, device, xs, "decode", strategy="performance")
     got = pcc(hf_out(hf, xs[0]), y)
     assert got >= 0.98, f"performance decode PCC {got:.5f} < 0.98"
+
+
+@pytest.mark.parametrize("variant", list(CASES))
+def test_weight_shapes_are_the_hf_checkpoint(variant):
+    spec, hf = CASES[variant][0]()
+    weights = unfuse(dict(hf.state_dict()), spec.num_experts)
+    assert {k: tuple(v.shape) for k, v in weights.items()} == spec.weight_shapes()

@@ -102,6 +102,28 @@ class MoESpec:
             return None
         return FeedForwardSpec(self.hidden_dim, self.shared_intermediate_dim, self.activation)
 
+    def weight_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Block-local checkpoint key -> shape (HF per-expert layout; what ``MoE.load_weights`` takes)."""
+        spec = self
+        h, i, e = spec.hidden_dim, spec.expert_intermediate_dim, spec.num_experts
+        expected = {"gate.weight": (e, h)}
+        for x in range(e):
+            expected[f"experts.{x}.gate_proj.weight"] = (i, h)
+            expected[f"experts.{x}.up_proj.weight"] = (i, h)
+            expected[f"experts.{x}.down_proj.weight"] = (h, i)
+        if spec.shared_intermediate_dim:
+            s = spec.shared_intermediate_dim
+            expected.update(
+                {
+                    "shared_expert.gate_proj.weight": (s, h),
+                    "shared_expert.up_proj.weight": (s, h),
+                    "shared_expert.down_proj.weight": (h, s),
+                }
+            )
+        if spec.shared_gate:
+            expected["shared_expert_gate.weight"] = (1, h)
+        return expected
+
 
 @dataclass
 class MoEImplConfig:
@@ -193,27 +215,6 @@ class MoE(Module):
         self._torch_weights: dict[str, torch.Tensor] = {}
 
     # --- weights -------------------------------------------------------------------------------------
-    def expected_weights(self) -> dict[str, tuple[int, ...]]:
-        spec = self.spec
-        h, i, e = spec.hidden_dim, spec.expert_intermediate_dim, spec.num_experts
-        expected = {"gate.weight": (e, h)}
-        for x in range(e):
-            expected[f"experts.{x}.gate_proj.weight"] = (i, h)
-            expected[f"experts.{x}.up_proj.weight"] = (i, h)
-            expected[f"experts.{x}.down_proj.weight"] = (h, i)
-        if spec.shared_intermediate_dim:
-            s = spec.shared_intermediate_dim
-            expected.update(
-                {
-                    "shared_expert.gate_proj.weight": (s, h),
-                    "shared_expert.up_proj.weight": (s, h),
-                    "shared_expert.down_proj.weight": (h, s),
-                }
-            )
-        if spec.shared_gate:
-            expected["shared_expert_gate.weight"] = (1, h)
-        return expected
-
     def _replicated(self, tensor: torch.Tensor, dtype):
         return ttnn.from_torch(
             tensor,
@@ -226,7 +227,7 @@ class MoE(Module):
     def load_weights(self, state_dict) -> None:
         """Load HF per-expert weights (see class docstring); errors name the tensor and the shapes."""
         spec, where = self.spec, f"{self.module_path}.load_weights"
-        expected = self.expected_weights()
+        expected = spec.weight_shapes()
         check_no_unexpected(state_dict, expected, where)
         w = {
             key: take(state_dict, key, shape, where).detach().to(torch.float32)
