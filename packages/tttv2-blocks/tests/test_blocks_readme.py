@@ -7,7 +7,9 @@ import pytest
 ROOT = pathlib.Path(__file__).parents[1]
 
 
-@pytest.mark.parametrize("page", ["normalization", "embeddings", "rope", "attention", "ffn", "lm_head"])
+@pytest.mark.parametrize(
+    "page", ["normalization", "embeddings", "rope", "attention", "ffn", "moe", "lm_head"]
+)
 def test_readme_contains_the_docs_page(page):
     readme = (ROOT / "README.md").read_text()
     assert (ROOT / "docs" / f"{page}.md").read_text().strip() in readme, (

@@ -17,6 +17,9 @@ from tttv2_blocks import program_configs  # isort: skip
 from tttv2_blocks.ffn import FeedForward  # isort: skip
 from tttv2_blocks.ffn import FeedForwardImplConfig  # isort: skip
 from tttv2_blocks.ffn import FeedForwardSpec  # isort: skip
+from tttv2_blocks.moe import MoE  # isort: skip
+from tttv2_blocks.moe import MoEImplConfig  # isort: skip
+from tttv2_blocks.moe import MoESpec  # isort: skip
 from tttv2_blocks.lm_head import LMHead  # isort: skip
 from tttv2_blocks.lm_head import LMHeadImplConfig  # isort: skip
 from tttv2_blocks.lm_head import LMHeadSpec  # isort: skip
@@ -64,6 +67,9 @@ __all__ = [
     "LMHead",
     "LMHeadImplConfig",
     "LMHeadSpec",
+    "MoE",
+    "MoEImplConfig",
+    "MoESpec",
     "program_configs",
     # --- normalization / embeddings ---
     "Embedding",
