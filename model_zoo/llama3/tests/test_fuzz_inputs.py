@@ -47,7 +47,27 @@ CONFIG_KEYS = (
     "model_type",
     "torch_dtype",
 )
-VALUES = ("abc", "", None, 0, -1, 1, 3, 7, 2**40, 1.5, -0.5, 1e-30, True, False, [], [1, 2], {}, {"a": 1}, "64")
+VALUES = (
+    "abc",
+    "",
+    None,
+    0,
+    -1,
+    1,
+    3,
+    7,
+    2**40,
+    1.5,
+    -0.5,
+    1e-30,
+    True,
+    False,
+    [],
+    [1, 2],
+    {},
+    {"a": 1},
+    "64",
+)
 
 
 def _named(error: BaseException) -> bool:
@@ -129,7 +149,7 @@ def test_fuzzed_configs_and_headers_give_named_errors_or_correct_specs(fuzz_fold
     outcomes: list[tuple[str, str, str, str]] = []
     start = time.monotonic()
 
-    for index in range(CONFIG_INPUTS):
+    for _index in range(CONFIG_INPUTS):
         config = _mutate_config(original_config, rng)
         (folder / "config.json").write_text(json.dumps(config))
         outcomes.append(("config", *_outcome(folder, _spec_matches(config))))
@@ -140,7 +160,7 @@ def test_fuzzed_configs_and_headers_give_named_errors_or_correct_specs(fuzz_fold
         changed = [k for k in original_tensors if not torch.equal(checkpoint[k], original_tensors[k])]
         return f"accepted with different values of {changed[:3]}" if changed else ""
 
-    for index in range(HEADER_INPUTS):
+    for _index in range(HEADER_INPUTS):
         (folder / "model.safetensors").write_bytes(_mutate_header(original_weights, rng))
         outcomes.append(("header", *_outcome(folder, same_weights)))
     elapsed = time.monotonic() - start

@@ -32,11 +32,6 @@ class OpRecord:
     input_dtypes: tuple[str, ...]
     output_shapes: tuple[tuple[int, ...], ...]
     output_dtypes: tuple[str, ...]
-    # Where each tensor lives: "DRAM_INTERLEAVED", "DRAM_WIDTH_SHARDED", "L1_HEIGHT_SHARDED", "HOST"...
-    input_memory: tuple[str, ...] = ()
-    output_memory: tuple[str, ...] = ()
-    input_nbytes: tuple[int, ...] = ()  # per-device bytes of each tensor
-    output_nbytes: tuple[int, ...] = ()
     flops: int = 0
     bytes_moved: int = 0
     math_fidelity: str | None = None
@@ -46,6 +41,12 @@ class OpRecord:
     num_devices: int = 1
     scope: str = ""
     attributes: dict = field(default_factory=dict)
+    # Added in 2.1 after the 2.0 fields, so positional construction keeps working.
+    # Where each tensor lives: "DRAM_INTERLEAVED", "DRAM_WIDTH_SHARDED", "L1_HEIGHT_SHARDED", "HOST"...
+    input_memory: tuple[str, ...] = ()
+    output_memory: tuple[str, ...] = ()
+    input_nbytes: tuple[int, ...] = ()  # per-device bytes of each tensor
+    output_nbytes: tuple[int, ...] = ()
 
 
 class OpTrace:

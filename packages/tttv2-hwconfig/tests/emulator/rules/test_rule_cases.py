@@ -46,14 +46,18 @@ def test_every_mirrored_rule_has_a_case():
     covered = {case.rule_id for case in CASES}
     uncovered, listed = declared - covered, _listed("uncovered_rules.txt")
     assert not uncovered - listed, f"rules without a violating case: {sorted(uncovered - listed)}"
-    assert not listed - uncovered, f"uncovered_rules.txt lists rules that now have a case: {sorted(listed - uncovered)}"
+    assert not listed - uncovered, (
+        f"uncovered_rules.txt lists rules that now have a case: {sorted(listed - uncovered)}"
+    )
     assert not covered - declared, f"cases naming undeclared rules: {sorted(covered - declared)}"
 
 
 def test_every_op_with_rules_has_a_control():
     missing = set(rules_by_op()) - {control.op for control in CONTROLS}
     listed = _listed("uncontrolled_ops.txt")
-    assert missing == listed, f"ops without a control here: {sorted(missing)}; uncontrolled_ops.txt: {sorted(listed)}"
+    assert missing == listed, (
+        f"ops without a control here: {sorted(missing)}; uncontrolled_ops.txt: {sorted(listed)}"
+    )
 
 
 def test_not_mirrored_rules_give_a_reason():
