@@ -33,11 +33,15 @@ def _write_family(clone, pins: dict[str, str]) -> None:
         version = "0.0.1"
         dependencies = [{deps}]
 
+        # The noxfile's zoo sessions are the model_zoo projects registering a family here.
+        [project.entry-points."tttv2.families"]
+        promisefam = "tttv2_promisefam:FAMILY"
+
         [tool.hatch.build.targets.wheel]
         packages = ["src/tttv2_promisefam"]
         """)
     )
-    (family / "src" / "tttv2_promisefam" / "__init__.py").write_text("")
+    (family / "src" / "tttv2_promisefam" / "__init__.py").write_text("FAMILY = None  # never loaded here\n")
     (family / "tests" / "test_pinned.py").write_text(
         textwrap.dedent(f"""\
         import importlib.metadata
