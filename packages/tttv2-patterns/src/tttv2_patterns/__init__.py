@@ -13,6 +13,7 @@ from tttv2_patterns.impl_config import CausalLMImplConfig, DecoderLayerImplConfi
 from tttv2_patterns.kv_cache import ModelKVCache
 from tttv2_patterns.outputs import ForwardOutput, GenerateOutput
 from tttv2_patterns.page_table import PageTable
+from tttv2_patterns.program_check import ProgramCheckError, check_programs
 from tttv2_patterns.sampling import SamplingParams
 from tttv2_patterns.specs import CausalLMSpec, DecoderLayerSpec, ModelDimError
 from tttv2_patterns.tensor_cache import TensorCache
@@ -32,11 +33,13 @@ __all__ = [
     "GenerateOutput",
     "ModelDimError",
     "PageTable",
+    "ProgramCheckError",
     "ModelKVCache",
     "SamplingParams",
     "TensorCache",
     "TensorCacheError",
     "__version__",
+    "check_programs",
     "checkpoint_files",
     "generate",
     "register_block",

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from tttv2_blocks.weights import WeightError
+
 from tttv2_patterns.checkpoint import Checkpoint, CheckpointView
 from tttv2_patterns.checkpoint_layout import CheckpointLayout
 from tttv2_patterns.weight_shapes import expected_weight_shapes, model_dim
@@ -189,18 +191,18 @@ class CausalLMSpec:
                 continue
             for key, shape in expected.items():
                 if key not in view:
-                    raise ValueError(
+                    raise WeightError(
                         f"{path}: checkpoint tensor {view.prefix}.{key} is missing (expected shape {list(shape)})"
                     )
                 actual = view.shape(key)
                 if tuple(actual) != tuple(shape):
-                    raise ValueError(
+                    raise WeightError(
                         f"{path}: checkpoint tensor {view.full_key(key)} has shape {list(actual)}, "
                         f"expected {list(shape)} from the spec"
                     )
             unexpected = sorted(set(view) - set(expected))
             if unexpected:
-                raise ValueError(
+                raise WeightError(
                     f"{path}: checkpoint has tensors the spec does not use: "
                     f"{[view.full_key(k) for k in unexpected]}"
                 )

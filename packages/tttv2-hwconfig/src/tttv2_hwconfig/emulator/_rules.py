@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ._trace import current_scope
+
 __all__ = [
     "Rule",
     "RuleViolation",
@@ -43,9 +45,11 @@ class RuleViolation(ValueError):
     def __init__(self, rule_: Rule, detail: str, op: str | None = None):
         self.rule = rule_
         self.detail = detail
+        self.module_path = current_scope()  # the block whose op refused (op_scope), "" outside any
         quoted = f' (tt-metal: "{rule_.message}")' if rule_.message else ""
         caller = op or rule_.op  # e.g. ttnn.linear reaching a ttnn.matmul rule
-        super().__init__(f"{caller}: {detail} [rule {rule_.id}: {rule_.text}{quoted}; {rule_.source}]")
+        where = f" (in {self.module_path})" if self.module_path else ""
+        super().__init__(f"{caller}: {detail} [rule {rule_.id}: {rule_.text}{quoted}; {rule_.source}]{where}")
 
 
 _RULES: dict[str, Rule] = {}

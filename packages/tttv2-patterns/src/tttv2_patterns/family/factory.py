@@ -32,8 +32,10 @@ from typing import ClassVar
 from tttv2_blocks.config import STRATEGIES
 from tttv2_hwconfig import device_spec
 
+from tttv2_patterns import program_check
 from tttv2_patterns.causal_lm import CausalLM
 from tttv2_patterns.checkpoint_layout import CheckpointLayout
+from tttv2_patterns.devices import device_name
 from tttv2_patterns.family.cache_dirs import default_tensor_cache_dir
 from tttv2_patterns.family.checkpoint_checks import check_checkpoint, read_checkpoint
 from tttv2_patterns.family.errors import CheckpointError
@@ -127,11 +129,10 @@ class ModelFactory:
         """
         config = HFConfig.coerce(hf_config)
         cls.check_config(config)
-        if check_modules and cls.hf_modules and _transformers_available():
-            check_module_mapping(meta_hf_model(config), cls.hf_modules, cls.checkpoint_layout.lm_head)
         if max_seq_len is None:
             max_seq_len = min(DEFAULT_MAX_SEQ_LEN, config.max_position_embeddings)
-        return causal_lm_spec(
+        # The spec first: its checked accessors name a bad value by its key before transformers sees it.
+        spec = causal_lm_spec(
             config,
             cls.layer_spec,
             max_batch_size=max_batch_size,
@@ -139,6 +140,9 @@ class ModelFactory:
             checkpoint_layout=cls.checkpoint_layout,
             **cls.model_parts(config),
         )
+        if check_modules and cls.hf_modules and _transformers_available():
+            check_module_mapping(meta_hf_model(config), cls.hf_modules, cls.checkpoint_layout.lm_head)
+        return spec
 
     @classmethod
     def default_impl_config(cls, spec: CausalLMSpec, device, strategy: str = "default"):
@@ -166,6 +170,7 @@ class ModelFactory:
         max_seq_len: int | None = None,
         register_references: bool = False,
         progress: bool = True,
+        check_programs: bool = True,
     ) -> TextCausalLM | CausalLMSpec:
         """Build the TTTv2 model of an HF checkpoint (or, with ``validate=False``, its spec).
 
@@ -186,11 +191,16 @@ class ModelFactory:
             register_references: load the HF model (float32, same folder) and register its modules as
                 the references of every TTTv2 module (needs ``tttv2-testing[hf]``).
             progress: tqdm bar while converting/loading weights.
+            check_programs: before any weight is converted, dry-run one prefill of ``max_seq_len``
+                tokens and one decode step shapes-only on the same emulated device
+                (``tttv2_patterns.program_check``), so an L1 overflow or refused program config is an
+                error naming its module now, not at the first prefill (emulator only; ~3 s for 135M).
 
         Raises:
             ValueError: unknown device or strategy; a hub name that is not available offline.
             CheckpointError: the folder is not a usable checkpoint (``ConfigError`` for a config value).
             UnmappedModuleError: an HF module without a TTTv2 mapping, named.
+            ProgramCheckError: a module's program config is refused by its op (``check_programs``).
         """
         check_device_and_strategy(device, strategy)
         checkpoint_dir = cls.resolve_checkpoint_dir(name_or_path, checkpoint_path)
@@ -203,6 +213,10 @@ class ModelFactory:
         check_checkpoint(spec, checkpoint)
         tokenizer = load_tokenizer(checkpoint_dir)
         impl_config = cls.default_impl_config(spec, device, strategy)
+        if check_programs:
+            program_check.check_programs(
+                spec, impl_config, device if isinstance(device, str) else device_name(device)
+            )
         cache = None
         if tensor_cache:
             cache = Path(cache_dir) if cache_dir is not None else default_tensor_cache_dir(checkpoint_dir)

@@ -21,6 +21,11 @@ from typing import Any
 from tttv2_patterns.family.errors import CheckpointError, ConfigError
 
 _REQUIRED = object()
+# TTNN tensor dimensions are uint32 (ttnn::Shape); a larger config value cannot describe a tensor.
+MAX_DIM = 2**32 - 1
+# Far above any released decoder (Llama 3.1 405B: 126); more is a corrupt config, and building that
+# many layer specs would hang instead of failing.
+MAX_LAYERS = 4096
 
 
 class HFConfig(Mapping):
@@ -81,7 +86,9 @@ class HFConfig(Mapping):
             return default
         return value
 
-    def int(self, key: str, default: Any = _REQUIRED, *, minimum: int | None = None) -> int:
+    def int(
+        self, key: str, default: Any = _REQUIRED, *, minimum: int | None = None, maximum: int = MAX_DIM
+    ) -> int:
         """``key`` as an int (JSON integer; ``2.0`` is accepted, ``"2"``, ``2.5`` and ``true`` are not)."""
         value = self._value(key, default)
         if value is None:  # an optional key with default None
@@ -91,6 +98,8 @@ class HFConfig(Mapping):
         value = int(value)
         if minimum is not None and value < minimum:
             raise self.error(key, f"must be >= {minimum}, got {value}")
+        if value > maximum:
+            raise self.error(key, f"must be <= {maximum}, got {value}")
         return value
 
     def float(self, key: str, default: Any = _REQUIRED, *, positive: bool = False) -> float:
@@ -147,7 +156,7 @@ class HFConfig(Mapping):
 
     @property
     def num_hidden_layers(self) -> int:
-        return self.int("num_hidden_layers", minimum=1)
+        return self.int("num_hidden_layers", minimum=1, maximum=MAX_LAYERS)
 
     @property
     def num_attention_heads(self) -> int:

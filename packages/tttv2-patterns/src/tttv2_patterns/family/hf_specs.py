@@ -219,9 +219,10 @@ def check_max_seq_len(config: HFConfig, max_seq_len: int) -> None:
     if isinstance(max_seq_len, bool) or not isinstance(max_seq_len, int) or max_seq_len < 1:
         raise ValueError(f"max_seq_len must be a positive int, got {max_seq_len!r}")
     if max_seq_len > config.max_position_embeddings:
-        raise ValueError(
+        raise config.error(
+            "max_position_embeddings",
             f"max_seq_len={max_seq_len} is longer than the checkpoint's context "
-            f"(max_position_embeddings={config.max_position_embeddings})"
+            f"(max_position_embeddings={config.max_position_embeddings}); pass a smaller max_seq_len",
         )
 
 

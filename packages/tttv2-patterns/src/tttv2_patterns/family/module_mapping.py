@@ -26,10 +26,13 @@ def meta_hf_model(config: HFConfig):
     model_type = values.pop("model_type", None)
     try:
         hf_config = AutoConfig.for_model(model_type, **values)
-    except (ValueError, KeyError, TypeError) as error:
-        raise config.error("model_type", f"transformers cannot build a config for it ({error})") from error
-    with torch.device("meta"):
-        return AutoModelForCausalLM.from_config(hf_config)
+        with torch.device("meta"):
+            return AutoModelForCausalLM.from_config(hf_config)
+    except Exception as error:  # transformers' config validators raise their own classes (StrictDataclass*)
+        # A field error names its field (transformers' name: rope_scaling is read as rope_parameters).
+        key = getattr(error, "field", None) or "model_type"
+        cause = " ".join(str(error).split())
+        raise config.error(key, f"transformers refuses this config: {cause}") from error
 
 
 def check_module_mapping(
