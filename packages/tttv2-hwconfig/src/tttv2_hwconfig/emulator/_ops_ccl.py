@@ -84,7 +84,14 @@ R_RS_DEVICE = rule("reduce_scatter.on_device", _RS, "input_tensor on device", _R
 R_RS_DTYPE = rule("reduce_scatter.dtype", _RS, "input dtype BFLOAT16, BFLOAT8_B or FLOAT32", _DOC.format(_RS))
 R_RS_LINKS = rule("reduce_scatter.num_links", _RS, "num_links > 0", _RS_SRC)
 R_RS_RANK = rule("reduce_scatter.rank", _RS, "input rank >= 2", _RS_SRC)
-R_RS_ALIGNED = rule("reduce_scatter.page_aligned", _RS, "page size % buffer alignment == 0", _RS_SRC)
+R_RS_ALIGNED = rule(
+    "reduce_scatter.page_aligned",
+    _RS,
+    "page size % buffer alignment == 0 (native path only: an evenly split ROW_MAJOR input takes the composite "
+    "path and is tilized first, so only a ROW_MAJOR input whose dim does not split evenly reaches this check)",
+    _RS_SRC
+    + "; ttnn/cpp/ttnn/operations/experimental/ccl/composite_common.cpp: use_composite_reduce_scatter",
+)
 R_RS_DIVISIBLE = rule(
     "reduce_scatter.dim_divisible",
     _RS,
@@ -336,11 +343,13 @@ def reduce_scatter(
     dim, device, groups = _check_common(
         op, input_tensor, dim, cluster_axis, topology, memory_config, num_links
     )
-    _page_aligned(input_tensor, R_RS_ALIGNED)
-    if output_tensor is not None:
-        fail(op, "output_tensor= is not modelled by the emulator", NotImplementedError)
     n = len(groups[0])
     size = input_tensor.shape[dim]
+    # composite_common.cpp use_composite_reduce_scatter: evenly split ROW_MAJOR -> composite (tilize first).
+    if not (input_tensor.layout == Layout.ROW_MAJOR and size % n == 0):
+        _page_aligned(input_tensor, R_RS_ALIGNED)
+    if output_tensor is not None:
+        fail(op, "output_tensor= is not modelled by the emulator", NotImplementedError)
     check(size % n == 0, R_RS_DIVISIBLE, f"dim {dim} of size {size} over the {n} devices of the group")
     _block_sharded_l1(input_tensor, R_RS_BLOCK)
     shards = input_tensor.shards

@@ -74,11 +74,14 @@ R_CHD_LEAD = rule(
 R_CHD_WIDTH_SHARDED = rule(
     "create_heads_decode.input_width_sharded", _CHD, "a sharded input_tensor is WIDTH_SHARDED", _CHD_SRC
 )
-R_CHD_SHARD_HEIGHT = rule(
+not_mirrored(
     "create_heads_decode.input_shard_height",
     _CHD,
     "a sharded input's shard height == physical volume / padded width",
-    _CHD_SRC,
+    "implied by tensor creation: a WIDTH_SHARDED tensor's shard height must equal its physical height "
+    "(ttnn/core/tensor/tensor_spec.cpp: validate_shard_spec_with_tensor_shape; emulator "
+    "_sharding.validate_shard_spec), "
+    "and create_heads_decode.input_width_sharded admits only WIDTH_SHARDED inputs",
 )
 R_CHD_ORIENT = rule(
     "create_heads_decode.input_shard_orientation",
@@ -372,12 +375,7 @@ def nlp_create_qkv_heads_decode(
             R_CHD_WIDTH_SHARDED,
             f"input_tensor is {config.memory_layout.name}",
         )
-        rows = input_tensor.padded_shape.volume() // input_tensor.padded_shape[-1]
-        check(
-            config.shard_spec.shape[0] == rows,
-            R_CHD_SHARD_HEIGHT,
-            f"shard height {config.shard_spec.shape[0]}, tensor height {rows}",
-        )
+        # shard height == physical height: see create_heads_decode.input_shard_height (not mirrored)
         check(
             config.shard_spec.orientation == ShardOrientation.ROW_MAJOR,
             R_CHD_ORIENT,
@@ -559,7 +557,9 @@ def nlp_concat_heads_decode(
         fail(op, f"input_tensor must be [1, batch, heads, head_dim], got {list(shape)}")
     check(padded[0] == 1, R_CCD_SEQ, f"input_tensor shape {list(shape)}")
     check(padded[1] <= 32, R_CCD_USERS, f"{padded[1]} users")
-    check(padded[2] % TILE_SIZE == 0, R_CCD_PADDED_HEADS, f"heads dim {shape[2]} pads to {padded[2]}")
+    # == 32, not % 32 (a TILE tensor's padded dim 2 always is): nlp_concat_heads_decode_device_operation.cpp:
+    # validate_on_program_cache_miss, TT_FATAL(input_shape[2] == 32, "currently only support 32 padded heads")
+    check(padded[2] == TILE_SIZE, R_CCD_PADDED_HEADS, f"heads dim {shape[2]} pads to {padded[2]}, not 32")
     check(num_heads <= padded[2], R_CCD_NUM_HEADS, f"num_heads={num_heads}, padded heads {padded[2]}")
     config = input_tensor.memory_config()
     check(input_tensor.is_sharded(), R_CCD_SHARDED, f"input_tensor is {config.memory_layout.name}")

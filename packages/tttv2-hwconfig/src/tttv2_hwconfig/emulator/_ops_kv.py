@@ -185,13 +185,18 @@ R_PU_DIM0 = _pu("input_dim0", "input_tensor padded shape[0] == 1")
 R_PU_CACHE_INTERLEAVED = _pu(
     "cache_interleaved", 'cache_tensor is INTERLEAVED ("Only interleaved cache is supported")'
 )
+R_PU_BLOCK_SIZE_PAGED = _pu("block_size_needs_page_table", "block_size (override) only with a page_table")
+R_PU_KV_HEADS_PAGED = _pu("num_kv_heads_needs_page_table", "num_kv_heads (override) only with a page_table")
 R_PU_MODULO_PAGED = _pu("modulo_needs_page_table", "cache_position_modulo only with a page_table")
 R_PU_GEOMETRY = _pu(
     "block_geometry",
-    "paged: cache kv_heads * block_size * head_dim == kv_heads * block_size * input head_dim",
+    "paged: cache kv_heads * block_size * head_dim == (num_kv_heads or cache kv_heads) * "
+    "(block_size or cache block_size) * input head_dim",
 )
-R_PU_BLOCK_TILE = _pu("block_tile", "paged: block_size (cache shape[2]) % 32 == 0")
-R_PU_MODULO_BLOCK = _pu("modulo_block_multiple", "cache_position_modulo is a positive multiple of block_size")
+R_PU_BLOCK_TILE = _pu("block_tile", "paged: effective block_size (block_size or cache shape[2]) % 32 == 0")
+R_PU_MODULO_BLOCK = _pu(
+    "modulo_block_multiple", "cache_position_modulo is a positive multiple of the effective block_size"
+)
 R_PU_HEAD_DIM = _pu("head_dim_match", "unpaged: input last dim == cache last dim")
 R_PU_CACHE_BATCH = _pu("cache_batch", "unpaged: input padded shape[1] (batch) == cache padded shape[0]")
 R_PU_IDX_TENSOR = _pu(
@@ -212,6 +217,9 @@ R_PU_IDX_LAYOUT = _pu("idx_layout", "update_idxs_tensor ROW_MAJOR")
 R_PU_IDX_SHARDED = _pu("idx_sharded_l1", "a sharded update_idxs_tensor is HEIGHT_SHARDED in L1")
 R_PU_IDX_DRAM = _pu("idx_interleaved_dram", "an interleaved update_idxs_tensor is in DRAM")
 R_PU_IDX_COUNT = _pu("idx_count", "number of update indices == input batch")
+R_PU_IDX_CORES = _pu(
+    "idx_shard_cores", "a sharded update_idxs_tensor's shard grid num_cores == its padded shape[0]"
+)
 R_PU_INPUT_SHARDED = _pu("input_sharded", 'input_tensor is sharded ("Expect input_tensor to be sharded")')
 R_PU_NOT_WIDTH = _pu("input_not_width_sharded", "input_tensor is not WIDTH_SHARDED")
 R_PU_SHARD_WIDTH = _pu("input_shard_width", "input shard width == input padded last dim")
@@ -229,8 +237,9 @@ not_mirrored(
 not_mirrored(
     "paged_update.overrides",
     _PU,
-    "share_cache (unpaged only, cache batch 1), block_size / num_kv_heads overrides (paged only), mesh_coords",
-    "share_cache, block_size, num_kv_heads and mesh_coords are not modelled (NotImplementedError)",
+    "share_cache (unpaged only, cache batch 1); mesh_coords",
+    "share_cache and mesh_coords are not modelled (NotImplementedError before validation); block_size / "
+    "num_kv_heads overrides are validated, then refused (NotImplementedError)",
 )
 
 _PF = "ttnn.experimental.paged_fill_cache"
@@ -254,10 +263,11 @@ R_PF_PT_INTERLEAVED = _pf("page_table_interleaved", "page_table INTERLEAVED")
 R_PF_PT_DTYPE = _pf("page_table_dtype", "page_table INT32")
 R_PF_BATCH_IDX = _pf("batch_idx_range", "batch_idx < page_table padded shape[0]")
 R_PF_GEOMETRY = _pf(
-    "block_geometry", "cache kv_heads * block_size * head_dim == input kv_heads * block_size * head_dim"
+    "block_geometry",
+    "cache kv_heads * block_size * head_dim == input kv_heads * (block_size or cache block_size) * head_dim",
 )
-R_PF_BLOCK_TILE = _pf("block_tile", "block_size (cache shape[2]) % 32 == 0")
-R_PF_FITS = _pf("seq_fits", "input padded seq <= block_size * page_table shape[1]")
+R_PF_BLOCK_TILE = _pf("block_tile", "effective block_size (block_size or cache shape[2]) % 32 == 0")
+R_PF_FITS = _pf("seq_fits", "input padded seq <= effective block_size * page_table shape[1]")
 R_PF_BIDX_COUNT = _pf("batch_idx_tensor_count", "batch_idx_tensor has input batch (shape[0]) elements")
 R_PF_BIDX_DTYPE = _pf("batch_idx_tensor_dtype", "batch_idx_tensor UINT32 or INT32")
 R_PF_BIDX_LAYOUT = _pf("batch_idx_tensor_layout", "batch_idx_tensor ROW_MAJOR")
@@ -273,8 +283,9 @@ not_mirrored(
     "paged_fill.bounded_fill",
     _PF,
     "cache_position_modulo > 0, a multiple of block_size, <= blocks * block_size; valid_seq_len_tensor a 1-element "
-    "int ROW_MAJOR DRAM tensor, only with cache_position_modulo; block_size override; mesh_coords in the mesh",
-    "cache_position_modulo, valid_seq_len_tensor, block_size and mesh_coords are not modelled (NotImplementedError)",
+    "int ROW_MAJOR DRAM tensor, only with cache_position_modulo; mesh_coords in the mesh",
+    "cache_position_modulo, valid_seq_len_tensor and mesh_coords are not modelled (NotImplementedError); a "
+    "block_size override is validated, then refused (NotImplementedError)",
 )
 
 
@@ -312,12 +323,8 @@ def paged_update_cache(
     (int32, row-major); position -1 skips the user.
     """
     op = _PU
-    if share_cache or mesh_coords is not None or block_size is not None or num_kv_heads is not None:
-        fail(
-            op,
-            "share_cache, mesh_coords, block_size and num_kv_heads are not modelled by the emulator",
-            NotImplementedError,
-        )
+    if share_cache or mesh_coords is not None:
+        fail(op, "share_cache and mesh_coords are not modelled by the emulator", NotImplementedError)
     _on_device("input_tensor", input_tensor, R_PU_DEVICE)
     _on_device("cache_tensor", cache_tensor, R_PU_DEVICE)
     device = same_device(op, cache_tensor, input_tensor, update_idxs_tensor, page_table)
@@ -347,20 +354,29 @@ def paged_update_cache(
         f"cache_tensor is {_layout(cache_tensor).name}",
     )
     paged = page_table is not None
+    if block_size is not None:
+        check(paged, R_PU_BLOCK_SIZE_PAGED, f"block_size={block_size} without page_table")
+    if num_kv_heads is not None:
+        check(paged, R_PU_KV_HEADS_PAGED, f"num_kv_heads={num_kv_heads} without page_table")
     if cache_position_modulo is not None:
         check(paged, R_PU_MODULO_PAGED, f"cache_position_modulo={cache_position_modulo} without page_table")
+    # The overrides are validated as the device does (effective block size / kv heads of the call
+    # view), the write under an override view is not modelled (NotImplementedError below).
+    block = block_size if block_size is not None else cache_p[2]
     if paged:
+        view_heads = num_kv_heads if num_kv_heads is not None else cache_p[1]
         check(
-            cache_p[1] * cache_p[2] * cache_p[3] == cache_p[1] * cache_p[2] * in_p[3],
+            cache_p[1] * cache_p[2] * cache_p[3] == view_heads * block * in_p[3],
             R_PU_GEOMETRY,
-            f"cache head_dim {cache_p[3]}, input head_dim {in_p[3]}",
+            f"cache (kv_heads={cache_p[1]}, block_size={cache_p[2]}, head_dim={cache_p[3]}), "
+            f"call view (kv_heads={view_heads}, block_size={block}, head_dim={in_p[3]})",
         )
-        check(cache_p[2] % TILE_SIZE == 0, R_PU_BLOCK_TILE, f"block_size is {cache_p[2]}")
+        check(block % TILE_SIZE == 0, R_PU_BLOCK_TILE, f"effective block_size is {block}")
         if cache_position_modulo is not None:
             check(
-                cache_position_modulo > 0 and cache_position_modulo % cache_p[2] == 0,
+                cache_position_modulo > 0 and cache_position_modulo % block == 0,
                 R_PU_MODULO_BLOCK,
-                f"cache_position_modulo={cache_position_modulo}, block_size {cache_p[2]}",
+                f"cache_position_modulo={cache_position_modulo}, effective block_size {block}",
             )
         check(update_idxs_tensor is not None, R_PU_IDX_TENSOR, "page_table with update_idxs as a list")
         require_tensor(op, "page_table", page_table)
@@ -381,7 +397,7 @@ def paged_update_cache(
         )
         check(rows == in_p[1], R_PU_PT_BATCH, f"page_table batch {rows}, input batch {in_p[1]}")
         if cache_position_modulo is not None:
-            bounded = cache_position_modulo // cache_p[2]
+            bounded = cache_position_modulo // block
             check(
                 bounded <= cache_p[0],
                 R_PU_PT_BLOCKS,
@@ -418,6 +434,7 @@ def paged_update_cache(
                 f"update_idxs_tensor is {config.memory_layout.name} in {config.buffer_type.name}",
             )
             count = idx.shape[1] if len(idx.shape) > 1 else idx.shape[0]
+            idx_cores = (config.shard_spec.num_cores(), idx.padded_shape[0])
         else:
             check(
                 config.buffer_type == BufferType.DRAM,
@@ -425,11 +442,21 @@ def paged_update_cache(
                 f"update_idxs_tensor is in {config.buffer_type.name}",
             )
             count = idx.padded_shape[0]
+            idx_cores = None
         positions = _int_values(idx)[-batch:] if idx.is_sharded() else _int_values(idx)
     else:
         count = len(update_idxs)
         positions = [int(p) for p in update_idxs]
+        idx_cores = None
     check(count == in_p[1], R_PU_IDX_COUNT, f"{count} update indices, input batch {in_p[1]}")
+    if idx_cores is not None:
+        # paged_update_cache_device_operation.cpp validate_on_program_cache_miss: "Number of cores
+        # sharded on L1 ({}) should match dimension of update_idxs at 0 ({})".
+        check(
+            idx_cores[0] == idx_cores[1],
+            R_PU_IDX_CORES,
+            f"update_idxs_tensor sharded on {idx_cores[0]} cores, padded shape[0] {idx_cores[1]}",
+        )
     config = input_tensor.memory_config()
     check(input_tensor.is_sharded(), R_PU_INPUT_SHARDED, f"input_tensor is {config.memory_layout.name}")
     check(
@@ -461,6 +488,10 @@ def paged_update_cache(
         f"input_tensor dtype is {input_tensor.dtype.name}",
     )
     check(batch_offset == 0, R_PU_OFFSET, f"batch_offset={batch_offset}")
+    if block_size is not None or num_kv_heads is not None:
+        fail(
+            op, "writes under a block_size / num_kv_heads override view are not modelled", NotImplementedError
+        )
     heads = cache_tensor.shape[1]
     if paged:
         blocks_size = cache_tensor.shape[2]
@@ -515,15 +546,10 @@ def paged_fill_cache(
     ``batch_idx_tensor[r]``. A raw tile copy: ``input_tensor.dtype`` must equal the cache dtype.
     """
     op = _PF
-    if (
-        mesh_coords is not None
-        or block_size is not None
-        or cache_position_modulo is not None
-        or valid_seq_len_tensor is not None
-    ):
+    if mesh_coords is not None or cache_position_modulo is not None or valid_seq_len_tensor is not None:
         fail(
             op,
-            "mesh_coords, block_size, cache_position_modulo and valid_seq_len_tensor are not modelled by the emulator",
+            "mesh_coords, cache_position_modulo and valid_seq_len_tensor are not modelled by the emulator",
             NotImplementedError,
         )
     for name, tensor in (
@@ -557,28 +583,25 @@ def paged_fill_cache(
     if len(page_table.shape) != 2:
         fail(op, f"page_table must be 2D (batch, blocks_per_user), got shape {list(page_table.shape)}")
     cache_p, in_p, pt_p = cache_tensor.padded_shape, input_tensor.padded_shape, page_table.padded_shape
-    if batch_idx_tensor is None:
-        check(batch_idx < pt_p[0], R_PF_BATCH_IDX, f"batch_idx={batch_idx}, page_table batch {pt_p[0]}")
+    # The fallback batch_idx is checked even with a batch_idx_tensor
+    # (paged_fill_cache_device_operation.cpp validate_on_program_cache_miss: batch_idx_fallback < page_table_shape[0]).
+    check(batch_idx < pt_p[0], R_PF_BATCH_IDX, f"batch_idx={batch_idx}, page_table batch {pt_p[0]}")
+    block = block_size if block_size is not None else cache_p[2]  # the device's effective block size
     check(
-        cache_p[1] * cache_p[2] * cache_p[3] == in_p[1] * cache_p[2] * in_p[3],
+        cache_p[1] * cache_p[2] * cache_p[3] == in_p[1] * block * in_p[3],
         R_PF_GEOMETRY,
-        f"cache (kv_heads={cache_p[1]}, head_dim={cache_p[3]}), input (kv_heads={in_p[1]}, head_dim={in_p[3]})",
+        f"cache (kv_heads={cache_p[1]}, block_size={cache_p[2]}, head_dim={cache_p[3]}), "
+        f"input view (kv_heads={in_p[1]}, block_size={block}, head_dim={in_p[3]})",
     )
-    blocks_size = cache_tensor.shape[2]
-    check(blocks_size % TILE_SIZE == 0, R_PF_BLOCK_TILE, f"block_size is {blocks_size}")
+    check(block % TILE_SIZE == 0, R_PF_BLOCK_TILE, f"effective block_size is {block}")
     padded_seq = in_p[2]
     check(
-        padded_seq <= blocks_size * pt_p[1],
+        padded_seq <= block * pt_p[1],
         R_PF_FITS,
-        f"input seq {input_tensor.shape[2]} (padded {padded_seq}), {pt_p[1]} blocks of {blocks_size}",
+        f"input seq {input_tensor.shape[2]} (padded {padded_seq}), {pt_p[1]} blocks of {block}",
     )
+    blocks_size = cache_tensor.shape[2]
     rows_in, heads, seq, dim = input_tensor.shape
-    if heads != cache_tensor.shape[1]:
-        fail(
-            op,
-            "an input view with other kv heads than the cache (same elements per block) is not modelled",
-            NotImplementedError,
-        )
     if batch_idx_tensor is not None:
         bidx = batch_idx_tensor
         check(
@@ -611,6 +634,13 @@ def paged_fill_cache(
         if rows_in != 1:
             fail(op, f"input_tensor has {rows_in} rows; pass batch_idx_tensor with one user per row")
         users = [batch_idx]
+    if block_size is not None or heads != cache_tensor.shape[1]:
+        fail(
+            op,
+            "an input view with another block_size or other kv heads than the cache (same elements per block) "
+            "is not modelled",
+            NotImplementedError,
+        )
     for user in users:
         if not 0 <= user < page_table.shape[0]:
             # Emulator precondition (runtime values of batch_idx_tensor).

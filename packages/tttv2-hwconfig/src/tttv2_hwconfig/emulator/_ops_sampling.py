@@ -107,8 +107,11 @@ def _validate(values, indices, k, p, temp, sub_core_grids, output_tensor) -> int
     check(k.dtype in (DataType.UINT32, DataType.INT32), K_DTYPE, f"k dtype is {k.dtype.name}")
     check(p.dtype == DataType.BFLOAT16, P_DTYPE, f"p dtype is {p.dtype.name}")
     check(temp.dtype == DataType.BFLOAT16, TEMP_DTYPE, f"temp dtype is {temp.dtype.name}")
-    for name, tensor in (("k", k), ("p", p), ("temp", temp)):
+    # Layouts of k, p, temp before any shape (sampling_device_operation.cpp: validate_on_program_cache_miss).
+    per_user = (("k", k), ("p", p), ("temp", temp))
+    for name, tensor in per_user:
         check(tensor.layout == Layout.ROW_MAJOR, KPT_LAYOUT, f"{name} layout is {tensor.layout.name}")
+    for name, tensor in per_user:
         check(
             tuple(tensor.shape) == (users,), KPT_SHAPE, f"{name} shape is {list(tensor.shape)}, users {users}"
         )

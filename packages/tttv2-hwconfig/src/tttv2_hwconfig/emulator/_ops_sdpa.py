@@ -91,14 +91,14 @@ RC = _Rules(
     _S_SRC,
     {
         **_OPERANDS,
-        "start_non_negative": "chunk_start_idx >= 0",
+        "start_non_negative": "chunk_start_idx (int) >= 0",
         "page_table_layout": "page_table is ROW_MAJOR",
         "page_table_dtype": "page_table is INT32",
         "page_size": "K page size (dim 2) equals V page size",
         "page_table_batch": "page_table batch == Q batch",
-        "start_q_chunk": "chunk_start_idx % q_chunk_size == 0",
-        "start_k_chunk": "chunk_start_idx % k_chunk_size == 0",
-        "kv_length": "blocks_per_user * block_size >= Q seq + chunk_start_idx",
+        "start_q_chunk": "chunk_start_idx (int) % q_chunk_size == 0",
+        "start_k_chunk": "chunk_start_idx (int) % k_chunk_size == 0",
+        "kv_length": "blocks_per_user * block_size >= Q seq + chunk_start_idx (>= Q seq for a start tensor)",
     },
 )
 _DECODE_COMMON = {
@@ -425,7 +425,13 @@ def chunked_scaled_dot_product_attention(
         start = int(chunk_start_idx_tensor.shards[0].reshape(-1)[0])
     else:
         start = int(chunk_start_idx)
-    check(start >= 0, RC.start_non_negative, f"chunk_start_idx={start}")
+    # The start rules apply to an int chunk_start_idx only; a tensor's value is read at run time
+    # (sdpa_device_operation.cpp: validate_on_program_cache_miss, validate_chunked_mode, legacy_chunked).
+    legacy = chunk_start_idx_tensor is None
+    if legacy:
+        check(start >= 0, RC.start_non_negative, f"chunk_start_idx={start}")
+    elif start < 0:  # emulator precondition (a runtime value)
+        fail(op, f"chunk_start_idx_tensor holds {start}, must be >= 0")
     table = page_table_tensor
     require_on_device(op, "page_table_tensor", table)
     check(
@@ -445,17 +451,27 @@ def chunked_scaled_dot_product_attention(
     check(table.shape[0] == b, RC.page_table_batch, f"page_table_tensor batch {table.shape[0]}, Q batch {b}")
     _check_kv(RC, q, k, v, nqh=nqh, nkv=nkv)
     _check_chunk_sizes(RC, program_config)
-    if program_config is not None:
+    if program_config is not None and legacy:
         q_chunk, k_chunk = program_config.q_chunk_size, program_config.k_chunk_size
         check(start % q_chunk == 0, RC.start_q_chunk, f"chunk_start_idx={start}, q_chunk_size={q_chunk}")
         check(start % k_chunk == 0, RC.start_k_chunk, f"chunk_start_idx={start}, k_chunk_size={k_chunk}")
     kv_length = table.shape[1] * block_size
     check(
-        kv_length >= sq + start,
+        kv_length >= sq + (start if legacy else 0),
         RC.kv_length,
-        f"the page table covers {kv_length} positions, Q {sq} from {start}",
+        f"the page table covers {kv_length} positions, Q {sq} from {start if legacy else 0}",
     )
     _check_no_padding(RC, operands)
+    if kv_length < sq + start:  # emulator precondition (chunk_start_idx_tensor's runtime value)
+        fail(op, f"the page table covers {kv_length} positions, Q {sq} from chunk_start_idx_tensor {start}")
+    if program_config is not None and not legacy:
+        chunks = (program_config.q_chunk_size, program_config.k_chunk_size)
+        if start % chunks[0] or start % chunks[1]:  # unchecked by tt-metal; the kernels assume it (#35225)
+            fail(
+                op,
+                f"chunk_start_idx_tensor {start} not a multiple of q/k_chunk_size {chunks} is not modelled",
+                NotImplementedError,
+            )
     if v.shape[0] != k.shape[0]:  # emulator precondition: one pool of blocks for K and V
         fail(op, f"input_tensor_v has {v.shape[0]} blocks, input_tensor_k {k.shape[0]}")
 
@@ -526,14 +542,20 @@ def _positions(op: str, batch: int, cur_pos, cur_pos_tensor, is_causal: bool):
     return values
 
 
+def _check_decode_on_device(op, R, q, k, v) -> None:
+    """q, k and v are on device: checked before ``same_device`` so a host operand names the rule
+    (sdpa_decode_device_operation.cpp: validate_on_program_cache_miss, "Operands to SDPA need to be on device!")."""
+    for name, tensor in (("input_tensor_q", q), ("input_tensor_k", k), ("input_tensor_v", v)):
+        require_tensor(op, name, tensor)
+        check(tensor.device() is not None, R.on_device, f"{name} is on host")
+
+
 def _check_decode_inputs(
     op, R, q, k, v, *, memory_config, attn_mask, is_causal, attention_sink, k_chunk: int
 ):
     """The rules both decode ops share (sdpa_decode_device_operation.cpp, validate)."""
     operands = (("input_tensor_q", q), ("input_tensor_k", k), ("input_tensor_v", v))
     for name, tensor in operands:
-        require_tensor(op, name, tensor)
-        check(tensor.device() is not None, R.on_device, f"{name} is on host")
         check(tensor.dtype in _SDPA_DTYPES, R.dtype, f"{name} dtype is {tensor.dtype.name}")
         if len(tensor.shape) != 4:  # emulator precondition
             fail(op, f"{name} must be 4D, got shape {list(tensor.shape)}")
@@ -771,6 +793,7 @@ def scaled_dot_product_attention_decode(
     op = _DECODE
     _not_modelled(op, share_cache=share_cache)
     q, k, v = input_tensor_q, input_tensor_k, input_tensor_v
+    _check_decode_on_device(op, RD, q, k, v)
     device = same_device(op, q, k, v, cur_pos_tensor, attn_mask)
     check_sdpa_program_config(op, program_config, device, allow_zero_k_chunk=True)
     user_chunk = _user_k_chunk(RD, program_config)
@@ -867,6 +890,7 @@ def paged_scaled_dot_product_attention_decode(
         spec_multi_pos_tiles=spec_multi_pos_tiles,
     )
     q, k, v, table = input_tensor_q, input_tensor_k, input_tensor_v, page_table_tensor
+    _check_decode_on_device(op, RP, q, k, v)
     device = same_device(op, q, k, v, table, cur_pos_tensor, attn_mask)
     check_sdpa_program_config(op, program_config, device, allow_zero_k_chunk=True)
     k_chunk = _user_k_chunk(RP, program_config)
@@ -912,6 +936,9 @@ def paged_scaled_dot_product_attention_decode(
         if table.is_sharded()
         else table.padded_shape[0]
     )
+    # Stricter than validate on purpose: for an interleaved table it takes B from the table itself (a
+    # tautology), but the program factory runs q_shape[1] users into a table-batch output
+    # (sdpa_decode_program_factory.cpp: create; sdpa_decode_device_operation.cpp: compute_output_specs).
     check(rows == batch, RP.page_table_batch, f"page_table_tensor batch {rows}, Q batch {batch}")
     k_p, v_p = k.padded_shape, v.padded_shape
     check(k_p[2] == v_p[2], RP.block_size, f"K block size {k_p[2]}, V {v_p[2]}")
