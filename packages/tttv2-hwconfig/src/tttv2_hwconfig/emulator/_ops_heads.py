@@ -156,8 +156,14 @@ R_CCD_SEQ = rule(
     "concat_heads_decode.seq_one", _CCD, 'input padded shape[0] == 1 ("seqlen=1 for decode")', _CCD_SRC
 )
 R_CCD_USERS = rule("concat_heads_decode.batch_max", _CCD, "input padded shape[1] (users) <= 32", _CCD_SRC)
-R_CCD_PADDED_HEADS = rule(
-    "concat_heads_decode.padded_heads", _CCD, 'input padded shape[2] == 32 ("32 padded heads")', _CCD_SRC
+# The 0.81.1 wheel's check is "padded heads must be a multiple of TILE_HEIGHT (32), got {}" (newer
+# sources: == 32); a TILE tensor's padded dim 2 always is, so concat_heads_decode.tile_layout implies it.
+not_mirrored(
+    "concat_heads_decode.padded_heads",
+    _CCD,
+    "input padded shape[2] % 32 == 0 (0.81.1; newer tt-metal: == 32)",
+    "implied by concat_heads_decode.tile_layout in the 0.81.1 build (padded heads are a multiple of 32); "
+    "the newer == 32 is not in that build, so 64 padded heads are accepted as there",
 )
 R_CCD_NUM_HEADS = rule("concat_heads_decode.num_heads", _CCD, "num_heads <= input padded shape[2]", _CCD_SRC)
 R_CCD_SHARDED = rule("concat_heads_decode.input_sharded", _CCD, "input_tensor is sharded", _CCD_SRC)
@@ -557,9 +563,6 @@ def nlp_concat_heads_decode(
         fail(op, f"input_tensor must be [1, batch, heads, head_dim], got {list(shape)}")
     check(padded[0] == 1, R_CCD_SEQ, f"input_tensor shape {list(shape)}")
     check(padded[1] <= 32, R_CCD_USERS, f"{padded[1]} users")
-    # == 32, not % 32 (a TILE tensor's padded dim 2 always is): nlp_concat_heads_decode_device_operation.cpp:
-    # validate_on_program_cache_miss, TT_FATAL(input_shape[2] == 32, "currently only support 32 padded heads")
-    check(padded[2] == TILE_SIZE, R_CCD_PADDED_HEADS, f"heads dim {shape[2]} pads to {padded[2]}, not 32")
     check(num_heads <= padded[2], R_CCD_NUM_HEADS, f"num_heads={num_heads}, padded heads {padded[2]}")
     config = input_tensor.memory_config()
     check(input_tensor.is_sharded(), R_CCD_SHARDED, f"input_tensor is {config.memory_layout.name}")

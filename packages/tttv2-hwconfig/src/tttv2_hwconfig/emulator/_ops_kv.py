@@ -173,8 +173,8 @@ _PU_SRC = (
 )
 
 
-def _pu(rule_id: str, text: str):
-    return rule(f"paged_update.{rule_id}", _PU, text, _PU_SRC)
+def _pu(rule_id: str, text: str, message: str = ""):
+    return rule(f"paged_update.{rule_id}", _PU, text, _PU_SRC, message=message)
 
 
 R_PU_DEVICE = _pu("on_device", "input_tensor and cache_tensor on device")
@@ -185,8 +185,16 @@ R_PU_DIM0 = _pu("input_dim0", "input_tensor padded shape[0] == 1")
 R_PU_CACHE_INTERLEAVED = _pu(
     "cache_interleaved", 'cache_tensor is INTERLEAVED ("Only interleaved cache is supported")'
 )
-R_PU_BLOCK_SIZE_PAGED = _pu("block_size_needs_page_table", "block_size (override) only with a page_table")
-R_PU_KV_HEADS_PAGED = _pu("num_kv_heads_needs_page_table", "num_kv_heads (override) only with a page_table")
+R_PU_BLOCK_SIZE_PAGED = _pu(
+    "block_size_needs_page_table",
+    "block_size (override) only with a page_table",
+    "block_size_override is only supported in paged mode (when page_table is provided)",
+)
+R_PU_KV_HEADS_PAGED = _pu(
+    "num_kv_heads_needs_page_table",
+    "num_kv_heads (override) only with a page_table",
+    "num_kv_heads_override is only supported in paged mode (when page_table is provided)",
+)
 R_PU_MODULO_PAGED = _pu("modulo_needs_page_table", "cache_position_modulo only with a page_table")
 R_PU_GEOMETRY = _pu(
     "block_geometry",
@@ -218,7 +226,9 @@ R_PU_IDX_SHARDED = _pu("idx_sharded_l1", "a sharded update_idxs_tensor is HEIGHT
 R_PU_IDX_DRAM = _pu("idx_interleaved_dram", "an interleaved update_idxs_tensor is in DRAM")
 R_PU_IDX_COUNT = _pu("idx_count", "number of update indices == input batch")
 R_PU_IDX_CORES = _pu(
-    "idx_shard_cores", "a sharded update_idxs_tensor's shard grid num_cores == its padded shape[0]"
+    "idx_shard_cores",
+    "a sharded update_idxs_tensor's shard grid num_cores == its padded shape[0]",
+    "Number of cores sharded on L1 ({}) should match dimension of update_idxs at 0 ({})",
 )
 R_PU_INPUT_SHARDED = _pu("input_sharded", 'input_tensor is sharded ("Expect input_tensor to be sharded")')
 R_PU_NOT_WIDTH = _pu("input_not_width_sharded", "input_tensor is not WIDTH_SHARDED")
