@@ -461,9 +461,10 @@ class CausalLM(Module):
 
     @staticmethod
     def _logits_to_torch(logits) -> torch.Tensor:
-        """``(rows, vocab)`` float32 torch logits from the LM head's replicated ``(1, 1, rows, vocab)`` output."""
-        first_device = ttnn.get_device_tensors(logits)[0]
-        return ttnn.to_torch(first_device).to(torch.float32).reshape(logits.shape[-2], logits.shape[-1])
+        """``(rows, vocab)`` float32 torch logits from the LM head's replicated ``(1, 1, rows, vocab)`` output
+        (read through a mesh composer, so trace-safety tools see the read; the first device's copy is kept)."""
+        values = ttnn.to_torch(logits, mesh_composer=ttnn.ConcatMeshToTensor(logits.device(), dim=0))
+        return values[:1].to(torch.float32).reshape(logits.shape[-2], logits.shape[-1])
 
     def torch_reference(self):
         """Float32 torch model from the blocks' references: ``token_ids (seq,)`` -> logits ``(seq, vocab)``.

@@ -90,5 +90,11 @@ class DeviceSampler:
 
 
 def tokens_to_torch(tokens) -> torch.Tensor:
-    """Token ids of a replicated device tensor as a flat int64 torch tensor (the one host read)."""
-    return ttnn.to_torch(ttnn.get_device_tensors(tokens)[0]).reshape(-1).to(torch.int64)
+    """Token ids of a replicated device tensor as a flat int64 torch tensor (the one host read).
+
+    Read through a mesh composer (every device's copy, the first kept), so the read is a
+    ``ttnn.to_torch`` of the device tensor that trace-safety tools see.
+    """
+    device = tokens.device()
+    values = ttnn.to_torch(tokens, mesh_composer=ttnn.ConcatMeshToTensor(device, dim=0))
+    return values[:1].reshape(-1).to(torch.int64)
