@@ -55,7 +55,7 @@ TTTV1_N150_LAYER = (
     ("add residual", "compute"),
 )
 
-_LAYER = re.compile(r"(?:^|\.)layers\.(\d+)\.")
+_LAYER = re.compile(r"(?:^|\.)layers\.(\d+)(?:\.|$)")
 
 
 def decode_layer_ops(model_name: str, device_name: str, layers: int = 2):
