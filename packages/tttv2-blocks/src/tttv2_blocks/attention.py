@@ -882,9 +882,12 @@ class Attention(Module):
             )
             ttnn.deallocate(attn)
             out = self.o_proj.decode(merged)
-            if out.is_sharded():
+            target = self.impl_config.output_decode_memory_config or ttnn.L1_MEMORY_CONFIG
+            # A sharded target (the layer's width-sharded residual) is resharded into directly; the
+            # all-reduce and the bias add take the interleaved output.
+            if out.is_sharded() and (self.tp > 1 or self.o_bias is not None or not target.is_sharded()):
                 out = ttnn.to_memory_config(out, ttnn.L1_MEMORY_CONFIG)
-            return self._finish(out, self.impl_config.output_decode_memory_config or ttnn.L1_MEMORY_CONFIG)
+            return self._finish(out, target)
 
     # --- reference -------------------------------------------------------------------------------------------
     def torch_reference(self) -> AttentionReference:

@@ -22,7 +22,7 @@ from tttv2_patterns.device_sampling import (
 )
 from tttv2_patterns.devices import device_name, open_for_model
 from tttv2_patterns.generation import generate
-from tttv2_patterns.impl_config import CausalLMImplConfig
+from tttv2_patterns.impl_config import CausalLMImplConfig, residual_decode_memory_config
 from tttv2_patterns.inputs import prompt_token_ids
 from tttv2_patterns.kv_cache import ModelKVCache
 from tttv2_patterns.outputs import ForwardOutput
@@ -420,6 +420,10 @@ class CausalLM(Module):
         Reads only device tensors (the persistent ``inputs``, weights, KV cache): trace-safe.
         """
         x = self.embedding.forward_decode(inputs.token_ids)
+        residual = residual_decode_memory_config(self.impl_config.layers[0]) if self.layers else None
+        if residual is not None and x.memory_config() != residual:
+            with op_scope(self.module_path):  # the width-sharded residual stream, once per step
+                x = ttnn.to_memory_config(x, residual)
         shared_rot_mats: dict[str, tuple] = {}
         for layer in self.layers:
             x = layer.forward_decode(
