@@ -161,3 +161,24 @@ def test_idle_rows_are_skipped(llama_spec_with_checkpoint, device):
     changed_blocks = (before != after).flatten(1).any(-1).nonzero().flatten().tolist()
     user1_blocks = set(model.kv_cache.page_table.rows([1])[0].tolist())
     assert changed_blocks and set(changed_blocks) <= user1_blocks
+
+
+def test_decode_residual_stays_sharded_with_sharded_norms(llama_spec_with_checkpoint, device):
+    """Sharded norms: the residual is their width-sharded config, so no norm reshards its input."""
+    from tttv2_patterns.impl_config import residual_decode_memory_config
+
+    model = _model(llama_spec_with_checkpoint, device, enable_trace=False)
+    residual = residual_decode_memory_config(model.impl_config.layers[0])
+    if device.get_num_devices() == 1:
+        assert residual is not None and residual.is_sharded()
+    elif residual is None:
+        pytest.skip("the norms run distributed (interleaved) on this mesh: so does the residual")
+    out = model.prefill_forward(PROMPTS)
+    device.trace.clear()
+    model.decode_forward(out)
+    norm_moves = [
+        r.scope
+        for r in device.trace.records
+        if r.name == "ttnn.to_memory_config" and r.scope.endswith(("attention_norm", "ffn_norm"))
+    ]
+    assert norm_moves == []

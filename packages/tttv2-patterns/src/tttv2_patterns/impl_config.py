@@ -58,8 +58,8 @@ class DecoderLayerImplConfig(StrictFields):
 def residual_decode_memory_config(configs) -> object | None:
     """The width-sharded decode residual config of a layer's default ImplConfigs, or None (interleaved).
 
-    It is the pre-norms' sharded ``decode_memory_config`` when every norm of the layer reads the same
-    one (one chip: distributed norms on a mesh run interleaved, as TTTv1's).
+    It is the pre-norms' sharded ``decode_memory_config`` when both pre-norms read the same one
+    (distributed norms on a mesh run interleaved, as TTTv1's: then None).
     """
     getter = configs.get if isinstance(configs, dict) else lambda name: getattr(configs, name, None)
     norms = [getter(name) for name in ("attention_norm", "ffn_norm")]
