@@ -30,3 +30,23 @@ def test_sliding_window_matches_transformers_overlay():
             expected = k <= q and bool(overlay(0, 0, q, k))
             assert bool(mask[i, k] == 0) == expected, (q, k)
     assert _visible(mask).sum(-1).tolist() == [3, 3, 3]  # exactly the window once it is full
+
+
+def test_idle_decode_rows_attend_one_zero_value_and_keep_no_history():
+    """Position -1 (an idle row of a padded decode batch): HF attention gives the output projection
+    of zeros, as the device does, and the user history of the other rows is untouched."""
+    from transformers import LlamaConfig  # noqa: PLC0415 - heavy import
+    from transformers.models.llama.modeling_llama import LlamaAttention, LlamaRotaryEmbedding  # noqa: PLC0415
+    from tttv2_testing.hf import AttentionReferenceInputs  # noqa: PLC0415
+
+    torch.manual_seed(0)
+    config = LlamaConfig(hidden_size=64, num_attention_heads=2, num_key_value_heads=1, head_dim=32)
+    config._attn_implementation = "eager"
+    attention = LlamaAttention(config, layer_idx=0).eval()
+    hook = AttentionReferenceInputs(LlamaRotaryEmbedding(config), "layers.0.attention")
+    x = torch.randn(1, 1, 2, 64)
+    args, kwargs = hook("forward_decode", {"x": x, "current_pos": torch.tensor([0, -1])})
+    with torch.no_grad():
+        out = attention(*args, **kwargs)[0]
+    assert torch.equal(out[1], torch.zeros_like(out[1]))  # o_proj has no bias: zeros
+    assert list(hook.store.keys) == [("user", 0)]

@@ -882,9 +882,12 @@ class Attention(Module):
             )
             ttnn.deallocate(attn)
             out = self.o_proj.decode(merged)
-            if out.is_sharded():
+            target = self.impl_config.output_decode_memory_config or ttnn.L1_MEMORY_CONFIG
+            # A sharded target (the layer's width-sharded residual) is resharded into directly; the
+            # all-reduce and the bias add take the interleaved output.
+            if out.is_sharded() and (self.tp > 1 or self.o_bias is not None or not target.is_sharded()):
                 out = ttnn.to_memory_config(out, ttnn.L1_MEMORY_CONFIG)
-            return self._finish(out, self.impl_config.output_decode_memory_config or ttnn.L1_MEMORY_CONFIG)
+            return self._finish(out, target)
 
     # --- reference -------------------------------------------------------------------------------------------
     def torch_reference(self) -> AttentionReference:
@@ -973,12 +976,25 @@ class AttentionReference:
         return self._attend(q, k, v, positions, torch.arange(k.shape[1]))
 
     def decode(self, x: torch.Tensor, positions, user_ids=None) -> torch.Tensor:
-        """One token per user: ``x (B, H)``, user ``user_ids[b]`` (default b) at ``positions[b]``."""
+        """One token per user: ``x (B, H)``, user ``user_ids[b]`` (default b) at ``positions[b]``.
+
+        Position -1 marks an idle row (a padded decode batch): as on the device, where
+        ``paged_update_cache`` and SDPA decode skip it, its cache is untouched and it attends nothing
+        (the output projection of zeros).
+        """
         x = x.to(torch.float32).reshape(-1, self.spec.hidden_dim)
         positions = torch.as_tensor(positions).reshape(-1)
         user_ids = list(range(x.shape[0])) if user_ids is None else list(user_ids)
         outs = []
         for row, (user, pos) in enumerate(zip(user_ids, positions.tolist())):
+            if pos == -1:
+                weight = self.w["o_proj.weight"]
+                outs.append(
+                    torch.nn.functional.linear(
+                        weight.new_zeros(1, weight.shape[1]), weight, self.w.get("o_proj.bias")
+                    )
+                )
+                continue
             q, k, v = self._project(x[row : row + 1], torch.tensor([pos]))
             old_k = self.keys.get(user, k[:, :0])
             old_v = self.values.get(user, v[:, :0])

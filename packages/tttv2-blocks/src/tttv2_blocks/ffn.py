@@ -286,9 +286,14 @@ class FeedForward(Module):
             else:
                 inner = self.up_proj.decode(x)
             out = self.down_proj.decode(inner)
-            if out.is_sharded():
+            target = self.impl_config.output_decode_memory_config or ttnn.L1_MEMORY_CONFIG
+            # A sharded target (the layer's width-sharded residual) is resharded into directly; the
+            # all-reduce and the bias add take the interleaved output.
+            if out.is_sharded() and (
+                self.num_devices > 1 or self.down_bias is not None or not target.is_sharded()
+            ):
                 out = ttnn.to_memory_config(out, ttnn.L1_MEMORY_CONFIG)
-            return self._finish(out, self.impl_config.output_decode_memory_config or ttnn.L1_MEMORY_CONFIG)
+            return self._finish(out, target)
 
     def forward_prefill(self, x):
         """One user's ``(1, 1, seq_len, H)`` -> ``(1, 1, seq_len, H)`` replicated."""

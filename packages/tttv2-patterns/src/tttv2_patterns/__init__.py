@@ -6,6 +6,7 @@ from tttv2_patterns.building import register_block
 from tttv2_patterns.causal_lm import CausalLM
 from tttv2_patterns.checkpoint import Checkpoint, CheckpointView, checkpoint_files
 from tttv2_patterns.checkpoint_layout import CheckpointLayout
+from tttv2_patterns.decode_trace import DECODE_ROWS, padded_prefill_len
 from tttv2_patterns.decoder_layer import DecoderLayer
 from tttv2_patterns.filled_positions import CachePositionError
 from tttv2_patterns.generation import generate
@@ -26,6 +27,7 @@ __all__ = [
     "Checkpoint",
     "CheckpointLayout",
     "CheckpointView",
+    "DECODE_ROWS",
     "DecoderLayer",
     "DecoderLayerImplConfig",
     "DecoderLayerSpec",
@@ -42,5 +44,6 @@ __all__ = [
     "check_programs",
     "checkpoint_files",
     "generate",
+    "padded_prefill_len",
     "register_block",
 ]

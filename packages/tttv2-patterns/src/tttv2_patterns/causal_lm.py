@@ -12,13 +12,21 @@ from tttv2_hwconfig import close_device, op_scope, ttnn
 from tttv2_patterns import config_tree
 from tttv2_patterns.building import build_block
 from tttv2_patterns.checkpoint import Checkpoint
+from tttv2_patterns.decode_trace import DECODE_ROWS, DecodeInputs, DecodeTraces, padded_prefill_len
 from tttv2_patterns.decoder_layer import DecoderLayer
+from tttv2_patterns.device_sampling import (
+    DeviceSampler,
+    check_device_sampling,
+    greedy_tokens,
+    tokens_to_torch,
+)
 from tttv2_patterns.devices import device_name, open_for_model
 from tttv2_patterns.generation import generate
-from tttv2_patterns.impl_config import CausalLMImplConfig
+from tttv2_patterns.impl_config import CausalLMImplConfig, residual_decode_memory_config
 from tttv2_patterns.inputs import prompt_token_ids
 from tttv2_patterns.kv_cache import ModelKVCache
 from tttv2_patterns.outputs import ForwardOutput
+from tttv2_patterns.sampling import SamplingParams
 from tttv2_patterns.specs import CausalLMSpec
 from tttv2_patterns.tensor_cache import TensorCache, block_cache_key
 
@@ -36,12 +44,16 @@ class CausalLM(Module):
             opened mesh device.
         tensor_cache: directory (or ``TensorCache``) of converted weights; None converts every time.
         progress: show a tqdm progress bar while converting/loading weights.
+        enable_trace: capture the decode step once (per batch bucket) and replay it with
+            ``ttnn.execute_trace`` (TTTv1's traced decode); False runs every step eagerly. Both run
+            the same padded 32-row program and give bit-identical logits and tokens.
 
     Attributes:
         embedding / layers / final_norm / lm_head: the modules (``layers[i]`` is a ``DecoderLayer``
             with ``attention``, ``ffn``, ``attention_norm``...), each with ``module_path``.
         impl_config: the ``CausalLMImplConfig`` in use.
         kv_cache: the paged KV cache (``ModelKVCache``) and its page table.
+        enable_trace: whether ``decode_forward`` replays a captured trace (may be changed between steps).
 
     Example:
         >>> model = CausalLM(model_spec, device="N150")
@@ -60,6 +72,7 @@ class CausalLM(Module):
         *,
         tensor_cache: TensorCache | str | os.PathLike | None = None,
         progress: bool = True,
+        enable_trace: bool = True,
     ):
         if not isinstance(model_spec, CausalLMSpec):
             raise TypeError(f"CausalLM: model_spec must be a CausalLMSpec, got {type(model_spec).__name__}")
@@ -73,6 +86,7 @@ class CausalLM(Module):
             self._owns_device = owns_device
             self.module_path = "model"
             self.progress = progress
+            self.enable_trace = bool(enable_trace)
             self._checkpoint = None
             self.tensor_cache = (
                 TensorCache(tensor_cache) if isinstance(tensor_cache, str | os.PathLike) else tensor_cache
@@ -108,6 +122,9 @@ class CausalLM(Module):
         self.final_norm = build_block(spec.final_norm, impl.final_norm, device, "final_norm")
         self.lm_head = build_block(spec.lm_head, impl.lm_head, device, "lm_head")
         self.kv_cache = ModelKVCache(self)
+        self._decode_inputs: DecodeInputs | None = None
+        self._decode_traces = DecodeTraces(device)
+        self._sampler = DeviceSampler(device, DECODE_ROWS)
         self._built_config = config_tree.leaves(impl)
 
     def _changed_config_paths(self) -> set[str]:
@@ -151,6 +168,7 @@ class CausalLM(Module):
                 self.layers[index].replace_block(parts[2], block, impl.layers[index])
             else:
                 setattr(self, path, block)
+        self._decode_traces.release()  # the traces read the replaced blocks' tensors
         if self._checkpoint is not None:
             self._load_blocks(rebuilt, self._checkpoint)
         if any(path.endswith(".attention") for path in rebuilt):
@@ -185,6 +203,7 @@ class CausalLM(Module):
 
     def _load_blocks(self, blocks: dict[str, Module], checkpoint: Checkpoint) -> None:
         spec = self.spec
+        self._decode_traces.release()  # new weight tensors: a captured trace would read the old ones
         action = "Loading/converting" if self.tensor_cache is not None else "Converting"
         for path, block in tqdm(
             blocks.items(), desc=f"{action} weights", unit="module", disable=not self.progress
@@ -211,16 +230,31 @@ class CausalLM(Module):
             if not isinstance(user, int) or not 0 <= user < limit:
                 raise ValueError(f"{where}: user id {user!r} is outside [0, {limit}) (max_batch_size)")
 
-    def prefill_forward(self, prompt_ids, *, user_ids: list[int] | None = None) -> ForwardOutput:
+    def prefill_forward(
+        self,
+        prompt_ids,
+        *,
+        user_ids: list[int] | None = None,
+        sampling: SamplingParams | None = None,
+        seed: int | None = None,
+    ) -> ForwardOutput:
         """Prefill each user's prompt into its KV-cache slot; return the logits of its last position.
+
+        Each prompt is padded to a length bucket (``decode_trace.padded_prefill_len``: 128, then powers
+        of two / multiples of 2048, capped at the cache) so prefill programs are reused; the padding
+        positions are causal-masked away from the prompt and overwritten by decode.
 
         Args:
             prompt_ids: token ids: a 1-D host ``ttnn.Tensor`` or ``torch.Tensor`` (one user), a 2-D
                 tensor (users, seq), a list of ints, or a list of lists (users with different lengths).
             user_ids: KV-cache slot of each user (default 0, 1, ...).
+            sampling: how ``next_tokens`` are chosen on the device (default: greedy ``ttnn.argmax``);
+                sampling needs ``1 <= top_k <= 32`` (``device_sampling``).
+            seed: seed of the device sampling draws (None continues the device generator).
 
         Returns:
-            ``ForwardOutput``: ``logits (users, vocab)``, greedy ``next_tokens``, ``positions`` = prompt lengths.
+            ``ForwardOutput``: ``logits (users, vocab)``, ``next_tokens`` chosen on the device,
+            ``positions`` = prompt lengths.
 
         Raises:
             ValueError: too many users, or a prompt longer than ``max_seq_len`` (before anything runs).
@@ -228,6 +262,7 @@ class CausalLM(Module):
         prompts = prompt_token_ids(prompt_ids)
         user_ids = list(range(len(prompts))) if user_ids is None else list(user_ids)
         self._check_users(user_ids, len(prompts), "prefill_forward")
+        sampling = self._check_sampling(sampling, "prefill_forward")
         vocab = self.spec.embedding.vocab_size if hasattr(self.spec.embedding, "vocab_size") else None
         for user, prompt in zip(user_ids, prompts):
             if len(prompt) > self.spec.max_seq_len:
@@ -240,27 +275,52 @@ class CausalLM(Module):
                     f"prefill_forward: user {user}: token id {max(prompt)} >= vocab_size {vocab}"
                 )
         self.apply_impl_config()  # edits of model.impl_config take effect here (the design doc's override)
-        logits = [self._prefill_one(prompt, user) for prompt, user in zip(prompts, user_ids)]
-        logits = torch.stack(logits)
+        results = [self._prefill_one(prompt, user, sampling, seed) for prompt, user in zip(prompts, user_ids)]
+        logits = torch.stack([logits for logits, _ in results])
+        tokens = torch.stack([token for _, token in results])
         self.kv_cache.filled.after_prefill(user_ids, [len(p) for p in prompts])
-        return ForwardOutput(logits, logits.argmax(-1), [len(p) for p in prompts], user_ids)
+        return ForwardOutput(logits, tokens, [len(p) for p in prompts], user_ids)
 
-    def _prefill_one(self, prompt: list[int], user: int) -> torch.Tensor:
+    def _prefill_one(self, prompt: list[int], user: int, sampling: SamplingParams, seed) -> tuple:
+        """(logits ``(vocab,)``, next token) of one user's prompt, padded to its length bucket."""
+        length = len(prompt)
+        padded = padded_prefill_len(
+            length, self.kv_cache.page_table.blocks_per_user * self.kv_cache.page_table.block_size
+        )
         with op_scope(self.module_path):
-            tokens = token_ids_to_device(torch.tensor(prompt), self.device)
+            tokens = token_ids_to_device(torch.tensor(prompt + [0] * (padded - length)), self.device)
         x = self.embedding.forward_prefill(tokens)
         page_table = self.kv_cache.page_table_tensor()
         for layer in self.layers:
             x = layer.forward_prefill(x, user, page_table=page_table)
-        # Only the last position's logits are needed: keep the tile of rows holding it (a tile-aligned
-        # slice, as TTTv1's get_last_token) for the final norm and LM head, then pick the row.
-        seq, dim = x.shape[-2], x.shape[-1]
-        start = (seq - 1) // TILE * TILE
-        if start or seq > TILE:
+        # Only the last prompt position's logits are needed: keep the tile of rows holding it (a
+        # tile-aligned slice, as TTTv1's get_last_token) for the final norm and LM head, then pick the row.
+        dim = x.shape[-1]
+        start = (length - 1) // TILE * TILE
+        end = min(start + TILE, x.shape[-2])
+        if start or end < x.shape[-2]:
             with op_scope(self.module_path):
-                x = ttnn.slice(x, [0, 0, start, 0], [1, 1, min(start + TILE, seq), dim])
-        logits = self.lm_head.forward_prefill(self.final_norm.forward_prefill(x))
-        return self._logits_to_torch(logits)[seq - 1 - start]
+                x = ttnn.slice(x, [0, 0, start, 0], [1, 1, end, dim])
+        logits_tt = self.lm_head.forward_prefill(self.final_norm.forward_prefill(x))
+        with op_scope(self.module_path):
+            tokens_tt = self._choose_tokens(logits_tt, sampling, seed)
+        row = length - 1 - start
+        return self._logits_to_torch(logits_tt)[row], tokens_to_torch(tokens_tt)[row]
+
+    def _check_sampling(self, sampling: SamplingParams | None, where: str) -> SamplingParams:
+        sampling = SamplingParams() if sampling is None else sampling
+        if not isinstance(sampling, SamplingParams):
+            raise TypeError(f"{where}: sampling must be a SamplingParams, got {type(sampling).__name__}")
+        check_device_sampling(sampling, where)
+        return sampling
+
+    def _choose_tokens(self, logits_tt, sampling: SamplingParams, seed):
+        """Device token ids of ``(1, 1, rows, vocab)`` logits: argmax, or ``ttnn.sampling``."""
+        if not sampling.do_sample:
+            return greedy_tokens(logits_tt)
+        if logits_tt.shape[-2] != DECODE_ROWS:
+            raise ValueError(f"device sampling takes {DECODE_ROWS} rows, got {logits_tt.shape[-2]}")
+        return self._sampler.sample(logits_tt, sampling, seed)
 
     def decode_forward(
         self,
@@ -269,17 +329,32 @@ class CausalLM(Module):
         cache_position: int | list[int] | None = None,
         token_ids=None,
         user_ids: list[int] | None = None,
+        sampling: SamplingParams | None = None,
+        seed: int | None = None,
+        return_logits: bool = True,
     ) -> ForwardOutput:
         """One decode step for a batch of users, each at its own position.
+
+        The step always runs 32 rows (idle rows at position -1, skipped by the cache update and SDPA);
+        with ``enable_trace`` it replays a captured trace whose inputs (token ids, positions, rotation
+        indices, page table) are persistent device tensors written in place before the replay.
 
         Args:
             previous: a ``ForwardOutput``; its ``next_tokens`` are fed at its ``positions`` for its users.
             cache_position: override positions: an int for every user or one per user.
             token_ids: override the fed tokens: one token id per user (list or 1-D tensor).
             user_ids: KV-cache slots (default: ``previous.user_ids``, or 0, 1, ...).
+            sampling: how ``next_tokens`` are chosen on the device (default: greedy ``ttnn.argmax``);
+                sampling needs ``1 <= top_k <= 32`` and runs right after the traced step.
+            seed: seed of the device sampling draws (None continues the device generator).
+            return_logits: read the logits back (a host transfer of ``32 x vocab`` values); False reads
+                only the token ids and returns ``logits=None``.
 
         Returns:
             ``ForwardOutput`` with positions advanced by one.
+
+        Raises:
+            ValueError: more than 32 users (or ``max_batch_size``), a position outside the cache.
         """
         changed = self._changed_config_paths()
         if changed:
@@ -296,9 +371,16 @@ class CausalLM(Module):
             if not isinstance(token_ids, list)
             else list(token_ids)
         )
+        if len(tokens) > DECODE_ROWS:
+            raise ValueError(
+                f"decode_forward: {len(tokens)} users in one step; a decode step takes at most {DECODE_ROWS} "
+                "(one tile of users)"
+            )
         if user_ids is None:
             user_ids = list(previous.user_ids) if previous is not None else list(range(len(tokens)))
-        self._check_users(list(user_ids), len(tokens), "decode_forward")
+        user_ids = list(user_ids)
+        self._check_users(user_ids, len(tokens), "decode_forward")
+        sampling = self._check_sampling(sampling, "decode_forward")
         positions = self._decode_positions(previous, cache_position, len(tokens))
         for user, position in zip(user_ids, positions):
             if not 0 <= position < self.spec.max_seq_len:
@@ -306,34 +388,64 @@ class CausalLM(Module):
                     f"decode_forward: user {user}: cache position {position} is outside the KV cache "
                     f"(max_seq_len={self.spec.max_seq_len})"
                 )
-        self.kv_cache.filled.check_decode(list(user_ids), positions)
+        vocab = getattr(self.spec.embedding, "vocab_size", None)
+        if vocab is not None and any(not 0 <= t < vocab for t in tokens):
+            raise ValueError(f"decode_forward: token ids {tokens} must be in [0, vocab_size={vocab})")
+        self.kv_cache.filled.check_decode(user_ids, positions)
+        values = DecodeInputs.host_values(tokens, positions, self.kv_cache.page_table.rows(user_ids))
         with op_scope(self.module_path):
-            token_tensor = token_ids_to_device(torch.tensor(tokens), self.device)
-            current_pos = self.kv_cache.positions_tensor(positions)
-            page_table = self.kv_cache.page_table_tensor(list(user_ids))
-        x = self.embedding.forward_decode(token_tensor)
+            if self._decode_inputs is None:
+                self._decode_inputs = DecodeInputs.allocate(values, self.device)
+            else:
+                self._decode_inputs.write(values)
+        if self.enable_trace:
+            logits_tt, greedy_tt = self._decode_traces.run(
+                DECODE_ROWS, self._decode_step, self._decode_inputs
+            )
+        else:
+            logits_tt, greedy_tt = self._decode_step(self._decode_inputs)
+        with op_scope(self.module_path):
+            tokens_tt = (
+                greedy_tt if not sampling.do_sample else self._sampler.sample(logits_tt, sampling, seed)
+            )
+        users = len(tokens)
+        next_tokens = tokens_to_torch(tokens_tt)[:users]
+        logits = self._logits_to_torch(logits_tt)[:users] if return_logits else None
+        self.kv_cache.filled.after_decode(user_ids, positions)
+        return ForwardOutput(logits, next_tokens, [p + 1 for p in positions], user_ids)
+
+    def _decode_step(self, inputs: DecodeInputs) -> tuple:
+        """The device program of one padded decode step: ``(logits (1, 1, 32, vocab), argmax (1, 1, 32))``.
+
+        Reads only device tensors (the persistent ``inputs``, weights, KV cache): trace-safe.
+        """
+        x = self.embedding.forward_decode(inputs.token_ids)
+        residual = residual_decode_memory_config(self.impl_config.layers[0]) if self.layers else None
+        if residual is not None and x.memory_config() != residual:
+            with op_scope(self.module_path):  # the width-sharded residual stream, once per step
+                x = ttnn.to_memory_config(x, residual)
         shared_rot_mats: dict[str, tuple] = {}
         for layer in self.layers:
             x = layer.forward_decode(
                 x,
-                current_pos,
-                page_table=page_table,
-                rot_mats=self._rot_mats(layer, positions, shared_rot_mats),
+                inputs.current_pos,
+                page_table=inputs.page_table,
+                rot_mats=self._rot_mats(layer, inputs.rot_idxs, shared_rot_mats),
             )
-        logits = self._logits_to_torch(self.lm_head.forward_decode(self.final_norm.forward_decode(x)))
-        self.kv_cache.filled.after_decode(list(user_ids), positions)
-        return ForwardOutput(logits, logits.argmax(-1), [p + 1 for p in positions], list(user_ids))
+        logits = self.lm_head.forward_decode(self.final_norm.forward_decode(x))
+        with op_scope(self.module_path):
+            return logits, greedy_tokens(logits)
 
-    def _rot_mats(self, layer, positions: list[int], shared: dict):
+    def _rot_mats(self, layer, rot_idxs, shared: dict):
         """cos/sin of this step for the layer's rope, looked up once per distinct rope (as TTTv1 does),
-        through a UINT32 rotation index made from the host positions (``Rope.rot_idxs``)."""
+        through the persistent UINT32 rotation index (``Rope.rot_idxs``)."""
         rope = getattr(layer.attention, "rope", None)
         if rope is None:
             return None
         key = repr((rope.spec, rope.impl_config))
         if key not in shared:
             with op_scope(self.module_path):
-                shared[key] = rope.decode_rot_mats(rope.rot_idxs(torch.tensor(positions)))
+                shared[key] = rope.decode_rot_mats(rot_idxs)
         return shared[key]
 
     @staticmethod
@@ -353,9 +465,10 @@ class CausalLM(Module):
 
     @staticmethod
     def _logits_to_torch(logits) -> torch.Tensor:
-        """``(rows, vocab)`` float32 torch logits from the LM head's replicated ``(1, 1, rows, vocab)`` output."""
-        first_device = ttnn.get_device_tensors(logits)[0]
-        return ttnn.to_torch(first_device).to(torch.float32).reshape(logits.shape[-2], logits.shape[-1])
+        """``(rows, vocab)`` float32 torch logits from the LM head's replicated ``(1, 1, rows, vocab)`` output
+        (read through a mesh composer, so trace-safety tools see the read; the first device's copy is kept)."""
+        values = ttnn.to_torch(logits, mesh_composer=ttnn.ConcatMeshToTensor(logits.device(), dim=0))
+        return values[:1].to(torch.float32).reshape(logits.shape[-2], logits.shape[-1])
 
     def torch_reference(self):
         """Float32 torch model from the blocks' references: ``token_ids (seq,)`` -> logits ``(seq, vocab)``.
@@ -382,7 +495,8 @@ class CausalLM(Module):
         return generate(self, inputs, max_new_tokens, **kwargs)
 
     def close(self) -> None:
-        """Release the device if the model opened it."""
+        """Release the captured decode traces, and the device if the model opened it."""
+        self._decode_traces.release()
         if self._owns_device:
             close_device(self.device)
             self._owns_device = False

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import torch
 
+from tttv2_patterns.device_sampling import check_device_sampling, device_can_sample
 from tttv2_patterns.inputs import prompt_token_ids
 from tttv2_patterns.outputs import GenerateOutput
 from tttv2_patterns.sampling import SamplingParams, select_next_tokens
@@ -50,6 +51,7 @@ def generate(
     stop_token_ids=None,
     eos_token_id=None,
     tokenizer=None,
+    sample_on_device: bool | None = None,
 ) -> GenerateOutput:
     """Generate up to ``max_new_tokens`` tokens per user with ``model`` (a ``CausalLM``).
 
@@ -64,6 +66,12 @@ def generate(
         eos_token_id: alias of ``stop_token_ids`` (HF's name). With neither given and a tokenizer,
             the tokenizer's ``eos_token_id`` stops generation, as in HF.
         tokenizer: a transformers tokenizer; used to encode string inputs and to decode ``text``.
+        sample_on_device: choose tokens on the device (``ttnn.argmax`` / ``ttnn.sampling``; only token
+            ids leave it) or on the host from read-back logits (``tttv2_patterns.sampling``, HF's exact
+            semantics). None (default): on the device whenever it gives the same semantics, i.e.
+            greedy, or sampling with ``1 <= top_k <= 32``; True insists (error otherwise).
+            Device draws use per-step seeds drawn from ``seed``, so they are reproducible but not
+            the host's samples.
 
     Returns:
         ``GenerateOutput`` with per-user ``token_ids`` (and ``text`` when a tokenizer is given).
@@ -75,6 +83,10 @@ def generate(
     if not isinstance(max_new_tokens, int) or max_new_tokens < 1:
         raise ValueError(f"generate: max_new_tokens must be an int >= 1, got {max_new_tokens!r}")
     params = SamplingParams(do_sample=do_sample, temperature=temperature, top_k=top_k, top_p=top_p)
+    if sample_on_device is None:
+        sample_on_device = device_can_sample(params)
+    elif sample_on_device:
+        check_device_sampling(params, "generate")
     prompts = _encode_strings(inputs, tokenizer) or prompt_token_ids(inputs, "generate(inputs)")
     if stop_token_ids is None:
         stop_token_ids = eos_token_id
@@ -96,12 +108,25 @@ def generate(
     else:
         generator.seed()
 
-    out = model.prefill_forward(prompts)
+    def device_seed() -> int:  # a fresh non-zero seed per device draw, reproducible from ``seed``
+        return int(torch.randint(1, 2**31 - 1, (1,), generator=generator))
+
+    def choose(out) -> list[int]:
+        if sample_on_device:
+            return out.next_tokens.tolist()
+        return select_next_tokens(out.logits, params, generator).tolist()
+
+    device_kwargs = {}
+    if sample_on_device and params.do_sample:
+        device_kwargs = {"sampling": params}
+    out = model.prefill_forward(
+        prompts, **({**device_kwargs, "seed": device_seed()} if device_kwargs else {})
+    )
     user_ids, positions = list(out.user_ids), dict(zip(out.user_ids, out.positions))
     generated: list[list[int]] = [[] for _ in prompts]
     finished = [False] * len(prompts)
     active = list(range(len(prompts)))
-    tokens = select_next_tokens(out.logits, params, generator).tolist()
+    tokens = choose(out)
     for step in range(max_new_tokens):
         for index, token in zip(active, tokens):
             generated[index].append(int(token))
@@ -112,11 +137,15 @@ def generate(
         feed = [generated[i][-1] for i in active]
         slots = [user_ids[i] for i in active]
         out = model.decode_forward(
-            token_ids=feed, cache_position=[positions[s] for s in slots], user_ids=slots
+            token_ids=feed,
+            cache_position=[positions[s] for s in slots],
+            user_ids=slots,
+            return_logits=not sample_on_device,
+            **({**device_kwargs, "seed": device_seed()} if device_kwargs else {}),
         )
         for slot in slots:
             positions[slot] += 1
-        tokens = select_next_tokens(out.logits, params, generator).tolist()
+        tokens = choose(out)
 
     text = None
     if tokenizer is not None:

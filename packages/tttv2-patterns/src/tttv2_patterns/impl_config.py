@@ -44,7 +44,30 @@ class DecoderLayerImplConfig(StrictFields):
             name: get_default_impl_config(sub_spec, device, mode=mode, strategy=strategy)
             for name, sub_spec in spec.submodules().items()
         }
+        residual = residual_decode_memory_config(configs)
+        if residual is not None:
+            # Keep the decode residual stream width-sharded as the norms read it (TTTv1's
+            # DECODE_RESIDUAL_MEMCFG): attention and FFN write their outputs straight into it, the
+            # residual adds run sharded, and the norms need no reshard of their input.
+            for name in ("attention", "ffn"):
+                if hasattr(configs[name], "output_decode_memory_config"):
+                    configs[name].output_decode_memory_config = residual
         return cls(**configs)
+
+
+def residual_decode_memory_config(configs) -> object | None:
+    """The width-sharded decode residual config of a layer's default ImplConfigs, or None (interleaved).
+
+    It is the pre-norms' sharded ``decode_memory_config`` when both pre-norms read the same one
+    (distributed norms on a mesh run interleaved, as TTTv1's: then None).
+    """
+    getter = configs.get if isinstance(configs, dict) else lambda name: getattr(configs, name, None)
+    norms = [getter(name) for name in ("attention_norm", "ffn_norm")]
+    memory_configs = [getattr(norm, "decode_memory_config", None) for norm in norms]
+    first = memory_configs[0]
+    if first is None or not first.is_sharded() or any(m != first for m in memory_configs):
+        return None
+    return first
 
 
 class CausalLMImplConfig:

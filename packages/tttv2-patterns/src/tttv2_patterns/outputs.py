@@ -12,8 +12,10 @@ class ForwardOutput:
     """Result of one prefill or decode step for a set of users.
 
     Attributes:
-        logits: ``(users, vocab)`` float32 logits of each user's last position.
-        next_tokens: ``(users,)`` int64 greedy (argmax) next token of each user.
+        logits: ``(users, vocab)`` float32 logits of each user's last position; None when the step
+            was asked not to read them back (``decode_forward(return_logits=False)``).
+        next_tokens: ``(users,)`` int64 next token of each user, chosen on the device: greedy
+            (``ttnn.argmax``) unless ``sampling=`` asked for ``ttnn.sampling``.
         positions: per user, the cache position the next token goes to (prompt length after prefill,
             +1 after each decode step).
         user_ids: the KV-cache slot (page-table row) of each user.
@@ -22,7 +24,7 @@ class ForwardOutput:
     sampled tokens instead and ``cache_position=`` to override positions.
     """
 
-    logits: torch.Tensor
+    logits: torch.Tensor | None
     next_tokens: torch.Tensor
     positions: list[int]
     user_ids: list[int]

@@ -32,8 +32,8 @@ from tttv2_hwconfig.perf_model import (
 from tttv2_patterns.model_families import family_for
 from tttv2_patterns.shapes_only import shapes_only_model
 
-# TTTv2's decode step is untraced until traced decode lands in patterns; predictions say which.
-TRACED_DECODE_AVAILABLE = False
+# TTTv2's decode step is traced by default (CausalLM(enable_trace=True)); predictions say which.
+TRACED_DECODE_AVAILABLE = True
 _LAYER = re.compile(r"(?:^|\.)layers\.(\d+)\.")
 
 
@@ -137,6 +137,8 @@ def predict_model(
     mesh = open_device(spec_name)
     with shapes_only():
         model = shapes_only_model(spec, family.impl_config(spec, mesh, strategy, program), mesh)
+        # One eager step records the step's device ops once; ``traced`` below models how they dispatch.
+        model.enable_trace = False
         trace = model.device.trace
         trace.clear()
         model.prefill_forward([[1] * prompt_len])

@@ -16,7 +16,7 @@ from tttv2_patterns.predict import ModelPrediction, predict_model
 
 
 def format_report(result: ModelPrediction) -> str:
-    mode = "traced" if result.traced else "untraced (TTTv2 decode is not traced yet)"
+    mode = "traced" if result.traced else "untraced (CausalLM(enable_trace=False))"
     lines = [
         f"{PREDICTION_LABEL}: {result.model} on {result.device}, batch {result.batch}, prompt {result.prompt_len}, "
         f"strategy {result.strategy}, program {result.program}",

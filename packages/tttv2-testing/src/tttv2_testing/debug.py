@@ -28,6 +28,7 @@ from .module_tree import forward_methods, module_path_of, walk_modules
 from .patching import wrapped_method
 from .pcc import compute_pcc
 from .references import ReferenceResolver, call_reference, composer_for, is_stateful, output_pairs
+from .tracing import python_forwards
 
 DEFAULT_PCC_THRESHOLD = 0.99
 
@@ -203,6 +204,7 @@ def debug_mode(
         return make_wrapper
 
     with contextlib.ExitStack() as stack:
+        stack.enter_context(python_forwards(model))  # a trace replay would call no module
         for walked_path, instance in walk_modules(model):
             path = module_path_of(instance, None) if not walked_path else _display_path(instance, walked_path)
             for method_name in methods or forward_methods(instance):

@@ -46,6 +46,7 @@ from .perf import LatencyResult, TraceWindow, device_name, find_device, measure_
 from .references import ReferenceResolver, call_reference, composer_for, is_stateful, output_pairs
 from .replay import ReferenceReplay
 from .report import CheckResult, SuiteReport, format_results
+from .tracing import python_forwards
 
 
 class SuiteSetupError(ValueError):
@@ -202,6 +203,7 @@ class TestSuite:
                 c.instance for c in trace_cases if is_stateful(c.instance) and _uses_registered_reference(c)
             ]
             with (
+                python_forwards(self.model),  # a trace replay would call no module
                 InputCapture([c.method for c in trace_cases], max_calls=limits) as capture,
                 ReferenceReplay(stateful, self._references, limits) as replay,
             ):

@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import inspect
 import itertools
+import weakref
 from dataclasses import dataclass, field
 
 from . import _host_access
@@ -125,7 +126,8 @@ class _Step:
     function: object
     args: tuple
     kwargs: dict
-    outputs: object
+    outputs: object  # the outputs' replay shadows (see ``_Capture.record``)
+    originals: tuple = ()  # (weakref to the tensor the caller got, its shadow): overwritten while alive
 
 
 @dataclass
@@ -139,6 +141,50 @@ class _Capture:
     records: list = field(default_factory=list)
     depth: int = 0  # > 0 while inside an op (nested public calls are part of the outer op)
     ended: bool = False
+    shadows: dict = field(default_factory=dict)  # id(tensor made in the capture) -> (weakref, shadow)
+
+    def record(self, function, args: tuple, kwargs: dict, outputs) -> None:
+        """Keep one op call for replay without keeping its tensors' buffers allocated.
+
+        On the device a buffer made inside a capture is freed when the program drops it (the trace
+        rewrites that address at replay). Here the replay needs the objects, so each tensor an op
+        makes is replaced in the recorded call by a *shadow*: the same tensor without an allocation.
+        The original keeps its allocation and frees it when dropped, as on the device; the caller's
+        copies (the trace outputs) are overwritten at replay while they are alive.
+        """
+        inputs = {}
+        args, kwargs = self._substitute(args, inputs), self._substitute(kwargs, inputs)
+        originals: list = []
+        shadow_outputs = self._shadow(outputs, inputs, originals)
+        self.steps.append(_Step(function, args, kwargs, shadow_outputs, tuple(originals)))
+
+    def _lookup(self, tensor: Tensor):
+        entry = self.shadows.get(id(tensor))
+        return entry[1] if entry is not None and entry[0]() is tensor else None
+
+    def _substitute(self, value, inputs: dict):
+        if isinstance(value, Tensor):
+            inputs[id(value)] = replaced = self._lookup(value) or value
+            return replaced
+        if isinstance(value, list | tuple):
+            return type(value)(self._substitute(v, inputs) for v in value)
+        if isinstance(value, dict):
+            return {k: self._substitute(v, inputs) for k, v in value.items()}
+        return value
+
+    def _shadow(self, value, inputs: dict, originals: list):
+        if isinstance(value, Tensor):
+            if id(value) in inputs:  # an in-place op returned one of its inputs
+                return inputs[id(value)]
+            shadow = object.__new__(Tensor)
+            shadow.__dict__.update(value.__dict__)
+            shadow._allocation, shadow._finalizer = None, None
+            self.shadows[id(value)] = (weakref.ref(value), shadow)
+            originals.append((weakref.ref(value), shadow))
+            return shadow
+        if isinstance(value, list | tuple):
+            return type(value)(self._shadow(v, inputs, originals) for v in value)
+        return value
 
 
 _ids = itertools.count()
@@ -218,6 +264,10 @@ def execute_trace(mesh_device, trace_id, *, cq_id=None, blocking: bool = True) -
         for step in capture.steps:
             fresh = step.function(*step.args, **step.kwargs)
             _overwrite(step.outputs, fresh)
+            for original, shadow in step.originals:
+                tensor = original()
+                if tensor is not None:  # the caller still holds it: a trace output
+                    tensor._shards = shadow._shards
     finally:
         mesh_device.replaying = False
     if mesh_device.trace is not None:
@@ -388,7 +438,7 @@ def dispatch(name: str, function):
             outputs = function(*args, **kwargs)
         finally:
             capture.depth -= 1
-        capture.steps.append(_Step(function, args, kwargs, outputs))
+        capture.record(function, args, kwargs, outputs)
         return outputs
 
     op.__wrapped_op__ = function

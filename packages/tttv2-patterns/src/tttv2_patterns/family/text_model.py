@@ -112,9 +112,9 @@ class TextCausalLM(CausalLM):
         return self.tokenizer
 
     # --- forward ------------------------------------------------------------------------------------
-    def prefill_forward(self, prompt_ids, *, user_ids=None):
+    def prefill_forward(self, prompt_ids, *, user_ids=None, **kwargs):
         self._ensure_weights()
-        return super().prefill_forward(self.encode(prompt_ids), user_ids=user_ids)
+        return super().prefill_forward(self.encode(prompt_ids), user_ids=user_ids, **kwargs)
 
     def decode_forward(self, previous=None, **kwargs):
         self._ensure_weights()

@@ -16,7 +16,9 @@ names its checkpoint tensors after its modules. So it works for any family whose
 
 Users are told apart by their page-table row (the blocks that hold their K/V on the device), so a
 reference follows the device cache exactly: a prefill at position 0 restarts a user's history, a
-decode step at position ``p`` keeps positions ``0..p-1`` and appends ``p``.
+decode step at position ``p`` keeps positions ``0..p-1`` and appends ``p``. A decode row at position
+-1 (an idle row of the padded 32-row batch) touches no history and attends one zero key/value, so
+its output is the output projection of zeros, as on the device.
 
 Family hooks: ``rotary_for_layer(hf_model, index) -> callable(hidden, positions) -> (cos, sin)`` and
 ``sliding_window_for_layer(model, index) -> int | None`` replace the defaults when a family's HF
@@ -68,6 +70,10 @@ class BatchCache:
     def update(self, key: torch.Tensor, value: torch.Tensor, layer_idx=None, *args, **kwargs):
         keys, values = [], []
         for row, (user, start) in enumerate(zip(self.users, self.starts)):
+            if user is None:  # an idle row of a padded decode batch: one zero key/value, stored nowhere
+                keys.append(torch.zeros_like(key[row : row + 1]))
+                values.append(torch.zeros_like(value[row : row + 1]))
+                continue
             old_k, old_v = self.store.history(user, start, self.where)
             new_k, new_v = key[row : row + 1], value[row : row + 1]
             if old_k is not None:
@@ -153,7 +159,11 @@ class AttentionReferenceInputs:
         batch = x.shape[-2]
         hidden = x.to(torch.float32).reshape(batch, 1, x.shape[-1])  # one token per user
         positions = torch.as_tensor(current_pos).reshape(-1)[:batch].to(torch.int64)
-        users = [self._user(page_table, row) for row in range(batch)]
+        # Position -1 is an idle row of a padded decode batch: the device skips it (no cache write,
+        # nothing attended: the output projection of zeros). HF gets one zero key/value for it.
+        idle = positions < 0
+        users = [None if idle[row] else self._user(page_table, row) for row in range(batch)]
+        positions = positions.masked_fill(idle, 0)
         return self._call(
             hidden, positions[:, None], users, positions.tolist(), f"{self.where}.forward_decode"
         )
