@@ -32,6 +32,7 @@ from tttv2_blocks import KVCacheSpec, PagedKVCache
 
 from tttv2_patterns.causal_lm import CausalLM
 from tttv2_patterns.sampling import SamplingParams, select_next_tokens
+from tttv2_patterns.decode_trace import DecodeTraces
 from tttv2_patterns.serving.engine_cache import EngineKVCache
 
 MAX_DECODE_BATCH = 32  # users per decode step (one per core row of attention decode)
@@ -130,6 +131,9 @@ class Generator:
         self.model = model
         self._owns_model = owns_model
         self._engine_caches: list | None = None
+        # Traced decode state per engine cache: a trace reads the buffers it was captured on, so the
+        # model's own (inputs, traces) never replay on the engine's caches, nor the reverse.
+        self._decode_state: dict[tuple[int, ...], tuple] = {}
         self._trace_keyword = any(
             _accepts_keyword(cls.__dict__["decode_forward"], "enable_trace")
             for cls in type(model).__mro__
@@ -294,9 +298,16 @@ class Generator:
         model.kv_cache = EngineKVCache(model.device, caches, page_table)
         for layer, cache in zip(model.layers, caches):
             layer.attention.kv_cache = cache
+        key = tuple(id(cache) for cache in caches)
+        own_state = model._decode_inputs, model._decode_traces
+        model._decode_inputs, model._decode_traces = self._decode_state.get(
+            key, (None, DecodeTraces(model.device))
+        )
         try:
             yield
         finally:
+            self._decode_state[key] = model._decode_inputs, model._decode_traces
+            model._decode_inputs, model._decode_traces = own_state
             model.kv_cache = saved[0]
             for layer, cache in zip(model.layers, saved[1]):
                 layer.attention.kv_cache = cache
@@ -340,9 +351,15 @@ class Generator:
             raise ValueError(f"prefill_forward: {len(lengths)} prompt_lens for {tokens.shape[0]} token rows")
         prompts = [tokens[row, :length].tolist() for row, length in enumerate(lengths)]
         page_table = torch.as_tensor(page_table).reshape(len(prompts), -1)
-        with self._engine_memory(kv_cache, page_table):
-            out = self.model.prefill_forward(prompts, user_ids=list(range(len(prompts))))
-        return self._output(out.logits, sampling_params)
+        logits = []
+        for row, prompt in enumerate(prompts):
+            # Only the blocks the prompt fills (tt-metal's generator: _get_prefill_user_page_table): the
+            # prefill pads the prompt to a length bucket capped by the row's blocks, and the engine's
+            # unused entries (0) name blocks other requests own, which the padding would overwrite.
+            own = page_table[row : row + 1, : max(1, -(-len(prompt) // self.block_size))]
+            with self._engine_memory(kv_cache, own):
+                logits.append(self.model.prefill_forward([prompt], user_ids=[0]).logits)
+        return self._output(torch.cat(logits), sampling_params)
 
     def decode_forward(
         self,
@@ -378,7 +395,7 @@ class Generator:
             raise ValueError(
                 f"decode_forward: {len(positions)} rows, more than {MAX_DECODE_BATCH} decode together"
             )
-        page_table = torch.as_tensor(page_table).reshape(len(positions), -1)
+        page_table = _fixed_width(torch.as_tensor(page_table).reshape(len(positions), -1), self._table_width)
         active = [row for row, position in enumerate(positions) if position >= 0]
         vocab = self.model.spec.lm_head.vocab_size
         logits = torch.zeros(len(positions), vocab, dtype=torch.float32)
@@ -427,13 +444,29 @@ class Generator:
             torch.zeros(1, 1, dtype=torch.int64), [0], table, caches, enable_trace=enable_trace
         )
 
+    @property
+    def _table_width(self) -> int:
+        """Blocks per page-table row in decode: fixed (the traced step's page-table input has one shape)."""
+        return -(-self.model.spec.max_seq_len // self.block_size)
+
     def close(self) -> None:
         """Free the engine cache; close the model when this generator built it."""
+        for _inputs, traces in self._decode_state.values():
+            traces.release()
+        self._decode_state.clear()
         for cache in self._engine_caches or []:
             cache.deallocate()
         self._engine_caches = None
         if self._owns_model:
             self.model.close()
+
+
+def _fixed_width(page_table: torch.Tensor, width: int) -> torch.Tensor:
+    """``page_table`` cut or padded (block 0, never read past a row's length) to ``width`` columns."""
+    if page_table.shape[1] >= width:
+        return page_table[:, :width]
+    pad = torch.zeros(page_table.shape[0], width - page_table.shape[1], dtype=page_table.dtype)
+    return torch.cat([page_table, pad], dim=1)
 
 
 @dataclasses.dataclass
