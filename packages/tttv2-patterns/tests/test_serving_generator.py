@@ -196,4 +196,3 @@ def test_bad_engine_inputs_are_named(model):
         )
     with pytest.raises(ValueError, match="more than 32 decode together"):
         generator.decode_forward(torch.zeros(33, 1), torch.zeros(33), torch.zeros(33, 4), kv_cache)
-

@@ -31,8 +31,8 @@ import torch
 from tttv2_blocks import KVCacheSpec, PagedKVCache
 
 from tttv2_patterns.causal_lm import CausalLM
-from tttv2_patterns.sampling import SamplingParams, select_next_tokens
 from tttv2_patterns.decode_trace import DecodeTraces
+from tttv2_patterns.sampling import SamplingParams, select_next_tokens
 from tttv2_patterns.serving.engine_cache import EngineKVCache
 
 MAX_DECODE_BATCH = 32  # users per decode step (one per core row of attention decode)
