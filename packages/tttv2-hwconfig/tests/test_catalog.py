@@ -163,3 +163,35 @@ def test_links_for_axis():
     assert device_spec("N150").eth_links.links_for_axis() == 0
     with pytest.raises(ValueError, match="cluster_axis"):
         tg.links_for_axis(2)
+
+
+# Collective settings per device, typed in from TTTv1: ccl.py get_num_links link_dict (links per axis, a
+# 1-chip axis has none) and model_config.py ccl_topology ("Use ring on a T3K", every other mesh Linear).
+EXPECTED_COLLECTIVES = {
+    # name: {cluster_axis: (topology, num_links)}
+    "N150": {None: ("none", 0), 0: ("none", 0), 1: ("none", 0)},
+    "N300": {None: ("linear", 1), 0: ("none", 0), 1: ("linear", 1)},
+    "T3K": {None: ("ring", 1), 0: ("none", 0), 1: ("ring", 1)},
+    "TG": {None: ("linear", 3), 0: ("linear", 4), 1: ("linear", 3)},
+    "P100": {None: ("none", 0), 0: ("none", 0), 1: ("none", 0)},
+    "P150": {None: ("none", 0), 0: ("none", 0), 1: ("none", 0)},
+    "P300": {None: ("linear", 2), 0: ("none", 0), 1: ("linear", 2)},
+    "P150x4": {None: ("linear", 2), 0: ("none", 0), 1: ("linear", 2)},
+}
+
+
+@pytest.mark.parametrize("name", list(EXPECTED_COLLECTIVES))
+def test_collective_settings_follow_tttv1(name):
+    spec = device_spec(name)
+    for axis, (topology, links) in EXPECTED_COLLECTIVES[name].items():
+        got = spec.collective(axis)
+        assert (got.topology, got.num_links) == (topology, links), (
+            f"{name} cluster_axis={axis}: expected ({topology!r}, {links}), got ({got.topology!r}, {got.num_links})"
+        )
+
+
+def test_device_spec_of_emulated_device():
+    from tttv2_hwconfig import device_spec_of, open_device
+
+    with open_device("TG", emulate=True) as device:
+        assert device_spec_of(device) is device_spec("TG")

@@ -11,7 +11,7 @@ from tttv2_hwconfig._resolve import resolve_ttnn
 
 ttnn, ttnn_is_emulated = resolve_ttnn()
 
-from tttv2_hwconfig.catalog import DeviceSpec, device_spec, list_devices  # noqa: E402
+from tttv2_hwconfig.catalog import CollectiveSettings, DeviceSpec, device_spec, device_spec_of, list_devices  # noqa: E402
 from tttv2_hwconfig.devices import close_device, default_device_name, open_device  # noqa: E402
 from tttv2_hwconfig.emulator._device import OutOfMemoryError  # noqa: E402
 from tttv2_hwconfig.emulator._host_access import (  # noqa: E402
@@ -34,6 +34,7 @@ from tttv2_hwconfig.perf_model import (  # noqa: E402
 )
 
 __all__ = [
+    "CollectiveSettings",
     "DeviceSpec",
     "HostReadError",
     "HostTransfer",
@@ -48,6 +49,7 @@ __all__ = [
     "close_device",
     "default_device_name",
     "device_spec",
+    "device_spec_of",
     "host_reads_forbidden",
     "host_transfers_forbidden",
     "is_shapes_only",

@@ -25,7 +25,8 @@ Every figure below carries its public source in a comment. Abbreviations used in
               P150 -> WORKER/COL)
 - [TTTv1]     tenstorrent/tt-metal models/tt_transformers/tt/model_config.py
               (``determine_device_name``: "P100 DRAM grid is 7x1, P150 is 8x1") and
-              models/tt_transformers/tt/ccl.py (``get_num_links`` link_dict)
+              models/tt_transformers/tt/ccl.py (``get_num_links`` link_dict) and model_config.py
+              ``ccl_topology`` ("Use ring on a T3K": 8 devices on a T3K -> Ring, other meshes Linear)
 - [MATRIX]    tt-metal tech_reports/matrix_engine/matrix_engine.md and
               tech_reports/GEMM_FLOPS/GEMM_FLOPS.md: 8x16 @ 16x16 per cycle = 4096 FLOP/cycle per
               Tensix at LoFi, divided by the fidelity phase count (HiFi2 2, HiFi3 3, HiFi4 4);
@@ -109,6 +110,9 @@ class EthernetLinks:
     links_per_axis: tuple[int, int]
     link_bandwidth_bytes_per_s: float
     topology: str
+    # [TTTv1] model_config.py ``ccl_topology``: the ttnn.Topology TTTv1's collectives run along each mesh axis
+    # ("ring", "linear", or "none" where the axis has one chip).
+    ccl_topology_per_axis: tuple[str, str] = ("none", "none")
 
     def links_for_axis(self, cluster_axis: int | None = None) -> int:
         """Links along ``cluster_axis`` (0 or 1); None gives the smallest count over axes that have links."""
@@ -118,6 +122,34 @@ class EthernetLinks:
             raise ValueError(f"cluster_axis must be 0, 1 or None, got {cluster_axis!r}")
         used = [n for n in self.links_per_axis if n > 0]
         return min(used) if used else 0
+
+    def collective(self, cluster_axis: int | None = None) -> CollectiveSettings:
+        """Topology and link count of a collective along ``cluster_axis`` (None: over the whole mesh).
+
+        As TTTv1 picks them ([TTTv1] ccl.py ``get_num_links``, model_config.py ``ccl_topology``): the axis's
+        links and topology; over the whole mesh the smallest link count of the axes that have links, and
+        Ring only when every such axis is a ring (a 2D mesh runs Linear).
+        """
+        num_links = self.links_for_axis(cluster_axis)
+        if cluster_axis is not None:
+            return CollectiveSettings(self.ccl_topology_per_axis[cluster_axis], num_links)
+        used = [t for t, n in zip(self.ccl_topology_per_axis, self.links_per_axis) if n > 0]
+        if not used:
+            return CollectiveSettings("none", 0)
+        return CollectiveSettings("ring" if used == ["ring"] else "linear", num_links)
+
+
+@dataclass(frozen=True)
+class CollectiveSettings:
+    """What a collective (all_gather / reduce_scatter / all_reduce) passes on one device and mesh axis.
+
+    Attributes:
+        topology: "ring", "linear" or "none" (no chip-to-chip links along that axis: no collective runs).
+        num_links: Ethernet links between neighbouring chips the collective uses (0 with "none").
+    """
+
+    topology: str
+    num_links: int
 
 
 @dataclass(frozen=True)
@@ -166,6 +198,10 @@ class DeviceSpec:
     @property
     def num_chips(self) -> int:
         return self.mesh_shape[0] * self.mesh_shape[1]
+
+    def collective(self, cluster_axis: int | None = None) -> CollectiveSettings:
+        """Topology and num_links of a collective along ``cluster_axis``; see ``EthernetLinks.collective``."""
+        return self.eth_links.collective(cluster_axis)
 
     @property
     def compute_cores(self) -> int:
@@ -251,8 +287,12 @@ _N300 = dataclasses.replace(
     tensix_cores_per_chip=64,  # [WH-SPEC] n300 "128 (64 per ASIC)"
     dram_bandwidth_bytes_per_s=288e9,  # [WH-SPEC] n300 "576 GB/sec" per board / 2 ASICs
     # [TTTv1] ccl.py link_dict "N300": (1, 1); [WH-SPEC] "Internal Chip-to-Chip 400GbE".
+    # [TTTv1] ccl_topology: multi-chip meshes other than 8 chips run ttnn.Topology.Linear.
     eth_links=EthernetLinks(
-        links_per_axis=(0, 1), link_bandwidth_bytes_per_s=_WH_LINK_BYTES_PER_S, topology="linear"
+        links_per_axis=(0, 1),
+        link_bandwidth_bytes_per_s=_WH_LINK_BYTES_PER_S,
+        topology="linear",
+        ccl_topology_per_axis=("none", "linear"),
     ),
     dispatch_core_type="ethernet",  # [DISPATCH] ETH for N300/T3K clusters
 )
@@ -262,10 +302,13 @@ _T3K = dataclasses.replace(
     name="T3K",
     # [TTTv1] determine_device_name: 8 Wormhole devices -> "T3K"; opened as a 1x8 MeshShape (4 n300 cards).
     mesh_shape=(1, 8),
-    # [TTTv1] ccl.py link_dict "T3K": (1, 1). The 8 chips close into a ring (ttnn.Topology.Ring is
-    # supported on T3K); TTTv1's CCLs default to Linear.
+    # [TTTv1] ccl.py link_dict "T3K": (1, 1). The 8 chips close into a ring; [TTTv1] ccl_topology: "Use ring
+    # on a T3K" (num_devices == 8 on a T3K cluster -> ttnn.Topology.Ring, passed to every collective).
     eth_links=EthernetLinks(
-        links_per_axis=(0, 1), link_bandwidth_bytes_per_s=_WH_LINK_BYTES_PER_S, topology="ring"
+        links_per_axis=(0, 1),
+        link_bandwidth_bytes_per_s=_WH_LINK_BYTES_PER_S,
+        topology="ring",
+        ccl_topology_per_axis=("none", "ring"),
     ),
 )
 
@@ -281,9 +324,13 @@ _TG = dataclasses.replace(
     # cores ... 328 TOPS (FP8)" = 80 x 4096 FLOP/cycle x 1 GHz, which also confirms the [MATRIX] rate.
     tensix_cores_per_chip=80,
     # Same Wormhole chip and 192-bit GDDR6 as the n150 ([WH-SPEC] 12 GB, 288 GB/s): inferred per chip.
-    # [TTTv1] ccl.py link_dict "TG": (4, 3) links along axis 0 / axis 1 of the 8x4 mesh.
+    # [TTTv1] ccl.py link_dict "TG": (4, 3) links along axis 0 / axis 1 of the 8x4 mesh; [TTTv1]
+    # ccl_topology: 32 devices -> ttnn.Topology.Linear on both axes.
     eth_links=EthernetLinks(
-        links_per_axis=(4, 3), link_bandwidth_bytes_per_s=_WH_LINK_BYTES_PER_S, topology="mesh"
+        links_per_axis=(4, 3),
+        link_bandwidth_bytes_per_s=_WH_LINK_BYTES_PER_S,
+        topology="mesh",
+        ccl_topology_per_axis=("linear", "linear"),
     ),
 )
 
@@ -343,9 +390,12 @@ _P300 = dataclasses.replace(
     # [TTTv1] determine_device_name: 2 Blackhole devices -> "P300". Per-chip grid, L1, DRAM and bandwidth
     # are INFERRED equal to one p150 chip (no public per-chip p300 table was found).
     mesh_shape=(1, 2),
-    # [TTTv1] ccl.py link_dict "P300": (2, 2).
+    # [TTTv1] ccl.py link_dict "P300": (2, 2); [TTTv1] ccl_topology: 2 devices -> ttnn.Topology.Linear.
     eth_links=EthernetLinks(
-        links_per_axis=(0, 2), link_bandwidth_bytes_per_s=_BH_LINK_BYTES_PER_S, topology="linear"
+        links_per_axis=(0, 2),
+        link_bandwidth_bytes_per_s=_BH_LINK_BYTES_PER_S,
+        topology="linear",
+        ccl_topology_per_axis=("none", "linear"),
     ),
 )
 
@@ -355,9 +405,12 @@ _P150X4 = dataclasses.replace(
     # [TTTv1] determine_device_name: 4 Blackhole devices -> "P150x4" (four p150 cards, e.g. a
     # Blackhole TT-QuietBox), opened as a 1x4 MeshShape.
     mesh_shape=(1, 4),
-    # [TTTv1] ccl.py link_dict "P150x4": (2, 2); TTTv1 runs its CCLs with ttnn.Topology.Linear.
+    # [TTTv1] ccl.py link_dict "P150x4": (2, 2); [TTTv1] ccl_topology: 4 devices -> ttnn.Topology.Linear.
     eth_links=EthernetLinks(
-        links_per_axis=(0, 2), link_bandwidth_bytes_per_s=_BH_LINK_BYTES_PER_S, topology="linear"
+        links_per_axis=(0, 2),
+        link_bandwidth_bytes_per_s=_BH_LINK_BYTES_PER_S,
+        topology="linear",
+        ccl_topology_per_axis=("none", "linear"),
     ),
 )
 
@@ -386,3 +439,24 @@ def device_spec(name: str) -> DeviceSpec:
         if spec.name.lower() == name.strip().lower():
             return spec
     raise ValueError(f"unknown device {name!r}; valid device names: {', '.join(DEVICE_SPECS)}")
+
+
+def device_spec_of(device) -> DeviceSpec:
+    """The catalog entry of an open mesh device: emulated or real (matched by arch, mesh shape, DRAM grid).
+
+    Raises:
+        ValueError: no catalog entry has that arch and mesh shape.
+    """
+    spec = getattr(device, "spec", None)
+    if isinstance(spec, DeviceSpec):
+        return spec
+    arch = str(getattr(device.arch(), "name", device.arch())).lower()
+    shape = tuple(device.shape)
+    dram = device.dram_grid_size()
+    for candidate in DEVICE_SPECS.values():
+        if candidate.arch.startswith(arch.split("_")[0]) and candidate.mesh_shape == shape:
+            if candidate.dram_grid == (dram.x, dram.y):
+                return candidate
+    raise ValueError(
+        f"no catalog device with arch {arch!r}, mesh shape {shape} and DRAM grid ({dram.x}, {dram.y})"
+    )

@@ -11,6 +11,7 @@ Per op, on one chip (the busiest chip of a mesh: ops are recorded per chip)::
     dram_s     = DRAM bytes / (peak DRAM bandwidth * efficiency(access pattern))
     l1_s       = L1 bytes / (cores_used * L1 bytes/cycle/core * clock)
     ccl_s      = ccl_fixed + hops * hop_latency + ccl_bytes / (links * link bandwidth * efficiency(topology))
+                 (links: the num_links the emulator recorded for the op, else the axis's catalog links)
     dispatch_s = op_fixed                                   (device-side cost of launching one op)
     traced:    latency = max(compute_s, dram_s, l1_s) + ccl_s + dispatch_s
     untraced:  latency = max(host_untraced_op, traced latency)   (the host enqueues ops one by one)
@@ -325,7 +326,8 @@ def _ccl_seconds(name: str, ccl_bytes: int, record, spec: DeviceSpec, constants:
     if ccl_bytes == 0 and group <= 1:
         return 0.0
     axis = attributes.get("cluster_axis")
-    links = spec.eth_links.links_for_axis(axis)
+    # The links the collective ran on, as the emulator recorded them (num_links=); the axis's links otherwise.
+    links = int(attributes.get("num_links") or spec.eth_links.links_for_axis(axis))
     if links == 0 or spec.eth_links.link_bandwidth_bytes_per_s <= 0:
         where = "" if axis is None else f" along cluster_axis {axis}"
         raise ValueError(

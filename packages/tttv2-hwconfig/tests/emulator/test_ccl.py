@@ -202,3 +202,55 @@ def test_bad_dim(device):
 
 # The collectives' TT_FATAL rules (dtype, divisibility, on-device, ...) are exercised by
 # tests/emulator/rules/cases_ccl.py.
+
+
+# TTTv1 (ccl.py get_num_links link_dict; model_config.py ccl_topology), typed in, not read from the catalog.
+TTTV1_COLLECTIVES = {
+    # name: {cluster_axis: (ttnn.Topology name, num_links)}; single-chip groups run Linear with no links
+    "N150": {None: ("Linear", 0), 0: ("Linear", 0), 1: ("Linear", 0)},
+    "P150": {None: ("Linear", 0), 0: ("Linear", 0), 1: ("Linear", 0)},
+    "N300": {None: ("Linear", 1), 1: ("Linear", 1)},
+    "T3K": {None: ("Ring", 1), 1: ("Ring", 1)},
+    "TG": {None: ("Linear", 3), 0: ("Linear", 4), 1: ("Linear", 3)},
+    "P300": {None: ("Linear", 2), 1: ("Linear", 2)},
+    "P150x4": {None: ("Linear", 2), 1: ("Linear", 2)},
+}
+
+
+def test_default_topology_and_num_links_are_the_catalogs_and_recorded(device):
+    expected = TTTV1_COLLECTIVES.get(device.spec.name)
+    if expected is None:
+        pytest.skip(f"no TTTv1 collective settings typed in for {device.spec.name}")
+    for axis, (topology, links) in expected.items():
+        n = len(groups_of(device, axis)[0])
+        tensor, _ = per_device(device, (n, 1, 32, 64), ttnn.bfloat16)
+        device.trace.clear()
+        ttnn.all_gather(tensor, 3, cluster_axis=axis)
+        ttnn.reduce_scatter(tensor, 0, cluster_axis=axis)
+        ttnn.all_reduce(tensor, cluster_axis=axis)
+        for record in device.trace.records:
+            got = (record.attributes["topology"], record.attributes["num_links"])
+            assert got == (topology, links), (
+                f"{record.name} cluster_axis={axis}: expected {(topology, links)}, got {got}"
+            )
+
+
+def test_explicit_num_links_is_recorded_and_read_by_the_perf_model():
+    from tttv2_hwconfig import predict_op_latency_s
+
+    with open_device("TG") as device:
+        tensor, _ = per_device(device, (1, 1, 32, 4096), ttnn.bfloat16)
+        device.trace.clear()
+        ttnn.all_gather(tensor, 3, cluster_axis=0, num_links=4)
+        ttnn.all_gather(tensor, 3, cluster_axis=0, num_links=1)
+        four, one = device.trace.records
+        assert (four.attributes["num_links"], one.attributes["num_links"]) == (4, 1)
+        assert predict_op_latency_s(one, "TG") > predict_op_latency_s(four, "TG")
+
+
+def test_num_links_over_the_devices_links_is_refused():
+    with open_device("N300") as device:
+        tensor, _ = per_device(device, (1, 1, 32, 64), ttnn.bfloat16)
+        with pytest.raises(ValueError, match=r"rule all_gather\.links_available") as info:
+            ttnn.all_gather(tensor, 3, num_links=2)
+        assert "N300 has 1 link(s)" in str(info.value)

@@ -18,6 +18,12 @@ per-device dedup of later ops (``shard_map``) keeps computing each distinct valu
 reduce-scatter): Linear (bidirectional line) moves ``(n - 1) * P`` over the last hop, Ring
 (bidirectional ring) ``ceil((n - 1) / 2) * P`` per direction. all_reduce = reduce_scatter +
 all_gather.
+
+``topology=`` and ``num_links=`` default to the catalog's settings for the device and axis
+(``DeviceSpec.collective(cluster_axis)``: TTTv1's Ring on T3K, Linear elsewhere, and its link counts); a
+``num_links`` above the links the axis has is refused (rule ``*.links_available``). Both are recorded in
+the OpRecord's attributes (``topology`` as the enum name, ``num_links``, ``cluster_axis``, ``group_size``),
+which is where the perf model reads the link count from.
 """
 
 from __future__ import annotations
@@ -58,6 +64,14 @@ R_AG_LINKS = rule(
     '0 < num_links <= compute grid rows ("Worker cores used by links ...")',
     _AG_SRC,
 )
+# The fabric builds one connection per requested link: tt_metal/fabric/fabric.cpp append_fabric_connection_rt_args
+# TT_FATALs "requested link idx {}, out of bounds, max available {}" when a link index is past the active
+# Ethernet channels towards the neighbour; the 0.81.1 _ttnncpp.so carries the CCL check
+# "num_links.value_or(available_links) <= available_links". The links available per mesh axis are the
+# catalog's (DeviceSpec.eth_links, from TTTv1 ccl.py get_num_links).
+_LINKS_SRC = "tt_metal/fabric/fabric.cpp: append_fabric_connection_rt_args; links per axis: catalog eth_links"
+_LINKS_TEXT = "num_links <= the Ethernet links between neighbouring chips along the collective's axis"
+R_AG_AVAILABLE = rule("all_gather.links_available", _AG, _LINKS_TEXT, _LINKS_SRC)
 R_AG_ALIGNED = rule(
     "all_gather.page_aligned",
     _AG,
@@ -83,6 +97,7 @@ not_mirrored(
 R_RS_DEVICE = rule("reduce_scatter.on_device", _RS, "input_tensor on device", _RS_SRC)
 R_RS_DTYPE = rule("reduce_scatter.dtype", _RS, "input dtype BFLOAT16, BFLOAT8_B or FLOAT32", _DOC.format(_RS))
 R_RS_LINKS = rule("reduce_scatter.num_links", _RS, "num_links > 0", _RS_SRC)
+R_RS_AVAILABLE = rule("reduce_scatter.links_available", _RS, _LINKS_TEXT, _LINKS_SRC)
 R_RS_RANK = rule("reduce_scatter.rank", _RS, "input rank >= 2", _RS_SRC)
 R_RS_ALIGNED = rule(
     "reduce_scatter.page_aligned",
@@ -123,6 +138,7 @@ R_AR_DTYPE = rule("all_reduce.dtype", _AR, "input dtype BFLOAT16, BFLOAT8_B or F
 R_AR_RANK = rule(
     "all_reduce.rank", _AR, 'input rank >= 2 ("Input must be rank 2 or greater")', _DOC.format(_AR)
 )
+R_AR_AVAILABLE = rule("all_reduce.links_available", _AR, _LINKS_TEXT, _LINKS_SRC)
 not_mirrored(
     "all_reduce.async_ops",
     _AR,
@@ -172,8 +188,26 @@ def device_groups(device, cluster_axis: int | None, op: str) -> list[list[int]]:
     return [[r * cols + c for c in range(cols)] for r in range(rows)]
 
 
-def _default_topology(device) -> Topology:
-    return Topology.Ring if getattr(device.spec.eth_links, "topology", "") == "ring" else Topology.Linear
+def _default_topology(device, cluster_axis) -> Topology:
+    """The catalog's topology for the axis (TTTv1's choice); Linear where the catalog has none."""
+    return Topology.Ring if device.spec.collective(cluster_axis).topology == "ring" else Topology.Linear
+
+
+def _links(device, groups, cluster_axis, num_links, rule_) -> int:
+    """The links the collective uses: ``num_links`` (checked against the axis's links) or all of them."""
+    available = device.spec.collective(cluster_axis).num_links
+    if len(groups[0]) <= 1:
+        return num_links if num_links is not None else available  # a copy: no link is used
+    if num_links is None:
+        return available  # the real op: num_links.value_or(available_links)
+    axis = "the whole mesh" if cluster_axis is None else f"cluster_axis {cluster_axis}"
+    check(
+        num_links <= available,
+        rule_,
+        f"num_links={num_links}, but {device.spec.name} has {available} link(s) between neighbouring chips "
+        f"along {axis} (links per axis {device.spec.eth_links.links_per_axis})",
+    )
+    return num_links
 
 
 def _pieces_per_link(n: int, topology: Topology) -> int:
@@ -240,10 +274,20 @@ def _reduce(shards: list[torch.Tensor], dtype: DataType) -> torch.Tensor:
 
 
 def _record(
-    op, device, input_tensor, out, groups, cluster_axis, topology, piece_bytes: int, collective_steps: int
+    op,
+    device,
+    input_tensor,
+    out,
+    groups,
+    cluster_axis,
+    topology,
+    num_links: int,
+    piece_bytes: int,
+    collective_steps: int,
 ):
+    """Append the OpRecord; its attributes carry cluster_axis, topology (a name), num_links and group_size."""
     n = len(groups[0])
-    topology = topology or _default_topology(device)
+    topology = topology or _default_topology(device, cluster_axis)
     record(
         op,
         device,
@@ -252,6 +296,7 @@ def _record(
         ccl_bytes=collective_steps * _pieces_per_link(n, topology) * piece_bytes,
         cluster_axis=cluster_axis,
         topology=topology.name,
+        num_links=num_links,
         group_size=n,
     )
 
@@ -284,6 +329,7 @@ def all_gather(
     if num_links is not None:
         rows = device.compute_with_storage_grid_size().y
         check(0 < num_links <= rows, R_AG_LINKS, f"num_links={num_links}, {rows} grid rows")
+    links = _links(device, groups, cluster_axis, num_links, R_AG_AVAILABLE)
     _page_aligned(input_tensor, R_AG_ALIGNED)
     _block_sharded_l1(input_tensor, R_AG_BLOCK)
     if output_tensor is not None:
@@ -307,7 +353,7 @@ def all_gather(
         _output_memory_config(input_tensor, memory_config, out_shape, dim),
     )
     piece = device_bytes(input_tensor.shape, input_tensor.dtype, input_tensor.layout)
-    _record(op, device, input_tensor, out, groups, cluster_axis, topology, piece, 1)
+    _record(op, device, input_tensor, out, groups, cluster_axis, topology, links, piece, 1)
     return out
 
 
@@ -343,6 +389,7 @@ def reduce_scatter(
     dim, device, groups = _check_common(
         op, input_tensor, dim, cluster_axis, topology, memory_config, num_links
     )
+    links = _links(device, groups, cluster_axis, num_links, R_RS_AVAILABLE)
     n = len(groups[0])
     size = input_tensor.shape[dim]
     # composite_common.cpp use_composite_reduce_scatter: evenly split ROW_MAJOR -> composite (tilize first).
@@ -372,7 +419,7 @@ def reduce_scatter(
         _output_memory_config(input_tensor, memory_config, out_shape, dim),
     )
     piece = device_bytes(out_shape, input_tensor.dtype, input_tensor.layout)
-    _record(op, device, input_tensor, out, groups, cluster_axis, topology, piece, 1)
+    _record(op, device, input_tensor, out, groups, cluster_axis, topology, links, piece, 1)
     return out
 
 
@@ -395,6 +442,7 @@ def all_reduce(
     _, device, groups = _check_common(
         op, input_tensor, None, cluster_axis, topology, memory_config, num_links
     )
+    links = _links(device, groups, cluster_axis, num_links, R_AR_AVAILABLE)
     shards = input_tensor.shards
     out_shards: list[torch.Tensor | None] = [None] * len(shards)
     totals: dict[tuple[int, ...], torch.Tensor] = {}
@@ -408,5 +456,5 @@ def all_reduce(
     # Modelled as reduce_scatter + all_gather: two passes of 1/n of the tensor per link step.
     n = len(groups[0])
     full = device_bytes(input_tensor.shape, input_tensor.dtype, input_tensor.layout)
-    _record(op, device, input_tensor, out, groups, cluster_axis, topology, -(-full // n), 2)
+    _record(op, device, input_tensor, out, groups, cluster_axis, topology, links, -(-full // n), 2)
     return out

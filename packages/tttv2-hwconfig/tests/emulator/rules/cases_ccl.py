@@ -35,8 +35,24 @@ def block(d, shape, buffer):
     return dev(d, shape, memory_config=config)
 
 
+def over_links(d, cluster_axis=None):
+    """One link more than the catalog gives the device along ``cluster_axis``."""
+    return d.spec.collective(cluster_axis).num_links + 1
+
+
 CASES = [
     # all_gather
+    Case(
+        "all_gather.links_available",
+        lambda d: ttnn.all_gather(dev(d, (1, 1, 32, 32)), 3, num_links=over_links(d)),
+        devices=MESH,
+    ),
+    Case(
+        "all_gather.links_available",
+        lambda d: ttnn.all_gather(dev(d, (1, 1, 32, 32)), 3, cluster_axis=1, num_links=4),
+        devices=("TG",),
+        name="tg_axis1_has_3",
+    ),
     Case(
         "all_gather.num_links",
         lambda d: ttnn.all_gather(dev(d, (1, 1, 32, 32)), 3, num_links=0),
@@ -63,6 +79,11 @@ CASES = [
         lambda d: ttnn.reduce_scatter(dev(d, (n_dev(d), 1, 32, 32)), 0, num_links=0),
         devices=MESH,
     ),
+    Case(
+        "reduce_scatter.links_available",
+        lambda d: ttnn.reduce_scatter(dev(d, (n_dev(d), 1, 32, 32)), 0, num_links=over_links(d)),
+        devices=MESH,
+    ),
     Case("reduce_scatter.rank", lambda d: ttnn.reduce_scatter(rm(d, (32 * n_dev(d),)), 0), devices=MESH),
     # Only the native path checks pages: an evenly split ROW_MAJOR input goes composite (tilized first), so
     # the scatter dim must not split evenly, which also breaks the later dim_divisible (as on device).
@@ -87,6 +108,11 @@ CASES = [
     # all_reduce
     Case("all_reduce.on_device", lambda d: ttnn.all_reduce(host((1, 1, 32, 32))), devices=MESH),
     Case("all_reduce.rank", lambda d: ttnn.all_reduce(rm(d, (64,))), devices=MESH),
+    Case(
+        "all_reduce.links_available",
+        lambda d: ttnn.all_reduce(dev(d, (1, 1, 32, 32)), num_links=over_links(d)),
+        devices=MESH,
+    ),
 ]
 
 # A sharded input names its output config: the composite paths reject a sharded input without one.
@@ -97,6 +123,18 @@ CONTROLS = [
         lambda d: ttnn.all_gather(dev(d, (1, 1, 32, 32)), 3, num_links=1),
         devices=MESH,
         name="mesh_num_links",
+    ),
+    Control(
+        AG,
+        lambda d: ttnn.all_gather(dev(d, (1, 1, 32, 32)), 2, cluster_axis=0, num_links=4),
+        devices=("TG",),
+        name="tg_axis0_all_4_links",
+    ),
+    Control(
+        AR,
+        lambda d: ttnn.all_reduce(dev(d, (1, 1, 32, 32)), num_links=d.spec.collective().num_links),
+        devices=MESH,
+        name="catalog_num_links",
     ),
     Control(AG, lambda d: ttnn.all_gather(rm(d, (1, 1, 4, 16)), 3), devices=MESH, name="row_major_aligned"),
     Control(
