@@ -6,6 +6,7 @@ with ``load_weights``, ``forward_prefill`` and ``forward_decode``.
 """
 
 from tttv2_blocks.__about__ import __version__
+from tttv2_blocks.ccl import collective_kwargs
 from tttv2_blocks.config import LinearImplConfig, Precision
 from tttv2_blocks.defaults import get_default_impl_config
 from tttv2_blocks.module import Module
@@ -53,6 +54,7 @@ from tttv2_blocks.rope import RopeScaling  # isort: skip
 from tttv2_blocks.rope import RopeSpec  # isort: skip
 
 __all__ = [
+    "collective_kwargs",
     "UnknownFieldError",
     "LinearImplConfig",
     "Module",

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 import torch
 from tttv2_hwconfig import op_scope, ttnn
 
+from tttv2_blocks.ccl import collective_kwargs
 from tttv2_blocks.config import (
     PRECISION,
     LinearImplConfig,
@@ -586,7 +587,7 @@ class Attention(Module):
     def _all_reduce(self, out):
         if self.tp == 1:
             return out
-        return ttnn.all_reduce(out, cluster_axis=1) if self.is_2d_mesh else ttnn.all_reduce(out)
+        return ttnn.all_reduce(out, **collective_kwargs(self.device, 1 if self.is_2d_mesh else None))
 
     def _finish(self, out, memory_config):
         out = self._all_reduce(out)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 from tttv2_hwconfig import op_scope, ttnn
 
+from tttv2_blocks.ccl import collective_kwargs
 from tttv2_blocks.config import PRECISION, check_strategy_and_mode, check_weight_dtype
 from tttv2_blocks.defaults import get_default_impl_config
 from tttv2_blocks.module import Module
@@ -243,7 +244,12 @@ class Embedding(Module):
         )
         x = ttnn.reshape(x, (1, 1, tokens, self.spec.dim // self._parts()))
         if self.impl_config.shard_hidden:
-            x = ttnn.all_gather(x, 3, cluster_axis=self.impl_config.cluster_axis, memory_config=memory_config)
+            x = ttnn.all_gather(
+                x,
+                3,
+                memory_config=memory_config,
+                **collective_kwargs(self.device, self.impl_config.cluster_axis),
+            )
         return x
 
     def forward_prefill(self, token_ids):

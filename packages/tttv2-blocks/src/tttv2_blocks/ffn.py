@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import torch
 from tttv2_hwconfig import op_scope, ttnn
 
+from tttv2_blocks.ccl import collective_kwargs
 from tttv2_blocks.config import PRECISION, LinearImplConfig, check_strategy_and_mode
 from tttv2_blocks.defaults import get_default_impl_config
 from tttv2_blocks.linear_op import ACTIVATION_DTYPES, LinearOp
@@ -262,9 +263,9 @@ class FeedForward(Module):
             return out
         rows, cols = tuple(self.device.shape)
         if rows > 1 and cols > 1:
-            out = ttnn.all_reduce(out, cluster_axis=1)
-            return ttnn.all_reduce(out, cluster_axis=0)
-        return ttnn.all_reduce(out)
+            out = ttnn.all_reduce(out, **collective_kwargs(self.device, 1))
+            return ttnn.all_reduce(out, **collective_kwargs(self.device, 0))
+        return ttnn.all_reduce(out, **collective_kwargs(self.device))
 
     def _finish(self, out, memory_config):
         out = self._all_reduce(out)

@@ -21,6 +21,7 @@ import torch
 from tttv2_hwconfig import op_scope, ttnn
 
 from tttv2_blocks import program_configs
+from tttv2_blocks.ccl import collective_kwargs
 from tttv2_blocks.config import PRECISION, LinearImplConfig, check_strategy_and_mode
 from tttv2_blocks.defaults import get_default_impl_config
 from tttv2_blocks.linear_op import LinearOp
@@ -211,11 +212,12 @@ class LMHead(Module):
         )
         if self.num_devices > 1:
             mesh_rows, mesh_cols = tuple(self.device.shape)
+            dram = ttnn.DRAM_MEMORY_CONFIG
             if mesh_rows > 1 and mesh_cols > 1:
-                local = ttnn.all_gather(local, 3, cluster_axis=1, memory_config=ttnn.DRAM_MEMORY_CONFIG)
-                local = ttnn.all_gather(local, 3, cluster_axis=0, memory_config=ttnn.DRAM_MEMORY_CONFIG)
+                local = ttnn.all_gather(local, 3, memory_config=dram, **collective_kwargs(self.device, 1))
+                local = ttnn.all_gather(local, 3, memory_config=dram, **collective_kwargs(self.device, 0))
             else:
-                local = ttnn.all_gather(local, 3, memory_config=ttnn.DRAM_MEMORY_CONFIG)
+                local = ttnn.all_gather(local, 3, memory_config=dram, **collective_kwargs(self.device))
         memory_config = self.impl_config.output_memory_config or ttnn.DRAM_MEMORY_CONFIG
         if self.padded_vocab != self.spec.vocab_size:
             return ttnn.slice(

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import torch
 from tttv2_hwconfig import op_scope, ttnn
 
+from tttv2_blocks.ccl import collective_kwargs
 from tttv2_blocks.config import LinearImplConfig, Precision, check_strategy_and_mode
 from tttv2_blocks.defaults import get_default_impl_config
 from tttv2_blocks.ffn import (
@@ -337,7 +338,7 @@ class MoE(Module):
             scaled = ttnn.mul(expert, ttnn.typecast(w, expert.dtype), memory_config=memory_config)
             out = scaled if out is None else ttnn.add(out, scaled, memory_config=memory_config)
         if self.num_devices > 1:
-            out = ttnn.all_reduce(out)
+            out = ttnn.all_reduce(out, **collective_kwargs(self.device))
         if self.shared is not None:
             shared = getattr(self.shared, f"forward_{mode}")(x)
             if self.shared_gate_weight is not None:

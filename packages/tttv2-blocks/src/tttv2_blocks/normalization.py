@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import torch
 from tttv2_hwconfig import op_scope, ttnn
 
+from tttv2_blocks.ccl import collective_kwargs
 from tttv2_blocks.config import PRECISION, check_strategy_and_mode, check_weight_dtype, compute_kernel_config
 from tttv2_blocks.defaults import get_default_impl_config
 from tttv2_blocks.module import Module
@@ -398,7 +399,10 @@ class _Norm(Module):
         impl = self.impl_config
         stats = self._pre_op(x, compute_kernel_config=impl.compute_kernel_config, dtype=impl.stats_dtype)
         stats = ttnn.all_gather(
-            stats, 3, cluster_axis=impl.cluster_axis, memory_config=ttnn.DRAM_MEMORY_CONFIG
+            stats,
+            3,
+            memory_config=ttnn.DRAM_MEMORY_CONFIG,
+            **collective_kwargs(self.device, impl.cluster_axis),
         )
         out = self._post_op(
             x,
