@@ -8,7 +8,10 @@
    than the context (a 400 naming the limit), then one more request (the server still serves);
 4. stops the server, builds the family's own model in this process and runs its ``generate`` on the
    same prompt token ids at batch 32: every completion must equal it token for token;
-5. prints tokens/s of the engine beside ``generate`` at batch 32 (both wall clock, prefill included).
+5. prints tokens/s of the engine beside ``generate`` at batch 32 (both wall clock, prefill included):
+   for the mixed requests (the tokens each asked for; ``generate`` also computes the steps a finished
+   row idles through), and for an equal-work batch of 32 requests with one ``max_tokens``, which both
+   compute as the same 32 prefills and decode steps: that ratio is the engine's overhead (target <= 20%).
 
 Exit status 0 only when every check passes.
 """
@@ -40,10 +43,19 @@ PROMPTS = (
 FILLER = " The museum opened its doors early, and visitors walked slowly through the quiet halls."
 
 
+EQUAL_WORK_TOKENS = 16  # max_tokens of every request of the equal-work batch
+OVERHEAD_TARGET = 0.20
+
+
 def prompt_and_max_tokens(index: int) -> tuple[str, int]:
     """Mixed lengths: 0..19 filler sentences (about 8 to 350 tokens) and 6..22 new tokens."""
     fillers = (index * 7) % 20
     return PROMPTS[index % len(PROMPTS)] + FILLER * fillers, 6 + (index * 5) % 17
+
+
+def equal_work(index: int) -> tuple[str, int]:
+    """The equal-work batch: short mixed prompts (0..3 filler sentences), the same ``max_tokens``."""
+    return PROMPTS[index % len(PROMPTS)] + FILLER * (index % 4), EQUAL_WORK_TOKENS
 
 
 def free_port() -> int:
@@ -119,11 +131,11 @@ def stop_server(process: subprocess.Popen) -> None:
             process.wait()
 
 
-def run_clients(base: str, count: int) -> tuple[list[dict], float]:
+def run_clients(base: str, count: int, workload=prompt_and_max_tokens) -> tuple[list[dict], float]:
     url = base + "/v1/completions"
 
     def one(index: int) -> dict:
-        prompt, max_tokens = prompt_and_max_tokens(index)
+        prompt, max_tokens = workload(index)
         body = {"model": "model", "prompt": prompt, "max_tokens": max_tokens, "temperature": 0.0,
                 "ignore_eos": True, "return_token_ids": True}  # fmt: skip
         status, reply = post(url, body)
@@ -175,32 +187,35 @@ def check_streaming_and_errors(base: str, max_model_len: int) -> list[str]:
     return failures
 
 
-def family_generate(args, results: list[dict]) -> tuple[dict[int, list[int]], float, int]:
-    """The family's own model in this process: greedy generate at batch 32 on the same prompt ids."""
-    import torch  # noqa: PLC0415
-    from tttv2_patterns.family import family_for_checkpoint  # noqa: PLC0415
+def family_generate(model, results: list[dict]) -> tuple[dict[int, list[int]], float, int]:
+    """Greedy ``generate`` at batch 32 on the requests' prompt ids: (completions, seconds, tokens computed).
 
-    torch.set_num_threads(int(os.environ.get("TTTV2_VLLM_THREADS", "1")))  # what the engine's worker uses
-    family = family_for_checkpoint(args.model)
-    model = family.from_huggingface(
-        args.model, device=args.device, max_batch_size=32, max_seq_len=args.max_model_len, progress=False
-    )
-    expected, seconds, tokens = {}, 0.0, 0
-    try:
-        for first in range(0, len(results), 32):
-            batch = results[first : first + 32]
-            steps = max(r["max_tokens"] for r in batch)
-            start = time.perf_counter()
-            out = model.generate(
-                [r["prompt_token_ids"] for r in batch], max_new_tokens=steps, stop_token_ids=()
-            )
-            seconds += time.perf_counter() - start
-            tokens += len(batch) * steps
-            for r, ids in zip(batch, out.token_ids):
-                expected[r["index"]] = ids[: r["max_tokens"]]
-    finally:
-        model.close()
-    return expected, seconds, tokens
+    A batch runs for its longest request, so it computes more tokens than its requests asked for.
+    """
+    expected, seconds, computed = {}, 0.0, 0
+    for first in range(0, len(results), 32):
+        batch = results[first : first + 32]
+        steps = max(r["max_tokens"] for r in batch)
+        start = time.perf_counter()
+        out = model.generate([r["prompt_token_ids"] for r in batch], max_new_tokens=steps, stop_token_ids=())
+        seconds += time.perf_counter() - start
+        computed += len(batch) * steps
+        for r, ids in zip(batch, out.token_ids):
+            expected[r["index"]] = ids[: r["max_tokens"]]
+    return expected, seconds, computed
+
+
+def compare(name: str, results: list[dict], expected: dict[int, list[int]]) -> list[str]:
+    """Failures of ``results`` (engine completions) that differ from ``expected`` (generate's)."""
+    failures = [
+        f"{name} request {r['index']}: engine {r['token_ids']} != generate {expected[r['index']]}"
+        for r in results
+        if r["token_ids"] != expected[r["index"]]
+    ]
+    lengths = [len(r["prompt_token_ids"]) for r in results]
+    print(f"[serve] {name}: prompts of {min(lengths)}..{max(lengths)} tokens; completions equal to generate: "
+          f"{len(results) - len(failures)}/{len(results)}")  # fmt: skip
+    return failures
 
 
 def main(argv=None) -> int:
@@ -221,29 +236,38 @@ def main(argv=None) -> int:
         print(f"[serve] {args.model.name} healthy on {base} after {startup_s:.0f} s", flush=True)
         results, engine_s = run_clients(base, args.requests)
         failures = check_streaming_and_errors(base, args.max_model_len)
+        equal, equal_s = run_clients(base, 32, equal_work)
     finally:
         stop_server(process)
     engine_tokens = sum(len(r["token_ids"]) for r in results)
-    print(
-        f"[serve] engine: {len(results)} concurrent requests, {engine_tokens} tokens in {engine_s:.1f} s",
-        flush=True,
-    )
+    equal_tokens = sum(len(r["token_ids"]) for r in equal)
+    print(f"[serve] engine: {len(results)} concurrent requests, {engine_tokens} tokens in {engine_s:.1f} s; "
+          f"equal-work batch: 32 requests, {equal_tokens} tokens in {equal_s:.1f} s", flush=True)  # fmt: skip
 
-    expected, generate_s, generate_tokens = family_generate(args, results)
-    equal = [r["index"] for r in results if r["token_ids"] == expected[r["index"]]]
-    for r in results:
-        if r["token_ids"] != expected[r["index"]]:
-            failures.append(
-                f"request {r['index']}: engine {r['token_ids']} != generate {expected[r['index']]}"
-            )
-    lengths = [len(r["prompt_token_ids"]) for r in results]
-    print(f"[serve] prompts of {min(lengths)}..{max(lengths)} tokens; completions equal to generate: "
-          f"{len(equal)}/{len(results)}")  # fmt: skip
-    print(f"[serve] throughput (wall clock, prefill included, emulated {args.device}, this CPU):")
-    print(
-        f"[serve]   vLLM engine, {args.requests} concurrent requests:  {engine_tokens / engine_s:7.2f} tokens/s"
+    import torch  # noqa: PLC0415
+    from tttv2_patterns.family import family_for_checkpoint  # noqa: PLC0415
+
+    torch.set_num_threads(int(os.environ.get("TTTV2_VLLM_THREADS", "1")))  # what the engine's worker uses
+    model = family_for_checkpoint(args.model).from_huggingface(
+        args.model, device=args.device, max_batch_size=32, max_seq_len=args.max_model_len, progress=False
     )
-    print(f"[serve]   {'generate, batch 32:':<44}{generate_tokens / generate_s:7.2f} tokens/s")
+    try:
+        expected, generate_s, computed = family_generate(model, results)
+        equal_expected, equal_generate_s, _ = family_generate(model, equal)
+    finally:
+        model.close()
+    failures += compare("mixed requests", results, expected)
+    failures += compare("equal-work batch", equal, equal_expected)
+
+    print(f"[serve] throughput (wall clock, prefill included, emulated {args.device}, this CPU):")
+    print(f"[serve]   mixed: vLLM engine, {args.requests} concurrent requests: "
+          f"{engine_tokens / engine_s:7.2f} tokens/s")  # fmt: skip
+    print(f"[serve]   mixed: generate, batch 32 (tokens asked for):     {engine_tokens / generate_s:7.2f} tokens/s "
+          f"({computed} computed, {computed / generate_s:.2f}/s)")  # fmt: skip
+    engine_rate, generate_rate = equal_tokens / equal_s, equal_tokens / equal_generate_s
+    overhead = generate_rate / engine_rate - 1
+    print(f"[serve]   equal work: vLLM engine {engine_rate:7.2f} tokens/s, generate {generate_rate:7.2f} "
+          f"tokens/s: engine overhead {overhead:+.1%} (target <= {OVERHEAD_TARGET:.0%})")  # fmt: skip
     for failure in failures[:20]:
         print(f"[serve] FAIL {failure}")
     return 1 if failures else 0
