@@ -49,7 +49,17 @@ class FamilyBuilder:
             return self.factory.default_impl_config(spec, device, strategy)
         if program != "tttv1-precision":
             raise ValueError(f"program must be one of {PROGRAMS}, got {program!r}")
-        impl = CausalLM.ImplConfig(spec, device, strategy=strategy)
+        # TTTv1 models/tt_transformers/tt/model_config.py ModelOptimizations.accuracy: 70B+ models keep
+        # bfp4 FF1/FF3 (LoFi), bfp8 elsewhere; Llama 3 / Mistral 7B / Phi-3-mini run bfp8 attention and
+        # KV cache with HIFI2_FP16 MLPs; only other models get the bf16 HiFi4 attention of the blocks'
+        # accuracy strategy.
+        if strategy == "accuracy" and _tttv1_large(spec):
+            impl = CausalLM.ImplConfig(spec, device, strategy="performance")
+        elif strategy == "accuracy" and self.architecture in TTTV1_BFP8_ACCURACY:
+            impl = CausalLM.ImplConfig(spec, device, strategy="performance")
+            _tttv1_bfp8_mlp(impl)
+        else:
+            impl = CausalLM.ImplConfig(spec, device, strategy=strategy)
         if strategy in ("default", "performance"):
             _tttv1_performance_mlp(impl)
         fit_lm_head_chunks(impl, spec, device)
@@ -69,6 +79,34 @@ def _tttv1_performance_mlp(impl) -> None:
         layer.ffn.down_proj.compute_kernel_config = compute_kernel_config(
             ttnn.MathFidelity.LoFi, fp32_dest_acc_en=False
         )
+
+
+# TTTv1 names its 70B+ models (Llama-3.1-70B, Llama-3.2-90B, DeepSeek-R1-Distill-Llama-70B,
+# Qwen2.5-72B); all of them, and no smaller one, have hidden size 8192.
+TTTV1_LARGE_HIDDEN = 8192
+
+
+# Architectures of the models TTTv1 runs with bfp8 attention in accuracy mode (by name there: Llama-3*,
+# Mistral-7B*, Phi-3-mini*, phi-4); a Llama 2 would be mapped like a Llama 3.
+TTTV1_BFP8_ACCURACY = ("LlamaForCausalLM", "MistralForCausalLM", "Phi3ForCausalLM")
+
+
+def _tttv1_bfp8_mlp(impl) -> None:
+    """TTTv1's accuracy MLP for those: FF1/FF3 and FF2 bfp8 at HIFI2_FP16 (HiFi2, no fp32 accumulation)."""
+    from tttv2_blocks.config import compute_kernel_config  # noqa: PLC0415
+    from tttv2_hwconfig import ttnn  # noqa: PLC0415
+
+    for layer in impl.layers:
+        for name in ("gate_proj", "up_proj", "down_proj"):
+            linear = getattr(layer.ffn, name)
+            linear.dtype = ttnn.bfloat8_b
+            linear.compute_kernel_config = compute_kernel_config(
+                ttnn.MathFidelity.HiFi2, fp32_dest_acc_en=False
+            )
+
+
+def _tttv1_large(spec: CausalLMSpec) -> bool:
+    return spec.embedding.dim >= TTTV1_LARGE_HIDDEN
 
 
 def _all_factories() -> list[type]:

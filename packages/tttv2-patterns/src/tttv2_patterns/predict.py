@@ -144,6 +144,9 @@ def predict_model(
         model.prefill_forward([[1] * prompt_len])
         prefill_records = list(trace.records)
         trace.clear()
+        # Every user of the decode batch has the same prompt: one prefill's program is recorded (TTFT is
+        # per user), the others count as filled without running it again.
+        model.kv_cache.filled.after_prefill(list(range(1, batch)), [prompt_len] * (batch - 1))
         model.decode_forward(token_ids=[1] * batch, cache_position=prompt_len, user_ids=list(range(batch)))
         decode_records = list(trace.records)
         trace.clear()

@@ -1,0 +1,28 @@
+"""``predict_model`` on a tiny Llama config: batch 1 and a full decode batch of 32 users.
+
+The prediction decodes every user of the batch at ``prompt_len``; all of them must count as
+prefilled (one prefill program is recorded, TTFT is per user), or the decode is refused as reading
+stale KV entries. No threshold on the figures themselves: the calibration tests own those.
+"""
+
+import pytest
+from _family import TINY_LLAMA, TinyLlama
+from tttv2_patterns import model_families
+from tttv2_patterns.predict import predict_model
+
+CONFIG = {**TINY_LLAMA, "architectures": ["LlamaForCausalLM"], "model_type": "llama"}
+
+
+@pytest.fixture(autouse=True)
+def tiny_family_only(monkeypatch):
+    monkeypatch.setattr(model_families, "_all_factories", lambda: [TinyLlama])
+
+
+def test_a_decode_batch_of_32_users_is_predicted(device_name):
+    one = predict_model(CONFIG, device=device_name, batch=1, prompt_len=32)
+    full = predict_model(CONFIG, device=device_name, batch=32, prompt_len=32)
+    assert (one.batch, full.batch) == (1, 32)
+    # The decode batch is always 32 rows on the device: the same op program at batch 1 and 32.
+    assert full.decode_ops == one.decode_ops
+    assert full.decode_step_s >= one.decode_step_s > 0
+    assert full.ttft_s == pytest.approx(one.ttft_s, rel=0.05)  # one user's prefill either way
