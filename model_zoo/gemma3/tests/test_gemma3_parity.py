@@ -26,7 +26,7 @@ TINY = dict(
 )  # fmt: skip
 
 
-PCC = 0.9995
+PCC = 0.9998
 
 
 @pytest.fixture(scope="module")

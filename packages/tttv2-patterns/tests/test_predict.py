@@ -26,3 +26,21 @@ def test_a_decode_batch_of_32_users_is_predicted(device_name):
     assert full.decode_ops == one.decode_ops
     assert full.decode_step_s >= one.decode_step_s > 0
     assert full.ttft_s == pytest.approx(one.ttft_s, rel=0.05)  # one user's prefill either way
+
+
+@pytest.mark.parametrize(
+    ("architecture", "attention_dtype"),
+    [("LlamaForCausalLM", "bfloat8_b"), ("Qwen2ForCausalLM", "bfloat16")],
+)
+def test_tttv1_precision_accuracy_follows_tttv1_per_model(device, architecture, attention_dtype):
+    # TTTv1 ModelOptimizations.accuracy: Llama 3 bfp8 attention + bfp8 HiFi2 MLP, other models bf16 attention.
+    from tttv2_hwconfig import ttnn
+
+    builder = model_families.FamilyBuilder(architecture, TinyLlama)
+    spec = builder.spec(CONFIG, max_batch_size=1, max_seq_len=64)
+    impl = builder.impl_config(spec, device, "accuracy", "tttv1-precision")
+    layer = impl.layers[0]
+    assert layer.attention.qkv_proj.dtype == getattr(ttnn, attention_dtype)
+    if architecture == "LlamaForCausalLM":
+        assert layer.ffn.gate_proj.dtype == ttnn.bfloat8_b
+        assert not layer.ffn.gate_proj.compute_kernel_config.fp32_dest_acc_en
