@@ -21,6 +21,7 @@ from tttv2_blocks.config import STRATEGIES, check_strategy_and_mode
 from tttv2_blocks.strict_fields import StrictFields, set_child_path, unknown_field_error
 
 from tttv2_patterns import config_tree
+from tttv2_patterns.decode_residual import matmul_input_configs
 from tttv2_patterns.devices import device_name, open_for_properties
 from tttv2_patterns.specs import CausalLMSpec, DecoderLayerSpec
 
@@ -44,6 +45,10 @@ class DecoderLayerImplConfig(StrictFields):
             name: get_default_impl_config(sub_spec, device, mode=mode, strategy=strategy)
             for name, sub_spec in spec.submodules().items()
         }
+        on_matmul_grid = matmul_input_configs(spec, configs, device)
+        if on_matmul_grid is not None and residual_decode_memory_config(configs) is not None:
+            for name in ("attention_norm", "ffn_norm"):
+                configs[name].decode_memory_config, configs[name].decode_program_config = on_matmul_grid
         residual = residual_decode_memory_config(configs)
         if residual is not None:
             # Keep the decode residual stream width-sharded as the norms read it (TTTv1's

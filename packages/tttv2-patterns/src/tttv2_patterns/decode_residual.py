@@ -1,0 +1,67 @@
+"""The decode residual stream on the grid the decode matmuls read.
+
+TTTv1 (``models/tt_transformers/tt/distributed_norm.py`` ``forward``, decode) puts a norm's input
+into the norm's ``sharded_output_config``, which is the next matmul's input config
+(``SHARDED_ATTN_INPUT_MEMCFG`` / ``SHARDED_MLP_INPUT_MEMCFG``), so the norm writes what the
+DRAM-sharded matmul reads. On one chip TTTv2 goes one step further when the attention's QKV and
+the FFN's gate/up read the same width-sharded config (same K, same core count): the residual stream
+itself lives in that config, so neither the norm's input nor the matmul's input is resharded.
+"""
+
+from __future__ import annotations
+
+from tttv2_blocks import AttentionImplConfig, FeedForwardImplConfig
+from tttv2_blocks.head_layout import HeadLayout
+from tttv2_blocks.program_configs import dram_sharded_num_cores, width_sharded_activation_memory_config
+from tttv2_blocks.rope import padded_head_dim
+from tttv2_hwconfig import ttnn
+
+TILE = 32
+
+
+def _input_config(k: int, n: int, grid):
+    return width_sharded_activation_memory_config(TILE, k, dram_sharded_num_cores(k, n, grid), grid)
+
+
+def matmul_input_configs(spec, configs, device):
+    """(memory config, norm program config) both pre-norms should use, or None to keep the norms' own.
+
+    Only on one chip (meshes run distributed norms interleaved, as TTTv1), only for a dense attention
+    and FFN whose decode matmuls are DRAM-sharded and read one and the same input config.
+    """
+    attention, ffn = configs.get("attention"), configs.get("ffn")
+    if device.get_num_devices() != 1:
+        return None
+    if not (isinstance(attention, AttentionImplConfig) and isinstance(ffn, FeedForwardImplConfig)):
+        return None
+    if not (attention.decode_dram_sharded and ffn.decode_dram_sharded):
+        return None
+    grid = device.compute_with_storage_grid_size()
+    a, f = spec.attention, spec.ffn
+    layout = HeadLayout(a.num_heads, a.num_kv_heads, 1)
+    qkv_width = (layout.q_heads_per_device + 2 * layout.kv_heads_per_device) * padded_head_dim(a.head_dim)
+    memory_config = _input_config(a.hidden_dim, qkv_width, grid)
+    if memory_config != _input_config(f.hidden_dim, f.intermediate_dim, grid):
+        return None
+    fp32 = configs["attention_norm"].compute_kernel_config.fp32_dest_acc_en
+    return memory_config, norm_program_config(memory_config, fp32)
+
+
+def norm_program_config(memory_config, fp32_dest_acc_en: bool):
+    """The sharded norm program config of a ``(1, 1, <=32, width)`` input in ``memory_config``.
+
+    One row of shards: ``block_w`` is the shard width in tiles and the grid covers the shard grid's
+    bounding box (tt-metal ``layernorm_device_operation.cpp`` validate; the op multicasts along the width).
+    """
+    box = memory_config.shard_spec.grid.bounding_box()
+    block_w = memory_config.shard_spec.shape[1] // TILE
+    # Sub-block width is bounded by the destination registers: 4 tiles with fp32 accumulation, else 8.
+    limit = 4 if fp32_dest_acc_en else 8
+    subblock_w = max(d for d in range(1, min(block_w, limit) + 1) if block_w % d == 0)
+    return ttnn.LayerNormShardedMultiCoreProgramConfig(
+        compute_with_storage_grid_size=ttnn.CoreCoord(box.end.x + 1, box.end.y + 1),
+        subblock_w=subblock_w,
+        block_h=1,
+        block_w=block_w,
+        inplace=False,
+    )

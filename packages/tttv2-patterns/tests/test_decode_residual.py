@@ -1,0 +1,107 @@
+"""The decode residual stream on the DRAM-sharded matmuls' input grid (one chip).
+
+A tiny Llama whose QKV (K 256, N 384) and gate/up (K 256, N 384) read the same 4-core width-sharded
+input (the most cores dividing K and N in tiles), where the norms on their own pick 8 cores: the
+default ImplConfig puts both pre-norms (hence the residual) on the matmuls' 4 cores, so a decode
+layer has no reshard before a norm or a matmul. Values must not depend on where the shards live: the model is
+compared with the same model on the norms' own grid (bit-identical logits) and with HF (PCC 0.99,
+the patterns-level bar of test_causal_lm.py).
+"""
+
+import pytest
+import torch
+from _llama import llama_spec, save_tiny_llama
+from _pcc import pcc
+from tttv2_blocks.normalization import sharded_decode_configs
+from tttv2_hwconfig import shapes_only
+from tttv2_patterns import CausalLM
+from tttv2_patterns.shapes_only import shapes_only_model
+
+SHAPES = dict(hidden_size=256, intermediate_size=384, num_attention_heads=8, num_key_value_heads=2)
+PROMPT = [1, 5, 7, 9, 200, 13, 40, 41]
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    torch.manual_seed(7)
+    path = tmp_path_factory.mktemp("tiny_llama_grid")
+    return save_tiny_llama(path, **SHAPES), path
+
+
+def _single_chip(device):
+    if device.get_num_devices() != 1:
+        pytest.skip("meshes run distributed norms interleaved (TTTv1): the residual is not sharded there")
+
+
+def test_norms_write_what_the_decode_matmuls_read(checkpoint, device):
+    _single_chip(device)
+    hf_model, path = checkpoint
+    spec = llama_spec(hf_model.config)
+    impl = CausalLM.ImplConfig(spec, device)
+    layer = impl.layers[0]
+    residual = layer.attention_norm.decode_memory_config
+    assert residual.shard_spec.grid.num_cores() == 4 and tuple(residual.shard_spec.shape) == (32, 64)
+    assert layer.ffn_norm.decode_memory_config == residual
+    assert layer.attention.output_decode_memory_config == residual
+
+    names = _decode_layer_ops(spec, impl, device)
+    for index, name in enumerate(names):
+        if name == "ttnn.rms_norm":
+            assert names[index + 1] == "ttnn.linear", names  # the matmul reads the norm's output as it is
+            assert index == 0 or names[index - 1] != "ttnn.to_memory_config", names
+    own = _decode_layer_ops(spec, _on_norms_own_grid(spec, device, strategy="default"), device)
+    # On the norms' own grid (8 cores) QKV and gate/up each need their input resharded to 4 cores; the
+    # output projections (8 cores here) are resharded into the residual either way.
+    assert own.count("ttnn.to_memory_config") == names.count("ttnn.to_memory_config") + 2, (own, names)
+
+
+def _decode_layer_ops(spec, impl, device) -> list[str]:
+    """Op names of layer 0 in one untraced decode step (shapes-only: the program, no numerics)."""
+    with shapes_only():
+        model = shapes_only_model(spec, impl, device)
+        model.enable_trace = False
+        model.prefill_forward([PROMPT])
+        model.device.trace.clear()
+        model.decode_forward(token_ids=[1], cache_position=len(PROMPT), user_ids=[0], return_logits=False)
+        return [r.name for r in model.device.trace.records if r.scope.startswith("layers.0")]
+
+
+def _on_norms_own_grid(spec, device, strategy):
+    """The default ImplConfig with norms (and the residual) on the grid the norms pick for themselves."""
+    impl = CausalLM.ImplConfig(spec, device, strategy=strategy)
+    configs = sharded_decode_configs(spec.layers[0].attention.hidden_dim, device, True)
+    for layer in impl.layers:
+        for norm in (layer.attention_norm, layer.ffn_norm):
+            norm.decode_memory_config, norm.decode_program_config = configs
+        layer.attention.output_decode_memory_config = configs[0]
+        layer.ffn.output_decode_memory_config = configs[0]
+    assert configs[0] != CausalLM.ImplConfig(spec, device).layers[0].attention_norm.decode_memory_config
+    return impl
+
+
+def test_values_do_not_depend_on_the_shard_grid(checkpoint, device):
+    _single_chip(device)
+    hf_model, path = checkpoint
+    spec = llama_spec(hf_model.config).attach_checkpoint(path)
+    on_matmul_grid = CausalLM.ImplConfig(spec, device, strategy="accuracy")
+    own_grid = _on_norms_own_grid(spec, device, strategy="accuracy")
+    logits = []
+    for impl in (on_matmul_grid, own_grid):
+        model = CausalLM(spec, impl, device, progress=False)
+        out = model.prefill_forward([PROMPT])
+        steps = []
+        for _ in range(3):
+            out = model.decode_forward(out)
+            steps.append(out.logits[0].clone())
+        logits.append(torch.stack(steps))
+        model.close()
+    assert torch.equal(logits[0], logits[1])
+    with torch.no_grad():
+        fed = list(PROMPT)
+        model = CausalLM(spec, on_matmul_grid, device, progress=False)
+        out = model.prefill_forward([PROMPT])
+        fed.append(int(out.next_tokens[0]))
+        out = model.decode_forward(out)
+        reference = hf_model(torch.tensor([fed])).logits[0, -1]
+        model.close()
+    assert pcc(reference, out.logits[0]) >= 0.99
