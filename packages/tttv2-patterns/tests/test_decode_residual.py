@@ -12,9 +12,9 @@ import pytest
 import torch
 from _llama import llama_spec, save_tiny_llama
 from _pcc import pcc
-from tttv2_blocks.normalization import sharded_decode_configs
 from tttv2_hwconfig import shapes_only
 from tttv2_patterns import CausalLM
+from tttv2_patterns.decode_residual import tttv1_data_flow
 from tttv2_patterns.shapes_only import shapes_only_model
 
 SHAPES = dict(hidden_size=256, intermediate_size=384, num_attention_heads=8, num_key_value_heads=2)
@@ -69,13 +69,9 @@ def _decode_layer_ops(spec, impl, device) -> list[str]:
 def _on_norms_own_grid(spec, device, strategy):
     """The default ImplConfig with norms (and the residual) on the grid the norms pick for themselves."""
     impl = CausalLM.ImplConfig(spec, device, strategy=strategy)
-    configs = sharded_decode_configs(spec.layers[0].attention.hidden_dim, device, True)
-    for layer in impl.layers:
-        for norm in (layer.attention_norm, layer.ffn_norm):
-            norm.decode_memory_config, norm.decode_program_config = configs
-        layer.attention.output_decode_memory_config = configs[0]
-        layer.ffn.output_decode_memory_config = configs[0]
-    assert configs[0] != CausalLM.ImplConfig(spec, device).layers[0].attention_norm.decode_memory_config
+    before = impl.layers[0].attention_norm.decode_memory_config
+    tttv1_data_flow(impl, spec, device)
+    assert impl.layers[0].attention_norm.decode_memory_config != before
     return impl
 
 

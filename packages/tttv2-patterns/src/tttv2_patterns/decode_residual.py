@@ -65,3 +65,32 @@ def norm_program_config(memory_config, fp32_dest_acc_en: bool):
         block_w=block_w,
         inplace=False,
     )
+
+
+def tttv1_data_flow(impl, spec, device) -> None:
+    """Put the pre-norms (and the residual) back on the grid the norms pick for themselves, in place.
+
+    TTTv1's decode reshards the residual into each norm's input config and the norm writes the matmul's
+    input: one reshard per norm, as TTTv2 runs when the matmuls' inputs differ. The ``tttv1-precision``
+    prediction program uses this so its op count stays TTTv1's.
+    """
+    from tttv2_blocks.normalization import sharded_decode_configs  # noqa: PLC0415
+
+    if matmul_input_configs_of(impl, spec, device) is None:
+        return
+    for layer, layer_spec in zip(impl.layers, spec.layers):
+        fp32 = layer.attention_norm.compute_kernel_config.fp32_dest_acc_en
+        memory_config, program_config = sharded_decode_configs(layer_spec.attention.hidden_dim, device, fp32)
+        for norm in (layer.attention_norm, layer.ffn_norm):
+            norm.decode_memory_config, norm.decode_program_config = memory_config, program_config
+        layer.attention.output_decode_memory_config = memory_config
+        layer.ffn.output_decode_memory_config = memory_config
+
+
+def matmul_input_configs_of(impl, spec, device):
+    """``matmul_input_configs`` of the first layer of a model ImplConfig (None when it does not apply)."""
+    if not impl.layers:
+        return None
+    layer = impl.layers[0]
+    configs = {"attention": layer.attention, "ffn": layer.ffn, "attention_norm": layer.attention_norm}
+    return matmul_input_configs(spec.layers[0], configs, device)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tttv2_patterns.causal_lm import CausalLM
+from tttv2_patterns.decode_residual import tttv1_data_flow
 from tttv2_patterns.family import ModelFactory
 from tttv2_patterns.family.errors import UnknownFamilyError
 from tttv2_patterns.family.impl_defaults import fit_lm_head_chunks
@@ -62,6 +63,7 @@ class FamilyBuilder:
             impl = CausalLM.ImplConfig(spec, device, strategy=strategy)
         if strategy in ("default", "performance"):
             _tttv1_performance_mlp(impl)
+        tttv1_data_flow(impl, spec, device)
         fit_lm_head_chunks(impl, spec, device)
         return impl
 
