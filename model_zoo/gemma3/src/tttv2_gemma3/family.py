@@ -16,6 +16,7 @@ Gemma3ForCausalLM                         CausalLMSpec
 
 from __future__ import annotations
 
+from tttv2_hwconfig import ttnn
 from tttv2_patterns import CheckpointLayout, DecoderLayerSpec
 from tttv2_patterns.family import ModelFactory, PyPIGGUFCheckpoint
 from tttv2_patterns.family.hf_specs import (
@@ -106,9 +107,10 @@ class Gemma3(ModelFactory):
 
     @classmethod
     def impl_overrides(cls, impl_config, spec, device, strategy):
-        """Accuracy: exact (bfloat16) weights, float32 residual and logits. Performance: gate/up in
-        bfloat8_b, not the blocks' bfloat4_b: on Gemma 3 270M teacher-forced top-1 98.4 % vs 91.8 %
-        of 256 positions (README, "Precision")."""
+        """Accuracy: exact (bfloat16) weights, float32 residual and logits, plus float32 (1 + w) norm
+        weights and float32 projection outputs (``float32_norms_and_projections``). Performance:
+        gate/up in bfloat8_b, not the blocks' bfloat4_b: on Gemma 3 270M teacher-forced top-1 98.4 %
+        vs 91.8 % of 256 positions (README, "Precision")."""
         # The kit sizes LM-head chunks for the DRAM-sharded decode matmul; with 262144 words its chunk
         # gives the prefill matmul 2.4 MB of circular buffers per core (N150 L1: 1.4 MB), 8192 still 1.6 MB in
         # decode; 4096 fits both (a blocks-level fix belongs in LMHead's prefill program config).
@@ -116,5 +118,27 @@ class Gemma3(ModelFactory):
         head.max_columns_per_matmul = min(head.max_columns_per_matmul or LM_HEAD_CHUNK, LM_HEAD_CHUNK)
         if strategy == "accuracy":
             exact_weights_overrides(impl_config)
+            float32_norms_and_projections(impl_config)
         else:
             ffn_gate_up_overrides(impl_config)
+
+
+def float32_norms_and_projections(impl_config) -> None:
+    """Float32 norm weights (every RMSNorm and the q/k norms) and float32 outputs of every layer's
+    projections and of the FFN product (README, "Precision": parity 0.99956 -> 0.99986).
+
+    ``1 + w`` in bfloat16 keeps 8 significant bits of a weight that HF applies in float32; the
+    sandwich norms then carry each sublayer's error into the residual at full scale. rms_norm takes
+    FLOAT32 ROW_MAJOR gammas and linear / mul write FLOAT32; what stays bfloat16 is what the ops
+    demand (rotary_embedding_llama, SDPA and its KV cache inputs, the embedding table).
+    """
+    for layer in impl_config.layers:
+        attention, ffn = layer.attention, layer.ffn
+        for norm in (layer.attention_norm, layer.ffn_norm, layer.post_attention_norm, layer.post_ffn_norm):
+            norm.weight_dtype = ttnn.float32
+        if attention.qk_norm is not None:  # a spec without QK-norm (the feature tests) has none
+            attention.qk_norm.weight_dtype = ttnn.float32
+        for linear in (attention.qkv_proj, attention.o_proj, ffn.gate_proj, ffn.up_proj, ffn.down_proj):
+            linear.activation_dtype = ttnn.float32
+        ffn.product_dtype = ttnn.float32
+    impl_config.final_norm.weight_dtype = ttnn.float32
