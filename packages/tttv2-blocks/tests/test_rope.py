@@ -212,6 +212,19 @@ def test_layers_share_one_rope_per_device(device):
     assert Rope.shared(spec, RopeImplConfig(max_seq_len=32), device) is not first
 
 
+def test_shapes_only_tables_are_never_shared_with_a_numeric_model(device):
+    """A shapes-only build (meta tables, no values) first must not hand its tables to a numeric build."""
+    from tttv2_hwconfig import shapes_only
+
+    spec = RopeSpec(head_dim=64, max_position_embeddings=48)
+    with shapes_only():
+        meta = Rope.shared(spec, RopeImplConfig(), device)
+    real = Rope.shared(spec, RopeImplConfig(), device)
+    assert real is not meta and Rope.shared(spec, RopeImplConfig(), device) is real
+    cos = ttnn.to_torch(real.cos_table, mesh_composer=ttnn.ConcatMeshToTensor(device, dim=0))
+    assert cos.device.type == "cpu" and torch.isfinite(cos).all()
+
+
 def test_decode_lookup_uses_uint32_rotation_index_and_bf16_tables(device, monkeypatch):
     """The real ttnn.embedding takes only UINT32/BFLOAT16 indices and BFLOAT16 weights
     (embedding_device_operation.cpp, validate): every decode lookup must feed it those."""

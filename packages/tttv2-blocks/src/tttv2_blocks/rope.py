@@ -26,7 +26,7 @@ import weakref
 from dataclasses import dataclass
 
 import torch
-from tttv2_hwconfig import op_scope, ttnn
+from tttv2_hwconfig import is_shapes_only, op_scope, ttnn
 
 from tttv2_blocks.config import check_strategy_and_mode
 from tttv2_blocks.defaults import get_default_impl_config
@@ -435,9 +435,10 @@ class Rope(Module):
     @classmethod
     def shared(cls, spec: RopeSpec, impl_config: RopeImplConfig, device) -> Rope:
         """One ``Rope`` per (device, spec, table length, kernel config): layers with the same rope share
-        its cos/sin tables instead of each holding a copy in DRAM."""
+        its cos/sin tables instead of each holding a copy in DRAM. Shapes-only tables (``meta``, no
+        values) are never handed to a numeric model on the same device, nor the other way round."""
         per_device = cls._shared.setdefault(device, {})
-        key = (spec, impl_config.max_seq_len, repr(impl_config.compute_kernel_config))
+        key = (spec, impl_config.max_seq_len, repr(impl_config.compute_kernel_config), is_shapes_only())
         if key not in per_device:
             per_device[key] = cls(spec, impl_config, device)
         return per_device[key]

@@ -3,7 +3,7 @@
 TTTv1 (``models/tt_transformers/tt/distributed_norm.py`` ``forward``, decode) puts a norm's input
 into the norm's ``sharded_output_config``, which is the next matmul's input config
 (``SHARDED_ATTN_INPUT_MEMCFG`` / ``SHARDED_MLP_INPUT_MEMCFG``), so the norm writes what the
-DRAM-sharded matmul reads. On one chip TTTv2 goes one step further when the attention's QKV and
+DRAM-sharded matmul reads. On one chip and 1D meshes TTTv2 goes one step further when the attention's QKV and
 the FFN's gate/up read the same width-sharded config (same K, same core count): the residual stream
 itself lives in that config, so neither the norm's input nor the matmul's input is resharded.
 """
@@ -26,22 +26,30 @@ def _input_config(k: int, n: int, grid):
 def matmul_input_configs(spec, configs, device):
     """(memory config, norm program config) both pre-norms should use, or None to keep the norms' own.
 
-    Only on one chip (meshes run distributed norms interleaved, as TTTv1), only for a dense attention
+    Only on one chip or a 1D mesh with replicated (not distributed) norms, only for a dense attention
     and FFN whose decode matmuls are DRAM-sharded and read one and the same input config.
     """
     attention, ffn = configs.get("attention"), configs.get("ffn")
-    if device.get_num_devices() != 1:
-        return None
+    norm = configs.get("attention_norm")
+    rows, cols = tuple(device.shape)
+    if rows > 1 and cols > 1 or getattr(norm, "distributed", True):
+        return None  # 2D meshes split attention differently; distributed norms run interleaved
     if not (isinstance(attention, AttentionImplConfig) and isinstance(ffn, FeedForwardImplConfig)):
         return None
     if not (attention.decode_dram_sharded and ffn.decode_dram_sharded):
         return None
-    grid = device.compute_with_storage_grid_size()
+    tp, grid = device.get_num_devices(), device.compute_with_storage_grid_size()
     a, f = spec.attention, spec.ffn
-    layout = HeadLayout(a.num_heads, a.num_kv_heads, 1)
+    if f.intermediate_dim % tp:
+        return None  # the FFN block refuses this mesh with its own error
+    # Column-parallel QKV and gate/up: every device reads the whole (replicated) residual as K.
+    try:
+        layout = HeadLayout(a.num_heads, a.num_kv_heads, tp)
+    except ValueError:
+        return None  # the attention block refuses this mesh with its own error
     qkv_width = (layout.q_heads_per_device + 2 * layout.kv_heads_per_device) * padded_head_dim(a.head_dim)
     memory_config = _input_config(a.hidden_dim, qkv_width, grid)
-    if memory_config != _input_config(f.hidden_dim, f.intermediate_dim, grid):
+    if memory_config != _input_config(f.hidden_dim, f.intermediate_dim // tp, grid):
         return None
     fp32 = configs["attention_norm"].compute_kernel_config.fp32_dest_acc_en
     return memory_config, norm_program_config(memory_config, fp32)
