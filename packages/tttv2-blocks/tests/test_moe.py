@@ -20,6 +20,7 @@ from transformers.models.mixtral.modeling_mixtral import MixtralSparseMoeBlock
 from transformers.models.qwen2_moe.modeling_qwen2_moe import Qwen2MoeSparseMoeBlock
 from transformers.models.qwen3_moe.modeling_qwen3_moe import Qwen3MoeSparseMoeBlock
 from tttv2_blocks import MoE, MoESpec, get_default_impl_config
+from tttv2_blocks.weights import WeightError
 from tttv2_hwconfig import ttnn
 
 HIDDEN, EXPERT_I, SHARED_I, EXPERTS = 64, 64, 128, 8
@@ -99,9 +100,9 @@ def router_margin(hf, x, k):
     return float((top[:, k - 1] - top[:, k]).min())
 
 
-def run_block(spec, hf, device, xs, mode, strategy="accuracy"):
+def run_block(spec, hf, device, xs, mode, strategy="accuracy", state_dict=None):
     block = MoE(spec, get_default_impl_config(spec, device, strategy=strategy), device)
-    block.load_weights(unfuse(dict(hf.state_dict()), spec.num_experts))
+    block.load_weights(unfuse(dict(hf.state_dict()), spec.num_experts) if state_dict is None else state_dict)
     ys = []
     for x in xs:
         tt = ttnn.from_torch(
@@ -192,3 +193,18 @@ def test_weight_shapes_are_the_hf_checkpoint(variant):
     spec, hf = CASES[variant][0]()
     weights = unfuse(dict(hf.state_dict()), spec.num_experts)
     assert {k: tuple(v.shape) for k, v in weights.items()} == spec.weight_shapes()
+
+
+def test_fused_in_memory_experts_load_like_per_expert_keys(device):
+    """transformers 5 fuses experts in memory; the block reads that layout as it reads the checkpoint's."""
+    spec, hf = qwen3_moe(experts=experts_for(device))
+    fused = dict(hf.state_dict())
+    assert "experts.gate_up_proj" in fused
+    xs = [torch.randn(1, 1, 32, HIDDEN)]
+    _, expected = run_block(spec, hf, device, xs, "decode")
+    _, got = run_block(spec, hf, device, xs, "decode", state_dict=fused)
+    assert torch.equal(got, expected)
+    with pytest.raises(WeightError, match="experts.down_proj"):
+        MoE(spec, get_default_impl_config(spec, device), device).load_weights(
+            {k: v for k, v in fused.items() if k != "experts.down_proj"}
+        )

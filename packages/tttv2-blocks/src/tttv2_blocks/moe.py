@@ -226,8 +226,11 @@ class MoE(Module):
         )
 
     def load_weights(self, state_dict) -> None:
-        """Load HF per-expert weights (see class docstring); errors name the tensor and the shapes."""
+        """Load HF per-expert weights (see class docstring), or transformers 5's in-memory fused experts
+        (``experts.gate_up_proj (E, 2I, H)``, ``experts.down_proj (E, H, I)``); errors name the tensor
+        and the shapes."""
         spec, where = self.spec, f"{self.module_path}.load_weights"
+        state_dict = unfuse_experts(spec, state_dict, where)
         expected = spec.weight_shapes()
         check_no_unexpected(state_dict, expected, where)
         w = {
@@ -235,7 +238,7 @@ class MoE(Module):
             for key, shape in expected.items()
         }
         for key, tensor in w.items():
-            if not torch.isfinite(tensor).all():
+            if not tensor.is_meta and not torch.isfinite(tensor).all():  # meta: shapes-only build
                 raise ValueError(f"{where}: weight {key!r} contains NaN or Inf")
         self._torch_weights = w
         n, local, e = self.num_devices, self.local_experts, spec.num_experts
@@ -365,6 +368,28 @@ class MoE(Module):
         self._check(x, "forward_prefill", None)
         with op_scope(self.module_path):
             return self._forward(x, "prefill", ttnn.DRAM_MEMORY_CONFIG)
+
+
+FUSED_GATE_UP, FUSED_DOWN = "experts.gate_up_proj", "experts.down_proj"
+
+
+def unfuse_experts(spec: MoESpec, state_dict, where: str):
+    """Per-expert keys from transformers 5's fused in-memory experts; other state dicts as they are.
+
+    ``gate_up_proj[e]`` holds expert ``e``'s gate rows then its up rows (HF ``MixtralExperts`` /
+    ``Qwen3MoeExperts``: ``gate, up = linear(x, gate_up_proj[e]).chunk(2, dim=-1)``).
+    """
+    if FUSED_GATE_UP not in state_dict and FUSED_DOWN not in state_dict:
+        return state_dict
+    e, h, i = spec.num_experts, spec.hidden_dim, spec.expert_intermediate_dim
+    gate_up = take(state_dict, FUSED_GATE_UP, (e, 2 * i, h), where)
+    down = take(state_dict, FUSED_DOWN, (e, h, i), where)
+    out = {key: state_dict[key] for key in state_dict if key not in (FUSED_GATE_UP, FUSED_DOWN)}
+    for x in range(e):
+        out[f"experts.{x}.gate_proj.weight"] = gate_up[x, :i]
+        out[f"experts.{x}.up_proj.weight"] = gate_up[x, i:]
+        out[f"experts.{x}.down_proj.weight"] = down[x]
+    return out
 
 
 def moe_reference(spec: MoESpec, w: dict[str, torch.Tensor]):

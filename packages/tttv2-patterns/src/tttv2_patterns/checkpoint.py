@@ -183,12 +183,16 @@ class Checkpoint(Mapping):
 
     # --- views and fingerprints --------------------------------------------------------------------------
     def view(
-        self, prefix: str, *, aliases: Mapping[str, str] | None = None, ignored_suffixes=()
+        self, prefix: str, *, aliases: Mapping[str, str] | None = None, ignored_suffixes=(), rename=None
     ) -> CheckpointView:
-        """Block-local view: keys under ``prefix + "."`` with the prefix stripped, plus ``aliases`` (local -> full)."""
+        """Block-local view: keys under ``prefix + "."`` with the prefix stripped, plus ``aliases`` (local -> full).
+
+        ``rename``: local key -> the name the block reads it by (``CheckpointLayout.block_key``).
+        """
         start = prefix + "."
+        rename = rename or (lambda key: key)
         mapping = {
-            key[len(start) :]: key
+            rename(key[len(start) :]): key
             for key in self
             if key.startswith(start) and not any(key.endswith(s) for s in ignored_suffixes)
         }

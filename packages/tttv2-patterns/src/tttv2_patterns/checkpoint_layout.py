@@ -26,6 +26,10 @@ class CheckpointLayout:
             inside a layer.
         ignored_suffixes: checkpoint keys no block reads (old Llama checkpoints carry
             ``rotary_emb.inv_freq`` buffers).
+        key_renames: ``(module, checkpoint name, block name)``: a dot-separated component of a
+            block-local key the checkpoint spells differently, inside one layer module. Mixtral's
+            experts, for instance: ``("ffn", "w1", "gate_proj")`` reads ``experts.0.w1.weight`` as the
+            MoE block's ``experts.0.gate_proj.weight``.
     """
 
     embedding: str = "model.embed_tokens"
@@ -39,6 +43,7 @@ class CheckpointLayout:
     post_attention_norm: str = "post_attention_norm"
     post_ffn_norm: str = "post_ffn_norm"
     ignored_suffixes: tuple[str, ...] = ("rotary_emb.inv_freq",)
+    key_renames: tuple[tuple[str, str, str], ...] = ()
 
     def prefix(self, module_path: str) -> str:
         """Checkpoint prefix of a module path: ``"layers.3.attention"`` -> ``"model.layers.3.self_attn"``."""
@@ -49,3 +54,22 @@ class CheckpointLayout:
         if module_path in ("embedding", "final_norm", "lm_head"):
             return getattr(self, module_path)
         raise ValueError(f"CheckpointLayout.prefix: unknown module path {module_path!r}")
+
+    def module_name(self, module_path: str) -> str:
+        """``"layers.3.ffn"`` -> ``"ffn"``; model-level paths are their own name."""
+        match = _LAYER_PATH.match(module_path)
+        return match.group(2) if match else module_path
+
+    def block_key(self, module_name: str, checkpoint_key: str) -> str:
+        """A block-local checkpoint key spelled as the block reads it (``key_renames`` applied)."""
+        renames = {old: new for module, old, new in self.key_renames if module == module_name}
+        if not renames:
+            return checkpoint_key
+        return ".".join(renames.get(part, part) for part in checkpoint_key.split("."))
+
+    def checkpoint_key(self, module_name: str, block_key: str) -> str:
+        """The inverse of ``block_key``: how the checkpoint spells a block's key."""
+        renames = {new: old for module, old, new in self.key_renames if module == module_name}
+        if not renames:
+            return block_key
+        return ".".join(renames.get(part, part) for part in block_key.split("."))

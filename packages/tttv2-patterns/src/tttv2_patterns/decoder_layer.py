@@ -102,7 +102,11 @@ class DecoderLayer(Module):
         checkpoint = Checkpoint.coerce(state_dict)
         for name, block in self._blocks.items():
             block.load_weights(
-                checkpoint.view(getattr(layout, name), ignored_suffixes=layout.ignored_suffixes)
+                checkpoint.view(
+                    getattr(layout, name),
+                    ignored_suffixes=layout.ignored_suffixes,
+                    rename=lambda key, name=name: layout.block_key(name, key),
+                )
             )
 
     # --- forward ----------------------------------------------------------------------------------

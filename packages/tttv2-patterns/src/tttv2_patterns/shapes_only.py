@@ -37,9 +37,11 @@ def meta_checkpoint(spec: CausalLMSpec, dtype: torch.dtype = torch.bfloat16) -> 
                 f"{path}: {type(block_spec).__name__} does not say its checkpoint tensors "
                 "(define weight_shapes()), so a shapes-only model cannot be built"
             )
-        prefix = layout.prefix(path)
+        prefix, name = layout.prefix(path), layout.module_name(path)
         for key, shape in shapes.items():
-            state_dict[f"{prefix}.{key}"] = torch.empty(shape, dtype=dtype, device="meta")
+            state_dict[f"{prefix}.{layout.checkpoint_key(name, key)}"] = torch.empty(
+                shape, dtype=dtype, device="meta"
+            )
     return Checkpoint.from_state_dict(state_dict)
 
 

@@ -147,7 +147,12 @@ class CausalLMSpec:
         if module_path == "lm_head" and self.tie_word_embeddings:
             # Tied: the LM head reads the embedding matrix (HF drops lm_head.weight when saving).
             return CheckpointView(checkpoint, {"weight": f"{layout.embedding}.weight"}, layout.lm_head)
-        return checkpoint.view(layout.prefix(module_path), ignored_suffixes=layout.ignored_suffixes)
+        name = layout.module_name(module_path)
+        return checkpoint.view(
+            layout.prefix(module_path),
+            ignored_suffixes=layout.ignored_suffixes,
+            rename=lambda key: layout.block_key(name, key),
+        )
 
     # --- validation ----------------------------------------------------------------------------------------
     def validate(self) -> None:

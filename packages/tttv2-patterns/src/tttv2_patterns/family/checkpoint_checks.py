@@ -65,8 +65,10 @@ def expected_tensors(spec) -> tuple[dict[str, tuple[int, ...]], dict[str, tuple[
     for path, module_spec in spec.module_specs().items():
         shapes = expected_weight_shapes(module_spec) or {}
         target = optional if (path == "lm_head" and spec.tie_word_embeddings) else required
-        prefix = layout.prefix(path)
-        target.update({f"{prefix}.{key}": tuple(shape) for key, shape in shapes.items()})
+        prefix, name = layout.prefix(path), layout.module_name(path)
+        target.update(
+            {f"{prefix}.{layout.checkpoint_key(name, key)}": tuple(shape) for key, shape in shapes.items()}
+        )
     return required, optional
 
 

@@ -24,6 +24,7 @@ from tttv2_blocks import (
     EmbeddingSpec,
     FeedForwardSpec,
     LMHeadSpec,
+    MoESpec,
     RMSNormSpec,
     RopeScaling,
     RopeSpec,
@@ -204,6 +205,49 @@ def feed_forward_spec(
         **overrides,
     }
     return FeedForwardSpec(**fields)
+
+
+def moe_spec(
+    config: HFConfig,
+    *,
+    num_experts_key: str | tuple[str, ...] = ("num_experts", "num_local_experts"),
+    intermediate_key: str = "moe_intermediate_size",
+    renormalize_key: str | None = "norm_topk_prob",
+    renormalize: bool | None = None,
+    **overrides,
+) -> MoESpec:
+    """A top-k routed MoE (softmax over all experts, then top-k) of gated experts.
+
+    Args:
+        num_experts_key / intermediate_key: the config keys of the expert count (the first present of
+            several: transformers 5 writes Qwen-MoE's ``num_experts`` as ``num_local_experts``) and of
+            the expert width (Mixtral: ``intermediate_size``; Qwen-MoE: the default).
+        renormalize_key: the config key saying whether the top-k weights are renormalised
+            (Qwen-MoE ``norm_topk_prob``); ``renormalize`` fixes it instead (Mixtral: always True).
+    """
+    if renormalize is None:
+        renormalize = config.bool(renormalize_key) if renormalize_key else True
+    num_experts_key = num_experts_config_key(config, num_experts_key)
+    num_experts = config.int(num_experts_key, minimum=2)
+    top_k = config.int("num_experts_per_tok", minimum=1)
+    if top_k >= num_experts:
+        raise config.error("num_experts_per_tok", f"must be < {num_experts_key} ({num_experts}), got {top_k}")
+    fields = {
+        "hidden_dim": config.hidden_size,
+        "num_experts": num_experts,
+        "top_k": top_k,
+        "expert_intermediate_dim": config.int(intermediate_key, minimum=1),
+        "activation": activation(config),
+        "renormalize": renormalize,
+        **overrides,
+    }
+    return MoESpec(**fields)
+
+
+def num_experts_config_key(config: HFConfig, keys: str | tuple[str, ...]) -> str:
+    """The first of ``keys`` the config has (the first one when none is, so the error names it)."""
+    keys = (keys,) if isinstance(keys, str) else keys
+    return next((key for key in keys if config.get(key) is not None), keys[0])
 
 
 def embedding_spec(config: HFConfig, *, scale: float = 1.0) -> EmbeddingSpec:
