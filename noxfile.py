@@ -411,8 +411,10 @@ def zoo(session: nox.Session, family: str) -> None:
     constraints = _constraints(pins, work / "constraints.txt", extra=(TORCH,))
     report = work / "pip-report.json"
     extra = "[test]" if _has_extra(family_dir, "test") else ""
-    # The venv is a function of the family's declared deps and the exact release wheels: reuse it then.
-    key = fingerprint(family_dir / "pyproject.toml", *wheels, find_python(DEFAULT_PYTHON))
+    # The venv is a function of the exact release wheels and the family's third-party deps, not of the
+    # family: families pinning the same releases share one (installing torch once, not per family).
+    third_party = " ".join(sorted(_third_party_requirements(family_dir)))
+    key = fingerprint(*wheels, constraints.read_text(), third_party, extra, find_python(DEFAULT_PYTHON))
 
     def install(venv_python: str) -> None:
         _install_from_wheels(session, venv_python, wheel_dir, constraints, report, f"{family_wheel}{extra}")
@@ -420,8 +422,14 @@ def zoo(session: nox.Session, family: str) -> None:
             _run_install(session, venv_python, "pytest")
         _check_pip_report(session, report, wheel_dir)
 
-    venv = ensure_venv(work / "venv", key, find_python(DEFAULT_PYTHON), install, log=session.log)
-    # The family's own code changes more often than its deps: always reinstall just its wheel.
+    venv = ensure_venv(
+        NOX_DIR / "zoo-venvs" / key, key, find_python(DEFAULT_PYTHON), install, log=session.log
+    )
+    # Only this family is installed when its tests run (another family sharing the venv is removed),
+    # and its own code changes more often than its deps: always reinstall just its wheel.
+    others = [_pyproject(ROOT / "model_zoo" / f)["project"]["name"] for f in FAMILIES if f != family]
+    if others:
+        session.run(python_of(venv), "-m", "pip", "uninstall", "-y", "--quiet", *others, external=True)
     _run_install(session, python_of(venv), "--no-deps", "--force-reinstall", str(family_wheel))
     session.run(python_of(venv), str(CI_DIR / "cilib" / "installed_check.py"), str(venv),
                 *[f"{distribution_name(p)}=={v}" for p, v in sorted(pins.items())], external=True)  # fmt: skip
