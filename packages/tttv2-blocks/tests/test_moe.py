@@ -178,8 +178,9 @@ def test_performance_strategy(device):
     """Performance: bfloat4_b gate/up at LoFi (TTTv1's Mixtral); like the gated FFN (test_ffn.py) >= 0.98."""
     if experts_for(device) != EXPERTS:
         pytest.skip(
-            f"Mixtral's {EXPERTS} experts do not split over {device.get_num_devices()} devices; with "
-            f"{experts_for(device)} experts the bfloat8_b router flips near-ties (measured PCC 0.970 on TG)"
+            f"Mixtral's {EXPERTS} experts do not split over {device.get_num_devices()} devices; a 32-expert "
+            "random model measures PCC 0.970 with bfloat4_b gate/up on N150 and TG alike (the weights, not "
+            "the mesh), below this test's 0.98 bar for Mixtral's 8"
         )
     spec, hf = mixtral()
     xs = [torch.randn(1, 1, 32, HIDDEN)]
