@@ -337,3 +337,14 @@ def test_an_op_reading_device_values_through_python_is_re_run_at_replay(device):
     ttnn.copy_host_to_device_tensor(ttnn.from_torch(torch.tensor([[3, 2, 64, 0]]), dtype=ttnn.uint32), ids)
     with pytest.raises(ValueError, match="outside the vocabulary"):
         ttnn.execute_trace(device, trace_id)  # the host-side bounds check still runs at replay
+
+
+def test_a_weight_written_in_place_after_the_capture_is_used_at_replay(device):
+    """The fidelity slices of a weight are cached; a replay after the weight changed must not reuse them."""
+    x, w, b = make_inputs(device)
+    trace_id, out = capture(device, program, x, w, b)
+    new_w = torch.randn(64, 64) / 8
+    ttnn.copy_host_to_device_tensor(host(new_w), w)
+    ttnn.execute_trace(device, trace_id)
+    eager = program(x, dev(new_w, device), b)
+    assert torch.equal(composed(out, device), composed(eager, device))

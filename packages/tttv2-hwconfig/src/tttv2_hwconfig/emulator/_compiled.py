@@ -89,11 +89,25 @@ def _caller() -> str:
     return "?" if frame is None else f"{frame.f_code.co_filename.rsplit('/', 1)[-1]}:{frame.f_lineno}"
 
 
+_recording: list = []  # the active _Recorder (at most one: captures do not nest)
+
+
+def depends_on(source: torch.Tensor) -> None:
+    """Say that a value cached outside the recorded calls derives from ``source`` (a fidelity slice).
+
+    The program then keeps ``source``'s version: a replay after ``source`` was written in place
+    re-runs the op instead of using the stale cached value.
+    """
+    if _recording:
+        _recording[-1].guards.append((source, source._version))
+
+
 class _Recorder(TorchFunctionMode):
     def __init__(self):
         super().__init__()
         self.calls: list = []
         self.dynamic: str | None = None
+        self.guards: list = []
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -169,9 +183,12 @@ def flat_tensors(value, out: list | None = None) -> list:
 class Program:
     """One captured op as torch calls over slots (see the module docstring)."""
 
-    __slots__ = ("inputs", "calls", "writes", "size")
+    __slots__ = ("inputs", "calls", "writes", "size", "guards")
 
-    def __init__(self, inputs, calls, writes, size):
+    def __init__(self, inputs, calls, writes, size, guards=()):
+        # (arg position, shard index or None, None; torch tensor, its version at capture): cached values
+        # derive from these tensors, which must still be the argument's shard, unmodified.
+        self.guards = tuple(guards)
         self.inputs = inputs  # [(position in the op's flat ttnn tensor args, shard index, slot)]
         self.calls = (
             calls  # [(func, args template or args, kwargs template or kwargs, templated?, result slots)]
@@ -179,24 +196,55 @@ class Program:
         self.writes = writes  # [(which: "arg"/"out", position, [slot per shard])]
         self.size = size
 
-    def run(self, arg_tensors: list, out_tensors: list) -> None:
+    def run(self, arg_tensors: list, out_tensors: list) -> bool:
+        """Replay; False (nothing done) when a guarded source changed since the capture."""
+        for position, shard, source, version in self.guards:
+            if source._version != version or (
+                position is not None and arg_tensors[position]._shards[shard] is not source
+            ):
+                return False
         values = [None] * self.size
         for position, shard, slot in self.inputs:
             values[slot] = arg_tensors[position]._shards[shard]
-        for func, args, kwargs, templated, result_slots in self.calls:
-            if templated:
+        for func, kind, args, kwargs, fills, result_slots in self.calls:
+            if kind == _FLAT:  # the common case: slots only among the positional arguments
+                args = list(args)
+                for position, slot in fills:
+                    args[position] = values[slot]
+            elif kind == _NESTED:
                 args, kwargs = _resolve(args, values), _resolve(kwargs, values)
             result = func(*args, **kwargs)
-            if result_slots is not None:
-                if isinstance(result_slots, int):
-                    values[result_slots] = result
-                else:
-                    for slot, tensor in zip(result_slots, _tensors(result, [])):
-                        if slot is not None:
-                            values[slot] = tensor
+            if type(result_slots) is int:
+                values[result_slots] = result
+            elif result_slots is not None:
+                for slot, tensor in zip(result_slots, _tensors(result, [])):
+                    values[slot] = tensor
         for which, position, slots in self.writes:
             target = (arg_tensors if which == "arg" else out_tensors)[position]
             target._shards = [values[s] for s in slots]
+        return True
+
+
+_CONSTANT, _FLAT, _NESTED = 0, 1, 2
+
+
+def _call(func, call_args: tuple, call_kwargs: dict, slots: dict):
+    """(func, kind, args, kwargs, fills) of one recorded call: how its slot arguments are filled in."""
+    fills = [
+        (i, slots[id(a)]) for i, a in enumerate(call_args) if isinstance(a, torch.Tensor) and id(a) in slots
+    ]
+    nested_args = [
+        a for a in call_args if isinstance(a, list | tuple | dict) and _template(a, slots) is not None
+    ]
+    if not nested_args and _template(call_kwargs, slots) is None:
+        return (
+            (func, _FLAT, call_args, call_kwargs, fills)
+            if fills
+            else (func, _CONSTANT, call_args, call_kwargs, ())
+        )
+    args_t = _template(call_args, slots) or _Seq(tuple, list(call_args))
+    kwargs_t = _template(call_kwargs, slots) or _Seq(dict, dict(call_kwargs))
+    return func, _NESTED, args_t, kwargs_t, ()
 
 
 def capture(function, args: tuple, kwargs: dict):
@@ -205,10 +253,12 @@ def capture(function, args: tuple, kwargs: dict):
     before = [list(t._shards) if t._shards is not None else None for t in arg_tensors]
     recorder = _Recorder()
     previous = _numerics.value_branches(False)
+    _recording.append(recorder)
     try:
         with recorder:
             outputs = function(*args, **kwargs)
     finally:
+        _recording.pop()
         _numerics.value_branches(previous)
     if recorder.dynamic is not None:
         return outputs, recorder.dynamic
@@ -221,13 +271,7 @@ def capture(function, args: tuple, kwargs: dict):
                 inputs.append((position, index, slots[id(shard)]))
     calls = []
     for func, call_args, call_kwargs, result in recorder.calls:
-        args_t, kwargs_t = _template(call_args, slots), _template(call_kwargs, slots)
-        templated = args_t is not None or kwargs_t is not None
-        if templated:
-            if args_t is None:
-                args_t = _Seq(tuple, list(call_args))
-            if kwargs_t is None:
-                kwargs_t = _Seq(dict, dict(call_kwargs))
+        call = _call(func, call_args, call_kwargs, slots)
         produced = _tensors(result, [])
         result_slots = None
         if isinstance(result, torch.Tensor):
@@ -240,15 +284,7 @@ def capture(function, args: tuple, kwargs: dict):
                 if id(tensor) not in slots:
                     slots[id(tensor)] = len(slots)
                 result_slots.append(slots[id(tensor)])
-        calls.append(
-            (
-                func,
-                args_t if templated else call_args,
-                kwargs_t if templated else call_kwargs,
-                templated,
-                result_slots,
-            )
-        )
+        calls.append((*call, result_slots))
     writes = []
     out_tensors = flat_tensors(outputs, [])
     for which, tensors, previous in (("arg", arg_tensors, before), ("out", out_tensors, None)):
@@ -265,4 +301,11 @@ def capture(function, args: tuple, kwargs: dict):
             writes.append((which, position, ids))
     # Keep the recorded values alive until here so ids stayed unique; drop them now.
     recorder.calls.clear()
-    return outputs, Program(inputs, calls, writes, len(slots))
+    where = {id(before[p][i]): (p, i) for p, i, _ in inputs}
+    guards, seen = [], set()
+    for source, version in recorder.guards:
+        made_here = id(source) in slots and id(source) not in where  # recomputed at every replay
+        if not made_here and id(source) not in seen:
+            seen.add(id(source))
+            guards.append((*where.get(id(source), (None, None)), source, version))
+    return outputs, Program(inputs, calls, writes, len(slots), guards)

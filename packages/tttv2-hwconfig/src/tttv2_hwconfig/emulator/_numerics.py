@@ -116,7 +116,7 @@ def _round_to_bfloat16_cast(data: torch.Tensor) -> torch.Tensor:
     writes 0xFFFF0000), so NaNs are rewritten to the canonical 0x7FC00000 afterwards.
     """
     out = data.to(torch.bfloat16).to(torch.float32)
-    return out.masked_fill(torch.isnan(out), float("nan"))  # no ``if nan.any()``: that is a host sync
+    return out.masked_fill_(torch.isnan(out), float("nan"))  # no ``if nan.any()``: a host sync
 
 
 def _fast_bfloat16_is_exact() -> bool:

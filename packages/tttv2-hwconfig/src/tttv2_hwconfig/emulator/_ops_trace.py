@@ -274,9 +274,8 @@ def execute_trace(mesh_device, trace_id, *, cq_id=None, blocking: bool = True) -
     mesh_device.replaying = True
     try:
         for step in capture.steps:
-            if compiled_replay and step.arg_tensors is not None and type(step.program) is _compiled.Program:
-                step.program.run(step.arg_tensors, step.out_tensors)
-            else:
+            program = step.program if compiled_replay else None
+            if type(program) is not _compiled.Program or not program.run(step.arg_tensors, step.out_tensors):
                 fresh = step.function(*step.args, **step.kwargs)
                 _overwrite(step.outputs, fresh)
             for original, shadow in step.originals:
