@@ -394,3 +394,14 @@ def test_fidelity_cache_keeps_no_copy_when_truncation_is_the_identity(device, dt
     reference = (a6 @ values(w).float()).to(torch.bfloat16).to(torch.float32)
     assert torch.equal(values(hifi2).float(), reference)
     assert not torch.equal(values(hifi2), values(lofi))
+
+
+def test_fidelity_cache_in_shapes_only_mode_compares_no_values(device):
+    """A shapes-only run (meta data) caches its slices without looking at values it does not have."""
+    from tttv2_hwconfig import shapes_only
+
+    with shapes_only():
+        a = upload(torch.randn(1, 1, 32, 64), device)
+        w = upload(torch.randn(64, 96), device)
+        out = ttnn.linear(a, w, compute_kernel_config=kernel(ttnn.MathFidelity.HiFi2))
+    assert tuple(out.shape) == (1, 1, 32, 96) and out.shards[0].is_meta

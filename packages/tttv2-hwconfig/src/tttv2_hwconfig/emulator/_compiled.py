@@ -271,8 +271,10 @@ def capture(function, args: tuple, kwargs: dict):
                 inputs.append((position, index, slots[id(shard)]))
     calls = []
     for func, call_args, call_kwargs, result in recorder.calls:
-        call = _call(func, call_args, call_kwargs, slots)
         produced = _tensors(result, [])
+        if not produced and _name(func) in _METADATA:
+            continue  # shape, dtype... : no side effect, and its value was used as a constant already
+        call = _call(func, call_args, call_kwargs, slots)
         result_slots = None
         if isinstance(result, torch.Tensor):
             if id(result) not in slots:

@@ -150,7 +150,7 @@ def _operand_slice(x: torch.Tensor, high: int, low: int, cache: dict | None) -> 
     value = _keep_fraction_bits(x, min(high, _SRC_REGISTER_FRACTION_BITS))
     if low:
         value = value - _keep_fraction_bits(x, low)
-    elif cache is not None and value is not x and torch.equal(value, x):
+    elif cache is not None and value is not x and not x.is_meta and torch.equal(value, x):
         value = x  # truncation is the identity (bfloat16 / bfloat8_b weights): no second copy kept
     if cache is not None:
         cache[key] = value
