@@ -186,13 +186,11 @@ class Program:
     __slots__ = ("inputs", "calls", "writes", "size", "guards")
 
     def __init__(self, inputs, calls, writes, size, guards=()):
-        # (arg position, shard index or None, None; torch tensor, its version at capture): cached values
-        # derive from these tensors, which must still be the argument's shard, unmodified.
+        # (arg position or None, shard index or None, torch tensor, its version at capture): cached
+        # values derive from these tensors, which must still be that argument's shard, unmodified.
         self.guards = tuple(guards)
         self.inputs = inputs  # [(position in the op's flat ttnn tensor args, shard index, slot)]
-        self.calls = (
-            calls  # [(func, args template or args, kwargs template or kwargs, templated?, result slots)]
-        )
+        self.calls = calls  # [(func, kind, args or template, kwargs or template, fills, result slot(s))]
         self.writes = writes  # [(which: "arg"/"out", position, [slot per shard])]
         self.size = size
 
@@ -237,11 +235,11 @@ def _call(func, call_args: tuple, call_kwargs: dict, slots: dict):
         a for a in call_args if isinstance(a, list | tuple | dict) and _template(a, slots) is not None
     ]
     if not nested_args and _template(call_kwargs, slots) is None:
-        return (
-            (func, _FLAT, call_args, call_kwargs, fills)
-            if fills
-            else (func, _CONSTANT, call_args, call_kwargs, ())
-        )
+        if not fills:
+            return func, _CONSTANT, call_args, call_kwargs, ()
+        filled = {i for i, _ in fills}  # not kept: the capture-time tensors would stay alive
+        kept = tuple(None if i in filled else a for i, a in enumerate(call_args))
+        return func, _FLAT, kept, call_kwargs, fills
     args_t = _template(call_args, slots) or _Seq(tuple, list(call_args))
     kwargs_t = _template(call_kwargs, slots) or _Seq(dict, dict(call_kwargs))
     return func, _NESTED, args_t, kwargs_t, ()

@@ -9,7 +9,7 @@ Same checkpoint, same prompt, same process and thread count, at batch 1 and 32 (
   the PREDICTED device time of one decode step from its op trace (roofline model, not measured).
   ``--modes``: ``traced`` (the default decode: a captured trace, replayed as its torch program),
   ``replay-ops`` (the same trace, each op function re-run at replay: the reference path) and
-  ``untraced`` (every op dispatched each step).
+  ``untraced`` (every op dispatched each step); their timed steps are interleaved, one of each in turn.
 
 The last line is the target ratio: emulated decode tokens/s at batch 1 over HF's.
 """
@@ -114,6 +114,41 @@ def _decode_mode(model, mode: str):
         model.enable_trace, _ops_trace.compiled_replay = previous
 
 
+def measure_tttv2_modes(
+    model, prompt_ids, batch: int, steps: int, device_name: str, modes: Sequence[str]
+) -> dict:
+    """:func:`measure_tttv2_decode` for several ``modes`` with their steps interleaved (one step of each
+    in turn), so load from other processes on a shared machine hits every mode alike.
+
+    Returns:
+        mode -> ``(DecodeMeasurement, predicted_step_s)`` (the prediction is the same for every mode).
+    """
+    out = model.prefill_forward([list(prompt_ids)] * batch)
+    for mode in modes:  # warm-up step of each mode (the traced ones capture here), not timed
+        with _decode_mode(model, mode):
+            out = model.decode_forward(out)
+    times = {mode: [] for mode in modes}
+    for _ in range(steps):
+        for mode in modes:
+            with _decode_mode(model, mode):
+                start = time.perf_counter()
+                out = model.decode_forward(out)
+                times[mode].append(time.perf_counter() - start)
+    predicted = None
+    trace = getattr(model.device, "trace", None)
+    if trace is not None:
+        from tttv2_hwconfig import predict_trace  # noqa: PLC0415
+
+        trace.clear()
+        model.decode_forward(out)
+        predicted = predict_trace(list(trace.records), device_name).total_latency_s
+        trace.clear()
+    return {
+        mode: (DecodeMeasurement(batch=batch, steps=steps, step_seconds=tuple(t)), predicted)
+        for mode, t in times.items()
+    }
+
+
 def _row(side: str, batch: int, step_s: float) -> str:
     return f"{side:<34} {batch:>5} {step_s * 1e3:>15.1f} {1.0 / step_s:>14.1f} {batch / step_s:>10.1f}"
 
@@ -158,7 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     tttv2_results = {}
     if not args.skip_tttv2:
-        positions = len(prompt_ids) + args.steps + 2
+        positions = len(prompt_ids) + (args.steps + 1) * len(args.modes) + 2
         with family.from_huggingface(
             checkpoint_dir,
             args.device,
@@ -168,11 +203,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             progress=False,
         ) as model:
             for batch in args.batch:
-                for mode in args.modes:
-                    with _decode_mode(model, mode):
-                        tttv2_results[batch, mode] = measure_tttv2_decode(
-                            model, prompt_ids, batch, args.steps, args.device
-                        )
+                for mode, result in measure_tttv2_modes(
+                    model, prompt_ids, batch, args.steps, args.device, args.modes
+                ).items():
+                    tttv2_results[batch, mode] = result
 
     print(f"\n{'side':<34} {'batch':>5} {'median step ms':>15} {'tokens/s/user':>14} {'tokens/s':>10}")
     for batch in args.batch:
