@@ -374,3 +374,34 @@ def test_layout_and_placement_errors(device):
         ttnn.WormholeComputeKernelConfig(math_fidelity="HiFi2")
     with pytest.raises(TypeError, match="in0_block_w must be a non-negative int"):
         one_d(device.compute_with_storage_grid_size(), in0_block_w=1.5)
+
+
+@pytest.mark.parametrize("dtype", [ttnn.bfloat16, ttnn.bfloat8_b])
+def test_fidelity_cache_keeps_no_copy_when_truncation_is_the_identity(device, dtype):
+    """HiFi2 reads 8 fraction bits of in1 (SrcA): a bfloat16 / bfloat8_b weight is cached as itself."""
+    a = upload(torch.randn(1, 1, 32, 64), device)
+    w = upload(torch.randn(64, 96), device, dtype=dtype)
+    hifi2 = ttnn.linear(a, w, compute_kernel_config=kernel(ttnn.MathFidelity.HiFi2))
+    shard = w.shards[0]
+    slices = list(shard._tttv2_fidelity_cache[1].values())
+    assert slices and all(s is shard for s in slices)
+    lofi = ttnn.linear(
+        a, w, compute_kernel_config=kernel(ttnn.MathFidelity.LoFi)
+    )  # 4 bits: a real truncation
+    assert any(s is not shard for s in shard._tttv2_fidelity_cache[1].values())
+    # Independent HiFi2 reference: in0 (SrcB) keeps 6 fraction bits, in1 all of its 7; bfloat16 out.
+    a6 = (values(a).float().contiguous().view(torch.int32) & -(1 << 17)).view(torch.float32)
+    reference = (a6 @ values(w).float()).to(torch.bfloat16).to(torch.float32)
+    assert torch.equal(values(hifi2).float(), reference)
+    assert not torch.equal(values(hifi2), values(lofi))
+
+
+def test_fidelity_cache_in_shapes_only_mode_compares_no_values(device):
+    """A shapes-only run (meta data) caches its slices without looking at values it does not have."""
+    from tttv2_hwconfig import shapes_only
+
+    with shapes_only():
+        a = upload(torch.randn(1, 1, 32, 64), device)
+        w = upload(torch.randn(64, 96), device)
+        out = ttnn.linear(a, w, compute_kernel_config=kernel(ttnn.MathFidelity.HiFi2))
+    assert tuple(out.shape) == (1, 1, 32, 96) and out.shards[0].is_meta

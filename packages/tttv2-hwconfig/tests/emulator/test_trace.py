@@ -295,3 +295,56 @@ def test_intermediates_dropped_in_a_capture_free_their_buffers(device):
     ttnn.execute_trace(device, trace_id, cq_id=0, blocking=True)
     assert torch.equal(composed(out, device), composed(step(dev(new_x, device)), device))
     ttnn.release_trace(device, trace_id)
+
+
+def _steps(device, trace_id):
+    return device._traces[trace_id].steps
+
+
+def test_replay_runs_captured_torch_programs_bit_equal_to_eager(device):
+    from tttv2_hwconfig.emulator import _compiled
+
+    x, w, b = make_inputs(device)
+    trace_id, out = capture(device, program, x, w, b)
+    assert all(isinstance(s.program, _compiled.Program) for s in _steps(device, trace_id))
+    for _ in range(2):
+        new_x = torch.randn(1, 1, 32, 64) * 4
+        ttnn.copy_host_to_device_tensor(host(new_x), x)
+        ttnn.execute_trace(device, trace_id)
+        eager = program(dev(new_x, device), w, b)
+        assert torch.equal(composed(out, device), composed(eager, device))
+
+
+def test_an_op_reading_device_values_through_python_is_re_run_at_replay(device):
+    """embedding checks its indices on the host (int(ids.max())): no torch program, the op re-runs."""
+    from tttv2_hwconfig.emulator import _compiled
+
+    table = dev(torch.randn(64, 32), device)
+    ids = ttnn.from_torch(torch.tensor([[1, 5, 7, 9]]), dtype=ttnn.uint32, device=device)
+
+    def lookup(i, t):
+        return ttnn.add(ttnn.embedding(i, t, layout=ttnn.TILE_LAYOUT), 1.0)
+
+    trace_id, out = capture(device, lookup, ids, table)
+    embedding_step, add_step = _steps(device, trace_id)
+    assert "returned a Python value" in embedding_step.program
+    assert isinstance(add_step.program, _compiled.Program)
+    new_ids = torch.tensor([[3, 2, 60, 0]])
+    ttnn.copy_host_to_device_tensor(ttnn.from_torch(new_ids, dtype=ttnn.uint32), ids)
+    ttnn.execute_trace(device, trace_id)
+    eager = lookup(ttnn.from_torch(new_ids, dtype=ttnn.uint32, device=device), table)
+    assert torch.equal(composed(out, device), composed(eager, device))
+    ttnn.copy_host_to_device_tensor(ttnn.from_torch(torch.tensor([[3, 2, 64, 0]]), dtype=ttnn.uint32), ids)
+    with pytest.raises(ValueError, match="outside the vocabulary"):
+        ttnn.execute_trace(device, trace_id)  # the host-side bounds check still runs at replay
+
+
+def test_a_weight_written_in_place_after_the_capture_is_used_at_replay(device):
+    """The fidelity slices of a weight are cached; a replay after the weight changed must not reuse them."""
+    x, w, b = make_inputs(device)
+    trace_id, out = capture(device, program, x, w, b)
+    new_w = torch.randn(64, 64) / 8
+    ttnn.copy_host_to_device_tensor(host(new_w), w)
+    ttnn.execute_trace(device, trace_id)
+    eager = program(x, dev(new_w, device), b)
+    assert torch.equal(composed(out, device), composed(eager, device))

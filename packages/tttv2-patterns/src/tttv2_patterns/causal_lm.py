@@ -126,11 +126,18 @@ class CausalLM(Module):
         self._decode_traces = DecodeTraces(device)
         self._sampler = DeviceSampler(device, DECODE_ROWS)
         self._built_config = config_tree.leaves(impl)
+        self._config_snapshot = None
 
     def _changed_config_paths(self) -> set[str]:
+        snapshot = getattr(self, "_config_snapshot", None)
+        if snapshot is not None and snapshot.root is self.impl_config and snapshot.unchanged():
+            return set()  # the per-step fast path: the same tree, node by node
         current = config_tree.leaves(self.impl_config)
         built = self._built_config
-        return {path for path in current.keys() | built.keys() if current.get(path) is not built.get(path)}
+        changed = {path for path in current.keys() | built.keys() if current.get(path) is not built.get(path)}
+        if not changed:
+            self._config_snapshot = config_tree.Snapshot(self.impl_config)
+        return changed
 
     def apply_impl_config(self) -> list[str]:
         """Rebuild the blocks whose ImplConfig was edited since the model was built (``model.impl_config...``).
@@ -174,6 +181,7 @@ class CausalLM(Module):
         if any(path.endswith(".attention") for path in rebuilt):
             self.kv_cache = ModelKVCache(self)
         self._built_config = config_tree.leaves(impl)
+        self._config_snapshot = None
         return list(rebuilt)
 
     def blocks(self) -> dict[str, Module]:

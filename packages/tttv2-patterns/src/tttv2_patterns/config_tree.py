@@ -62,6 +62,48 @@ def leaves(node, path: str = "") -> dict[str, object]:
     }
 
 
+class Snapshot:
+    """The shape of a tree at one moment (every node's children, by identity): a fast "unchanged?".
+
+    ``unchanged()`` is True only when no node has another child object, no list another length and
+    no dataclass node a new attribute: then every leaf is the same object as when taken. It walks a
+    flat list (no paths, no recursion), so a per-step check of a large ImplConfig costs little.
+    """
+
+    def __init__(self, root):
+        self.root = root
+        self._edges: list = []
+        self._take(root)
+
+    def _take(self, node) -> None:
+        if isinstance(node, list):
+            self._edges.append((node, None, tuple(node), -1))
+            for item in node:
+                self._take(item)
+            return
+        names = child_names(node)
+        if names is None:
+            return
+        children = tuple(getattr(node, name) for name in names)
+        extras = -1 if hasattr(node, "TREE_FIELDS") else len(vars(node))
+        self._edges.append((node, tuple(names), children, extras))
+        for child in children:
+            self._take(child)
+
+    def unchanged(self) -> bool:
+        for node, names, children, extras in self._edges:
+            if names is None:
+                if len(node) != len(children) or any(a is not b for a, b in zip(node, children)):
+                    return False
+                continue
+            if extras >= 0 and len(vars(node)) != extras:
+                return False
+            for name, child in zip(names, children):
+                if getattr(node, name) is not child:
+                    return False
+        return True
+
+
 def parse_path(path: str) -> list[str | int]:
     """``"layers[0].attention.qkv_proj"`` -> ``["layers", 0, "attention", "qkv_proj"]``."""
     segments, position = [], 0

@@ -49,6 +49,7 @@ All block-float work is integer arithmetic on int64 copies of the bit patterns, 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import torch
@@ -115,8 +116,8 @@ def _round_to_bfloat16_cast(data: torch.Tensor) -> torch.Tensor:
     writes 0xFFFF0000), so NaNs are rewritten to the canonical 0x7FC00000 afterwards.
     """
     out = data.to(torch.bfloat16).to(torch.float32)
-    nan = torch.isnan(out)
-    return out.masked_fill(nan, float("nan")) if bool(nan.any()) else out
+    # One in-place pass, no ``if nan.any()`` (a host sync); infinities are kept as they are.
+    return out.nan_to_num_(nan=float("nan"), posinf=float("inf"), neginf=float("-inf"))
 
 
 def _fast_bfloat16_is_exact() -> bool:
@@ -219,6 +220,27 @@ def _unpack_block_float(
     return torch.where(nonzero, out, torch.zeros_like(out))
 
 
+_value_branches_off = False  # True while a trace capture records torch programs (``_compiled``)
+
+
+def value_branches(enabled: bool) -> bool:
+    """Allow (default) or forbid shortcuts that branch on tensor values (a host sync); returns the old state.
+
+    A recorded torch program (trace capture) must not depend on the captured values; the shortcut
+    gives the same bits as the general path, so results do not change.
+    """
+    global _value_branches_off
+    previous = not _value_branches_off
+    _value_branches_off = not enabled
+    return previous
+
+
+@functools.cache
+def _pad_bits(pad_value: float) -> int:
+    """float32 bit pattern of ``pad_value`` (cached: a tensor round trip per call would be a host sync)."""
+    return int(_float_bits(torch.tensor([pad_value], dtype=torch.float32)).item())
+
+
 def round_to_block_float(x: torch.Tensor, mantissa_bits: int, *, pad_value: float = 0.0) -> torch.Tensor:
     """Round to a TTNN block-float format (tiled, shared exponent per 16 elements of a face row).
 
@@ -240,7 +262,12 @@ def round_to_block_float(x: torch.Tensor, mantissa_bits: int, *, pad_value: floa
         )
     if x.numel() == 0 or x.is_meta:  # meta: a shapes-only run has no values to round
         return x.clone()
-    if pad_value == 0.0 and x.numel() > 1024 and bool((x == x.reshape(-1)[0]).all()):
+    if (
+        pad_value == 0.0
+        and x.numel() > 1024
+        and not _value_branches_off
+        and bool((x == x.reshape(-1)[0]).all())
+    ):
         # A constant (zeros/full, e.g. a fresh KV cache): every group shares the value's own exponent
         # and zero padding never raises it, so rounding one element is exact.
         value = round_to_block_float(x.reshape(-1)[:1], mantissa_bits)
@@ -248,7 +275,7 @@ def round_to_block_float(x: torch.Tensor, mantissa_bits: int, *, pad_value: floa
 
     rows = x.reshape(1) if x.dim() == 0 else x
     width = rows.shape[-1]
-    pad_bits = int(_float_bits(torch.tensor([pad_value], dtype=torch.float32)).item())
+    pad_bits = _pad_bits(pad_value)
     bits = _pad_last_dim_to_groups(_float_bits(rows), pad_bits)
     grouped = bits.reshape(*bits.shape[:-1], -1, _GROUP_SIZE)
     sign, magnitude, shared_exponent = _pack_block_float(grouped, mantissa_bits)

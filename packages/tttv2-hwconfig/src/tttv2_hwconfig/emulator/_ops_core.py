@@ -479,6 +479,9 @@ def concat(
         first.layout,
         device,
         (memory_config or first.memory_config()) if device else None,
+        # Same dtype everywhere (R_CC_DTYPE): joined bfloat16/float32/integer values are already
+        # rounded; block floats are not (a join off a 16-element group boundary regroups them).
+        already_rounded=not first.dtype.is_block_float,
     )
     record(op, device, tensors, [out])
     return out

@@ -514,11 +514,14 @@ def paged_update_cache(
             fail(op, f"position {pos} of user {user} is outside the cache capacity {capacity}")
 
     def write(cache, data, table):
-        for user, pos in enumerate(positions):
-            if pos < 0:
-                continue
-            row = _head_rows(data[0, user], heads)
-            row = quantize(row, cache_tensor.dtype)
+        users = [user for user, pos in enumerate(positions) if pos >= 0]
+        if not users:
+            return
+        # One rounding pass for every user: block-float groups are 16 values along a row, so
+        # stacking users on a new leading dim rounds each row exactly as alone.
+        rows = quantize(torch.stack([_head_rows(data[0, user], heads) for user in users]), cache_tensor.dtype)
+        for row, user in zip(rows, users):
+            pos = positions[user]
             if table is None:
                 cache[user, :, pos, :] = row
                 continue

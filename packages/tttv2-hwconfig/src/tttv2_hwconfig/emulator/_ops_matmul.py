@@ -37,6 +37,7 @@ from dataclasses import dataclass
 
 import torch
 
+from . import _compiled
 from . import _matmul_validation as validation
 from ._activations import activation_flops, apply_activations, resolve_activation
 from ._device import Arch
@@ -149,6 +150,8 @@ def _operand_slice(x: torch.Tensor, high: int, low: int, cache: dict | None) -> 
     value = _keep_fraction_bits(x, min(high, _SRC_REGISTER_FRACTION_BITS))
     if low:
         value = value - _keep_fraction_bits(x, low)
+    elif cache is not None and value is not x and not x.is_meta and torch.equal(value, x):
+        value = x  # truncation is the identity (bfloat16 / bfloat8_b weights): no second copy kept
     if cache is not None:
         cache[key] = value
     return value
@@ -156,6 +159,7 @@ def _operand_slice(x: torch.Tensor, high: int, low: int, cache: dict | None) -> 
 
 def _weight_cache(weight: torch.Tensor) -> dict:
     """Per-tensor cache of truncated weight slices; dropped when the tensor is modified in place."""
+    _compiled.depends_on(weight)  # a recorded trace program must not reuse stale slices
     cached = getattr(weight, "_tttv2_fidelity_cache", None)
     if cached is None or cached[0] != weight._version:
         cached = (weight._version, {})

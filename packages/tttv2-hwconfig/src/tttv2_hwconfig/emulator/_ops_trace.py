@@ -12,12 +12,16 @@ Semantics mirrored from the device (docs/trace.md has the full contract):
   tensors the captured ops produced; each replay overwrites them in place.
 
 How: every public op of the emulator namespace is wrapped by :func:`dispatch`. During a capture
-the wrapper keeps (op function, arguments, outputs) per top-level op call; a replay calls the
-recorded functions again on the same argument objects (the persistent buffers) and moves each fresh
-result into the captured output objects, so later steps and the caller see the new values. A replay
-does no accounting: no allocation is charged and no op record is built (the captured records are
-appended again for the perf model). The ops still run their argument checks; those cannot fail at
-replay since every argument is the captured one (same shapes, dtypes, memory configs).
+the wrapper runs each top-level op once under ``_compiled.capture``, which records the op's torch
+calls as a straight-line program over the shards of its ttnn tensor arguments; the step keeps (op
+function, arguments, outputs, program). A replay runs each step's program on the same argument
+objects (the persistent buffers) and stores the results into the captured output objects, so
+later steps and the caller see the new values: no argument check, accounting or op record runs
+(all done at capture; the captured records are appended again for the perf model). An op whose
+result depends on device values through Python (``.item()``, ``.tolist()``, ``bool(t)``: index
+bounds, positions, page tables) has no program; the replay calls its function again, as the
+device's host-side code would not but as the emulator's checks need. ``compiled_replay = False``
+makes every step re-run its function (the reference path the tests compare against).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import itertools
 import weakref
 from dataclasses import dataclass, field
 
-from . import _host_access
+from . import _compiled, _host_access
 from ._rules import check, rule
 from ._tensor import Tensor, quantize
 
@@ -128,6 +132,9 @@ class _Step:
     kwargs: dict
     outputs: object  # the outputs' replay shadows (see ``_Capture.record``)
     originals: tuple = ()  # (weakref to the tensor the caller got, its shadow): overwritten while alive
+    program: object = None  # its torch program (``_compiled.Program``), or why it has none (str)
+    arg_tensors: list = field(default_factory=list)  # the ttnn tensors among args, kwargs (flat)
+    out_tensors: list = field(default_factory=list)  # the ttnn tensors among outputs (flat)
 
 
 @dataclass
@@ -143,7 +150,7 @@ class _Capture:
     ended: bool = False
     shadows: dict = field(default_factory=dict)  # id(tensor made in the capture) -> (weakref, shadow)
 
-    def record(self, function, args: tuple, kwargs: dict, outputs) -> None:
+    def record(self, function, args: tuple, kwargs: dict, outputs, program=None) -> None:
         """Keep one op call for replay without keeping its tensors' buffers allocated.
 
         On the device a buffer made inside a capture is freed when the program drops it (the trace
@@ -156,7 +163,11 @@ class _Capture:
         args, kwargs = self._substitute(args, inputs), self._substitute(kwargs, inputs)
         originals: list = []
         shadow_outputs = self._shadow(outputs, inputs, originals)
-        self.steps.append(_Step(function, args, kwargs, shadow_outputs, tuple(originals)))
+        step = _Step(function, args, kwargs, shadow_outputs, tuple(originals), program)
+        if isinstance(program, _compiled.Program):
+            step.arg_tensors = _compiled.flat_tensors((args, kwargs))
+            step.out_tensors = _compiled.flat_tensors(shadow_outputs)
+        self.steps.append(step)
 
     def _lookup(self, tensor: Tensor):
         entry = self.shadows.get(id(tensor))
@@ -187,6 +198,7 @@ class _Capture:
         return value
 
 
+compiled_replay = True  # False: a replay re-runs each op function (the reference path, for tests)
 _ids = itertools.count()
 _active: list[_Capture] = []  # captures in progress (at most one per device)
 
@@ -262,8 +274,10 @@ def execute_trace(mesh_device, trace_id, *, cq_id=None, blocking: bool = True) -
     mesh_device.replaying = True
     try:
         for step in capture.steps:
-            fresh = step.function(*step.args, **step.kwargs)
-            _overwrite(step.outputs, fresh)
+            program = step.program if compiled_replay else None
+            if type(program) is not _compiled.Program or not program.run(step.arg_tensors, step.out_tensors):
+                fresh = step.function(*step.args, **step.kwargs)
+                _overwrite(step.outputs, fresh)
             for original, shadow in step.originals:
                 tensor = original()
                 if tensor is not None:  # the caller still holds it: a trace output
@@ -435,10 +449,10 @@ def dispatch(name: str, function):
             return function(*args, **kwargs)
         capture.depth += 1
         try:
-            outputs = function(*args, **kwargs)
+            outputs, program = _compiled.capture(function, args, kwargs)
         finally:
             capture.depth -= 1
-        capture.record(function, args, kwargs, outputs)
+        capture.record(function, args, kwargs, outputs, program)
         return outputs
 
     op.__wrapped_op__ = function

@@ -7,6 +7,9 @@ Same checkpoint, same prompt, same process and thread count, at batch 1 and 32 (
 - TTTv2 (the family's ``ModelFactory``, ``--strategy``) on the emulated ``--device``: every user prefilled, a
   warm-up step, then ``--steps`` timed ``decode_forward`` steps (wall clock of the emulator), plus
   the PREDICTED device time of one decode step from its op trace (roofline model, not measured).
+  ``--modes``: ``traced`` (the default decode: a captured trace, replayed as its torch program),
+  ``replay-ops`` (the same trace, each op function re-run at replay: the reference path) and
+  ``untraced`` (every op dispatched each step); their timed steps are interleaved, one of each in turn.
 
 The last line is the target ratio: emulated decode tokens/s at batch 1 over HF's.
 """
@@ -14,6 +17,7 @@ The last line is the target ratio: emulated decode tokens/s at batch 1 over HF's
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import sys
 import time
@@ -93,6 +97,58 @@ def measure_tttv2_decode(model, prompt_ids: Sequence[int], batch: int, steps: in
     return DecodeMeasurement(batch=batch, steps=steps, step_seconds=tuple(times)), predicted
 
 
+MODES = ("traced", "replay-ops", "untraced")
+
+
+@contextlib.contextmanager
+def _decode_mode(model, mode: str):
+    """Decode ``model`` traced (compiled replay), traced with op-by-op replay, or untraced."""
+    from tttv2_hwconfig.emulator import _ops_trace  # noqa: PLC0415 - emulator internals, benchmark only
+
+    previous = model.enable_trace, _ops_trace.compiled_replay
+    model.enable_trace = mode != "untraced"
+    _ops_trace.compiled_replay = mode == "traced"
+    try:
+        yield
+    finally:
+        model.enable_trace, _ops_trace.compiled_replay = previous
+
+
+def measure_tttv2_modes(
+    model, prompt_ids, batch: int, steps: int, device_name: str, modes: Sequence[str]
+) -> dict:
+    """:func:`measure_tttv2_decode` for several ``modes`` with their steps interleaved (one step of each
+    in turn), so load from other processes on a shared machine hits every mode alike.
+
+    Returns:
+        mode -> ``(DecodeMeasurement, predicted_step_s)`` (the prediction is the same for every mode).
+    """
+    out = model.prefill_forward([list(prompt_ids)] * batch)
+    for mode in modes:  # warm-up step of each mode (the traced ones capture here), not timed
+        with _decode_mode(model, mode):
+            out = model.decode_forward(out)
+    times = {mode: [] for mode in modes}
+    for _ in range(steps):
+        for mode in modes:
+            with _decode_mode(model, mode):
+                start = time.perf_counter()
+                out = model.decode_forward(out)
+                times[mode].append(time.perf_counter() - start)
+    predicted = None
+    trace = getattr(model.device, "trace", None)
+    if trace is not None:
+        from tttv2_hwconfig import predict_trace  # noqa: PLC0415
+
+        trace.clear()
+        model.decode_forward(out)
+        predicted = predict_trace(list(trace.records), device_name).total_latency_s
+        trace.clear()
+    return {
+        mode: (DecodeMeasurement(batch=batch, steps=steps, step_seconds=tuple(t)), predicted)
+        for mode, t in times.items()
+    }
+
+
 def _row(side: str, batch: int, step_s: float) -> str:
     return f"{side:<34} {batch:>5} {step_s * 1e3:>15.1f} {1.0 / step_s:>14.1f} {batch / step_s:>10.1f}"
 
@@ -113,6 +169,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--strategy", default="default", help="TTTv2 ImplConfig strategy (default: default = performance)"
     )
     parser.add_argument("--skip-tttv2", action="store_true", help="measure HF only")
+    parser.add_argument(
+        "--modes",
+        nargs="+",
+        choices=MODES,
+        default=["traced", "untraced"],
+        help="TTTv2 decode modes measured (default: traced untraced)",
+    )
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -130,7 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     tttv2_results = {}
     if not args.skip_tttv2:
-        positions = len(prompt_ids) + args.steps + 2
+        positions = len(prompt_ids) + (args.steps + 1) * len(args.modes) + 2
         with family.from_huggingface(
             checkpoint_dir,
             args.device,
@@ -140,21 +203,30 @@ def main(argv: Sequence[str] | None = None) -> int:
             progress=False,
         ) as model:
             for batch in args.batch:
-                tttv2_results[batch] = measure_tttv2_decode(model, prompt_ids, batch, args.steps, args.device)
+                for mode, result in measure_tttv2_modes(
+                    model, prompt_ids, batch, args.steps, args.device, args.modes
+                ).items():
+                    tttv2_results[batch, mode] = result
 
     print(f"\n{'side':<34} {'batch':>5} {'median step ms':>15} {'tokens/s/user':>14} {'tokens/s':>10}")
     for batch in args.batch:
         print(_row("HF eager fp32 CPU", batch, hf_results[batch].median_step_s))
-        if batch in tttv2_results:
-            measured, predicted = tttv2_results[batch]
-            print(_row(f"TTTv2 {args.device} emulator ({args.strategy})", batch, measured.median_step_s))
-            if predicted is not None:
-                print(_row(f"TTTv2 {args.device} PREDICTED device", batch, predicted))
-    if 1 in tttv2_results and 1 in hf_results:
-        ratio = hf_results[1].median_step_s / tttv2_results[1][0].median_step_s
-        print(
-            f"\nemulated / HF decode tokens/s at batch 1: {ratio:.2f} (target >= 1.0: {'met' if ratio >= 1 else 'MISSED'})"
-        )
+        predicted = None
+        for mode in args.modes:
+            if (batch, mode) in tttv2_results:
+                measured, predicted = tttv2_results[batch, mode]
+                print(_row(f"TTTv2 {args.device} emulator {mode}", batch, measured.median_step_s))
+        if predicted is not None:
+            print(_row(f"TTTv2 {args.device} PREDICTED device", batch, predicted))
+    print()
+    for batch in args.batch:
+        for mode in args.modes:
+            if (batch, mode) in tttv2_results:
+                ratio = hf_results[batch].median_step_s / tttv2_results[batch, mode][0].median_step_s
+                verdict = ("met" if ratio >= 1 else "MISSED") if mode == "traced" else "reported"
+                print(
+                    f"emulated {mode} / HF decode tokens/s at batch {batch}: {ratio:.2f} (target >= 1.0: {verdict})"
+                )
     print("PREDICTED rows: tttv2_hwconfig roofline model over the op trace, not measured")
     return 0
 

@@ -1,0 +1,311 @@
+"""A captured op as a straight-line torch program, for trace replay without the op's Python logic.
+
+At capture each top-level op runs once under :class:`_Recorder` (a ``TorchFunctionMode``): every
+torch call it makes is kept with its arguments. The torch tensors it reads are then classified:
+a shard of one of the op's ttnn tensor arguments is a *slot* read again at replay (its current
+value); a tensor made by an earlier call of the same op is a slot too; anything else (a weight
+cache entry, a constant) is kept as is. Replay runs the calls in order on the slots and stores the
+results in the op's output tensors (and in any argument whose shards the op replaced).
+
+An op whose result depends on values through Python (``.item()``, ``bool(t)``, ``.tolist()``, a
+``torch.Generator`` it seeds itself) cannot be replayed that way: it is marked *dynamic* and the
+replay runs the op function itself (``_ops_trace.execute_trace``).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import torch
+from torch.overrides import TorchFunctionMode
+
+from . import _numerics
+from ._tensor import Tensor
+
+# Calls whose non-tensor result is metadata (fixed by the shapes and dtypes the capture pinned).
+_METADATA = frozenset(
+    {
+        "size",
+        "dim",
+        "numel",
+        "nelement",
+        "stride",
+        "shape",
+        "ndim",
+        "dtype",
+        "device",
+        "layout",
+        "is_contiguous",
+        "element_size",
+        "is_floating_point",
+        "is_complex",
+        "is_meta",
+        "is_sparse",
+        "is_cuda",
+        "requires_grad",
+        "storage_offset",
+        "__len__",
+        "dim_order",
+        "names",
+        "is_quantized",
+        "is_nested",
+        "_base",
+        "grad_fn",
+        "is_leaf",
+        "__repr__",
+        "__format__",
+        "_version",
+    }
+)
+_SCALARS = (bool, int, float, complex, str, list)
+
+
+def _name(func) -> str:
+    name = getattr(func, "__name__", "")
+    if name in ("__get__", "__set__"):
+        name = getattr(getattr(func, "__self__", None), "__name__", name)
+    return name
+
+
+def _tensors(value, out: list) -> list:
+    if isinstance(value, torch.Tensor):
+        out.append(value)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            _tensors(v, out)
+    elif isinstance(value, dict):
+        for v in value.values():
+            _tensors(v, out)
+    return out
+
+
+def _caller() -> str:
+    """file:line of the emulator code that made the current torch call (for the dynamic reason)."""
+    frame = sys._getframe(2)
+    while frame is not None and (
+        "/torch/" in frame.f_code.co_filename or frame.f_code.co_filename == __file__
+    ):
+        frame = frame.f_back
+    return "?" if frame is None else f"{frame.f_code.co_filename.rsplit('/', 1)[-1]}:{frame.f_lineno}"
+
+
+_recording: list = []  # the active _Recorder (at most one: captures do not nest)
+
+
+def depends_on(source: torch.Tensor) -> None:
+    """Say that a value cached outside the recorded calls derives from ``source`` (a fidelity slice).
+
+    The program then keeps ``source``'s version: a replay after ``source`` was written in place
+    re-runs the op instead of using the stale cached value.
+    """
+    if _recording:
+        _recording[-1].guards.append((source, source._version))
+
+
+class _Recorder(TorchFunctionMode):
+    def __init__(self):
+        super().__init__()
+        self.calls: list = []
+        self.dynamic: str | None = None
+        self.guards: list = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        result = func(*args, **kwargs)
+        name = _name(func)
+        if self.dynamic is None:
+            if isinstance(result, _SCALARS) and name not in _METADATA:
+                self.dynamic = f"torch {name} returned a Python value at {_caller()}"
+            elif any(isinstance(v, torch.Generator) for v in (*args, *kwargs.values())):
+                self.dynamic = f"torch {name} draws from a generator at {_caller()}"
+        self.calls.append((func, args, kwargs, result))
+        return result
+
+
+class _Slot:
+    __slots__ = ("index",)
+
+    def __init__(self, index: int):
+        self.index = index
+
+
+class _Seq:
+    """A list, tuple or dict argument holding slots somewhere inside."""
+
+    __slots__ = ("kind", "items")
+
+    def __init__(self, kind, items):
+        self.kind, self.items = kind, items
+
+
+def _template(value, slots: dict):
+    """``value`` with every slot tensor replaced by its :class:`_Slot` (None: nothing to replace)."""
+    if isinstance(value, torch.Tensor):
+        index = slots.get(id(value))
+        return None if index is None else _Slot(index)
+    if isinstance(value, list | tuple):
+        parts = [_template(v, slots) for v in value]
+        if all(p is None for p in parts):
+            return None
+        return _Seq(type(value), [v if p is None else p for v, p in zip(value, parts)])
+    if isinstance(value, dict):
+        parts = {k: _template(v, slots) for k, v in value.items()}
+        if all(p is None for p in parts.values()):
+            return None
+        return _Seq(dict, {k: value[k] if parts[k] is None else parts[k] for k in value})
+    return None
+
+
+def _resolve(template, values: list):
+    if type(template) is _Slot:
+        return values[template.index]
+    if type(template) is not _Seq:
+        return template
+    if template.kind is dict:
+        return {k: _resolve(v, values) for k, v in template.items.items()}
+    items = [_resolve(v, values) for v in template.items]
+    return items if template.kind is list else template.kind(items)
+
+
+def flat_tensors(value, out: list | None = None) -> list:
+    out = [] if out is None else out
+    if isinstance(value, Tensor):
+        out.append(value)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            flat_tensors(v, out)
+    elif isinstance(value, dict):
+        for v in value.values():
+            flat_tensors(v, out)
+    return out
+
+
+class Program:
+    """One captured op as torch calls over slots (see the module docstring)."""
+
+    __slots__ = ("inputs", "calls", "writes", "size", "guards")
+
+    def __init__(self, inputs, calls, writes, size, guards=()):
+        # (arg position or None, shard index or None, torch tensor, its version at capture): cached
+        # values derive from these tensors, which must still be that argument's shard, unmodified.
+        self.guards = tuple(guards)
+        self.inputs = inputs  # [(position in the op's flat ttnn tensor args, shard index, slot)]
+        self.calls = calls  # [(func, kind, args or template, kwargs or template, fills, result slot(s))]
+        self.writes = writes  # [(which: "arg"/"out", position, [slot per shard])]
+        self.size = size
+
+    def run(self, arg_tensors: list, out_tensors: list) -> bool:
+        """Replay; False (nothing done) when a guarded source changed since the capture."""
+        for position, shard, source, version in self.guards:
+            if source._version != version or (
+                position is not None and arg_tensors[position]._shards[shard] is not source
+            ):
+                return False
+        values = [None] * self.size
+        for position, shard, slot in self.inputs:
+            values[slot] = arg_tensors[position]._shards[shard]
+        for func, kind, args, kwargs, fills, result_slots in self.calls:
+            if kind == _FLAT:  # the common case: slots only among the positional arguments
+                args = list(args)
+                for position, slot in fills:
+                    args[position] = values[slot]
+            elif kind == _NESTED:
+                args, kwargs = _resolve(args, values), _resolve(kwargs, values)
+            result = func(*args, **kwargs)
+            if type(result_slots) is int:
+                values[result_slots] = result
+            elif result_slots is not None:
+                for slot, tensor in zip(result_slots, _tensors(result, [])):
+                    values[slot] = tensor
+        for which, position, slots in self.writes:
+            target = (arg_tensors if which == "arg" else out_tensors)[position]
+            target._shards = [values[s] for s in slots]
+        return True
+
+
+_CONSTANT, _FLAT, _NESTED = 0, 1, 2
+
+
+def _call(func, call_args: tuple, call_kwargs: dict, slots: dict):
+    """(func, kind, args, kwargs, fills) of one recorded call: how its slot arguments are filled in."""
+    fills = [
+        (i, slots[id(a)]) for i, a in enumerate(call_args) if isinstance(a, torch.Tensor) and id(a) in slots
+    ]
+    nested_args = [
+        a for a in call_args if isinstance(a, list | tuple | dict) and _template(a, slots) is not None
+    ]
+    if not nested_args and _template(call_kwargs, slots) is None:
+        if not fills:
+            return func, _CONSTANT, call_args, call_kwargs, ()
+        filled = {i for i, _ in fills}  # not kept: the capture-time tensors would stay alive
+        kept = tuple(None if i in filled else a for i, a in enumerate(call_args))
+        return func, _FLAT, kept, call_kwargs, fills
+    args_t = _template(call_args, slots) or _Seq(tuple, list(call_args))
+    kwargs_t = _template(call_kwargs, slots) or _Seq(dict, dict(call_kwargs))
+    return func, _NESTED, args_t, kwargs_t, ()
+
+
+def capture(function, args: tuple, kwargs: dict):
+    """Run op ``function`` once, recording its torch program. Returns (outputs, Program or reason)."""
+    arg_tensors = flat_tensors((args, kwargs), [])
+    before = [list(t._shards) if t._shards is not None else None for t in arg_tensors]
+    recorder = _Recorder()
+    previous = _numerics.value_branches(False)
+    _recording.append(recorder)
+    try:
+        with recorder:
+            outputs = function(*args, **kwargs)
+    finally:
+        _recording.pop()
+        _numerics.value_branches(previous)
+    if recorder.dynamic is not None:
+        return outputs, recorder.dynamic
+    slots: dict[int, int] = {}
+    inputs = []
+    for position, shards in enumerate(before):
+        for index, shard in enumerate(shards or ()):
+            if id(shard) not in slots:
+                slots[id(shard)] = len(slots)
+                inputs.append((position, index, slots[id(shard)]))
+    calls = []
+    for func, call_args, call_kwargs, result in recorder.calls:
+        produced = _tensors(result, [])
+        if not produced and _name(func) in _METADATA:
+            continue  # shape, dtype... : no side effect, and its value was used as a constant already
+        call = _call(func, call_args, call_kwargs, slots)
+        result_slots = None
+        if isinstance(result, torch.Tensor):
+            if id(result) not in slots:
+                slots[id(result)] = len(slots)
+            result_slots = slots[id(result)]
+        elif produced:
+            result_slots = []
+            for tensor in produced:
+                if id(tensor) not in slots:
+                    slots[id(tensor)] = len(slots)
+                result_slots.append(slots[id(tensor)])
+        calls.append((*call, result_slots))
+    writes = []
+    out_tensors = flat_tensors(outputs, [])
+    for which, tensors, previous in (("arg", arg_tensors, before), ("out", out_tensors, None)):
+        for position, tensor in enumerate(tensors):
+            current = tensor._shards
+            old = previous[position] if previous is not None else None
+            if current is None or (
+                old is not None and len(old) == len(current) and all(a is b for a, b in zip(old, current))
+            ):
+                continue
+            ids = [slots.get(id(s)) for s in current]
+            if any(i is None for i in ids):
+                return outputs, "an output shard was not made by a recorded torch call"
+            writes.append((which, position, ids))
+    # Keep the recorded values alive until here so ids stayed unique; drop them now.
+    recorder.calls.clear()
+    where = {id(before[p][i]): (p, i) for p, i, _ in inputs}
+    guards, seen = [], set()
+    for source, version in recorder.guards:
+        made_here = id(source) in slots and id(source) not in where  # recomputed at every replay
+        if not made_here and id(source) not in seen:
+            seen.add(id(source))
+            guards.append((*where.get(id(source), (None, None)), source, version))
+    return outputs, Program(inputs, calls, writes, len(slots), guards)
