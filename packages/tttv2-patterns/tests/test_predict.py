@@ -44,3 +44,14 @@ def test_tttv1_precision_accuracy_follows_tttv1_per_model(device, architecture, 
     if architecture == "LlamaForCausalLM":
         assert layer.ffn.gate_proj.dtype == ttnn.bfloat8_b
         assert not layer.ffn.gate_proj.compute_kernel_config.fp32_dest_acc_en
+
+
+def test_cli_names_why_a_model_cannot_be_predicted(tmp_path, capsys):
+    import json
+
+    from tttv2_patterns.predict_cli import main
+
+    (tmp_path / "config.json").write_text(json.dumps(CONFIG))
+    assert main(["--config", str(tmp_path), "--device", "N150", "--prompt-len", "1000"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tttv2-predict: cannot predict") and "max_position_embeddings" in err, err

@@ -75,15 +75,20 @@ def main(argv=None) -> int:
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
     parser.add_argument("--plot", metavar="FILE", help="write a per-layer plot stacked by bound")
     args = parser.parse_args(argv)
-    result = predict_model(
-        args.config,
-        args.device,
-        batch=args.batch,
-        prompt_len=args.prompt_len,
-        strategy=args.strategy,
-        program=args.program,
-        traced=args.traced,
-    )
+    try:
+        result = predict_model(
+            args.config,
+            args.device,
+            batch=args.batch,
+            prompt_len=args.prompt_len,
+            strategy=args.strategy,
+            program=args.program,
+            traced=args.traced,
+        )
+    except (ValueError, RuntimeError, OSError) as error:
+        # A model that does not map, fit or split on the device: the reason, not a traceback.
+        print(f"tttv2-predict: cannot predict {args.config} on {args.device}: {error}", file=sys.stderr)
+        return 2
     print(json.dumps(result.to_dict(), indent=2, default=str) if args.json else format_report(result))
     if args.plot:
         plot_layers(result, args.plot)
