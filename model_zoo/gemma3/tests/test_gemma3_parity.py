@@ -14,9 +14,9 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from _parity import parity, write_tiny
 from tttv2_gemma3 import Gemma3
 from tttv2_patterns.family import CheckpointError
+from tttv2_testing.hf.parity import family_parity, write_tiny
 
 TINY = dict(
     vocab_size=256, hidden_size=64, intermediate_size=96, num_hidden_layers=6, num_attention_heads=4,
@@ -42,7 +42,7 @@ def checkpoint(tmp_path_factory):
 
 
 def test_gemma3_matches_hf(checkpoint, device_name):
-    lowest, greedy_equal = parity(Gemma3, checkpoint, device_name)
+    lowest, greedy_equal = family_parity(Gemma3, checkpoint, device_name)
     assert lowest >= PCC, f"lowest logits PCC {lowest:.6f} < {PCC}"
     assert greedy_equal
 
@@ -108,7 +108,7 @@ def test_each_feature_is_needed(checkpoint, device_name, monkeypatch, feature):
     monkeypatch.setattr(Gemma3, attribute, replacement)
     if feature in WEIGHTED:  # dropping a module with weights leaves checkpoint tensors unused: refused
         with pytest.raises(CheckpointError, match=WEIGHTED[feature]):
-            parity(Gemma3, checkpoint, device_name)
+            family_parity(Gemma3, checkpoint, device_name)
         return
-    lowest, _ = parity(Gemma3, checkpoint, device_name)
+    lowest, _ = family_parity(Gemma3, checkpoint, device_name)
     assert lowest < PCC, f"{feature} off still gives PCC {lowest:.6f}: the test cannot see it"

@@ -1,6 +1,6 @@
 """Mistral (sliding window) vs HF transformers fp32 on a tiny random checkpoint.
 
-PCC bar 0.9999 (the issue's target for the accuracy strategy, see _parity.py). The window (6) is
+PCC bar 0.9999 (the issue's target for the accuracy strategy, see tttv2_testing.hf.parity). The window (6) is
 shorter than the 20-token prompt, so attending to everything measurably changes the logits.
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from _parity import PCC, parity, write_tiny
 from tttv2_mistral import Mistral
+from tttv2_testing.hf.parity import PCC, family_parity, write_tiny
 
 TINY = dict(
     vocab_size=256, hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
@@ -29,7 +29,7 @@ def checkpoint(tmp_path_factory):
 
 
 def test_mistral_matches_hf(checkpoint, device_name):
-    lowest, greedy_equal = parity(Mistral, checkpoint, device_name)
+    lowest, greedy_equal = family_parity(Mistral, checkpoint, device_name)
     assert lowest >= PCC, f"lowest logits PCC {lowest:.6f} < {PCC}"
     assert greedy_equal
 
@@ -42,5 +42,5 @@ def test_sliding_window_is_needed(checkpoint, device_name, monkeypatch):
         return dataclasses.replace(spec, attention=dataclasses.replace(spec.attention, sliding_window=None))
 
     monkeypatch.setattr(Mistral, "layer_spec", classmethod(layer_spec))
-    lowest, _ = parity(Mistral, checkpoint, device_name)
+    lowest, _ = family_parity(Mistral, checkpoint, device_name)
     assert lowest < PCC, f"sliding window off still gives PCC {lowest:.6f}"

@@ -1,6 +1,6 @@
 """Mixtral vs HF transformers fp32 on a tiny random checkpoint, and one test per distinguishing feature.
 
-PCC bar 0.9999 (the issue's target for the accuracy strategy, see _parity.py). The tiny model has 8
+PCC bar 0.9999 (the issue's target for the accuracy strategy, see tttv2_testing.hf.parity). The tiny model has 8
 experts, top 2; the checkpoint spells experts ``w1 / w3 / w2`` under ``block_sparse_moe``. Switched
 off, each feature must fail: top-k 1, no renormalisation, the ``w1``/``w3`` renames swapped (gate and
 up exchanged). Routing flips from a near-tie are reported with the router margin.
@@ -12,8 +12,8 @@ import dataclasses
 
 import pytest
 import torch
-from _parity import PCC, PROMPT, parity, write_tiny
 from tttv2_mixtral import MIXTRAL_LAYOUT, Mixtral
+from tttv2_testing.hf.parity import PCC, PROMPT, family_parity, write_tiny
 
 TINY = dict(
     vocab_size=256, hidden_size=64, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
@@ -72,7 +72,7 @@ def test_checkpoint_spells_experts_w1_w2_w3(checkpoint):
 
 def test_mixtral_matches_hf(checkpoint, device_name):
     _experts_split(device_name)
-    lowest, greedy_equal = parity(Mixtral, checkpoint, device_name)
+    lowest, greedy_equal = family_parity(Mixtral, checkpoint, device_name)
     margin = router_margin(checkpoint)
     print(f"mixtral {device_name}: lowest logits PCC {lowest:.6f}, min router margin {margin:.2e}")
     assert lowest >= PCC, f"lowest logits PCC {lowest:.6f} < {PCC} (min router margin {margin:.2e})"
@@ -91,7 +91,7 @@ def test_each_routing_feature_is_needed(checkpoint, device_name, monkeypatch, ch
         return dataclasses.replace(spec, ffn=dataclasses.replace(spec.ffn, **change))
 
     monkeypatch.setattr(Mixtral, "layer_spec", classmethod(layer_spec))
-    lowest, _ = parity(Mixtral, checkpoint, device_name)
+    lowest, _ = family_parity(Mixtral, checkpoint, device_name)
     assert lowest < PCC, f"{change}: PCC {lowest:.6f} still passes, the test cannot see it"
 
 
@@ -102,5 +102,5 @@ def test_expert_renames_are_needed(checkpoint, device_name, monkeypatch):
         key_renames=(("ffn", "w3", "gate_proj"), ("ffn", "w1", "up_proj"), ("ffn", "w2", "down_proj")),
     )
     monkeypatch.setattr(Mixtral, "checkpoint_layout", swapped)
-    lowest, _ = parity(Mixtral, checkpoint, device_name)
+    lowest, _ = family_parity(Mixtral, checkpoint, device_name)
     assert lowest < PCC, f"gate and up swapped: PCC {lowest:.6f} still passes"

@@ -1,6 +1,6 @@
 """Qwen2 (QKV bias) and Qwen3 (QK-norm) vs HF transformers fp32 on tiny random checkpoints.
 
-PCC bar 0.9999 (the issue's target for the accuracy strategy, see _parity.py); switching a feature
+PCC bar 0.9999 (the issue's target for the accuracy strategy, see tttv2_testing.hf.parity); switching a feature
 off must fail: a dropped module with weights is refused by the checkpoint check, a wrong bias flag
 likewise (its tensors go unused or missing).
 """
@@ -10,9 +10,9 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from _parity import PCC, parity, write_tiny
 from tttv2_patterns.family import CheckpointError
 from tttv2_qwen import Qwen
+from tttv2_testing.hf.parity import PCC, family_parity, write_tiny
 
 TINY = dict(
     vocab_size=256, hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
@@ -35,7 +35,7 @@ def checkpoint(request, tmp_path_factory):
 
 
 def test_qwen_matches_hf(checkpoint, device_name):
-    lowest, greedy_equal = parity(Qwen, checkpoint[1], device_name)
+    lowest, greedy_equal = family_parity(Qwen, checkpoint[1], device_name)
     assert lowest >= PCC, f"{checkpoint[0]}: lowest logits PCC {lowest:.6f} < {PCC}"
     assert greedy_equal
 
@@ -56,4 +56,4 @@ def test_each_feature_is_needed(tmp_path, device_name, monkeypatch, kind, change
     folder = _checkpoint(tmp_path / kind, kind)
     monkeypatch.setattr(Qwen, "layer_spec", classmethod(layer_spec))
     with pytest.raises(CheckpointError, match=tensor):
-        parity(Qwen, folder, device_name)
+        family_parity(Qwen, folder, device_name)

@@ -1,6 +1,6 @@
 """Qwen3-MoE vs HF transformers fp32 on a tiny random checkpoint, and one test per distinguishing feature.
 
-PCC bar 0.9999 (the issue's target for the accuracy strategy, see _parity.py). The tiny model has 8
+PCC bar 0.9999 (the issue's target for the accuracy strategy, see tttv2_testing.hf.parity). The tiny model has 8
 experts, top 2, one dense layer (``mlp_only_layers``) between MoE layers, QK-norm; each feature
 switched off must fail: wrong top-k, renormalisation flipped, the dense layer mapped as MoE (its
 tensors do not fit), QK-norm dropped (its weights go unused). Routing flips from a near-tie are
@@ -13,9 +13,9 @@ import dataclasses
 
 import pytest
 import torch
-from _parity import PCC, parity, write_tiny
 from tttv2_patterns.family import CheckpointError
 from tttv2_qwen3_moe import Qwen3Moe
+from tttv2_testing.hf.parity import PCC, family_parity, write_tiny
 
 TINY = dict(
     vocab_size=256, hidden_size=64, intermediate_size=96, moe_intermediate_size=64, num_hidden_layers=3,
@@ -59,7 +59,7 @@ def test_checkpoint_has_per_expert_keys_and_one_dense_layer(checkpoint):
 
 def test_qwen3_moe_matches_hf(checkpoint, device_name):
     _experts_split(device_name)
-    lowest, greedy_equal = parity(Qwen3Moe, checkpoint, device_name)
+    lowest, greedy_equal = family_parity(Qwen3Moe, checkpoint, device_name)
     print(
         f"qwen3_moe {device_name}: lowest logits PCC {lowest:.6f}, router margins {router_margins(checkpoint)}"
     )
@@ -71,8 +71,8 @@ def test_qwen3_moe_matches_hf(checkpoint, device_name):
 
 def router_margins(folder) -> list[float]:
     """Smallest k-th minus (k+1)-th router probability per MoE layer over the prompt (HF fp32)."""
-    from _parity import PROMPT
     from transformers import AutoModelForCausalLM
+    from tttv2_testing.hf.parity import PROMPT
 
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
     margins, k = [], TINY["num_experts_per_tok"]
@@ -113,7 +113,7 @@ def _replace_ffn(**changes):
 def test_each_routing_feature_is_needed(checkpoint, device_name, monkeypatch, change):
     _experts_split(device_name)
     monkeypatch.setattr(Qwen3Moe, "layer_spec", _replace_ffn(**change))
-    lowest, _ = parity(Qwen3Moe, checkpoint, device_name)
+    lowest, _ = family_parity(Qwen3Moe, checkpoint, device_name)
     assert lowest < PCC, f"{change}: PCC {lowest:.6f} still passes, the test cannot see it"
 
 
@@ -123,7 +123,7 @@ def test_dense_layers_and_qk_norm_are_needed(checkpoint, device_name, monkeypatc
 
     monkeypatch.setattr(family, "is_sparse_layer", lambda config, index: True)
     with pytest.raises(CheckpointError, match="layers.1"):
-        parity(Qwen3Moe, checkpoint, device_name)
+        family_parity(Qwen3Moe, checkpoint, device_name)
     monkeypatch.undo()
 
     def no_qk_norm(cls, config, index):
@@ -132,4 +132,4 @@ def test_dense_layers_and_qk_norm_are_needed(checkpoint, device_name, monkeypatc
 
     monkeypatch.setattr(Qwen3Moe, "layer_spec", classmethod(no_qk_norm))
     with pytest.raises(CheckpointError, match="q_norm.weight"):
-        parity(Qwen3Moe, checkpoint, device_name)
+        family_parity(Qwen3Moe, checkpoint, device_name)
