@@ -12,6 +12,7 @@ from tttv2_hwconfig.perf_model import (
     PREDICTION_LABEL,
     PerfConstants,
     Prediction,
+    host_sampling_s,
     predict_op,
     predict_op_latency_s,
     predict_trace,
@@ -204,6 +205,32 @@ def test_fitted_constants_are_loaded_and_non_negative():
     fitted = PerfConstants.fitted()
     assert all(getattr(fitted, name) >= 0 for name in PerfConstants.FIELDS)
     assert fitted.op_fixed_s > 0  # a fit that needed no per-op time would mean the cited terms overshoot
+
+
+def test_matrix_engine_ops_take_their_own_fixed_time():
+    constants = PerfConstants(
+        op_fixed_s=4e-6, ccl_fixed_s=0.0, host_untraced_op_s=0.0, matmul_op_fixed_s=24e-6
+    )
+    for name, fixed in (("ttnn.linear", 24e-6), ("ttnn.transformer.scaled_dot_product_attention_decode", 24e-6),
+                        ("ttnn.add", 4e-6), ("ttnn.rms_norm", 4e-6)):  # fmt: skip
+        assert predict_op(op(name=name), "N150", constants=constants).overhead_s == fixed, name
+    # Without a matmul figure every op takes op_fixed_s (the constants of earlier fits).
+    assert predict_op(op(name="ttnn.linear"), "N150", constants=CONSTANTS).overhead_s == 5e-6
+
+
+def test_host_sampling_is_the_logits_read_over_pcie_plus_host_time_per_logit():
+    pcie_gen4_x16 = 16e9 * 16 * 128 / 130 / 8  # docs.tenstorrent.com Wormhole: "PCI Express 4.0 x16"
+    pcie_gen5_x16 = 500e9 / 8  # tt-system-firmware Blackhole: "16 PCIe 5.0 lanes for 500 Gb/s"
+    logits = 32 * 128256
+    none = PerfConstants(0.0, 0.0, 0.0)
+    assert host_sampling_s("N150", 32, 128256, constants=none) == pytest.approx(logits * 2 / pcie_gen4_x16)
+    assert host_sampling_s("P150", 32, 128256, constants=none) == pytest.approx(logits * 2 / pcie_gen5_x16)
+    measured = PerfConstants(0.0, 0.0, 0.0, host_sampling_s_per_logit=5e-9)
+    assert host_sampling_s("N150", 32, 128256, constants=measured) == pytest.approx(
+        logits * 2 / pcie_gen4_x16 + logits * 5e-9
+    )
+    with pytest.raises(ValueError, match="batch_rows and vocab must be >= 1"):
+        host_sampling_s("N150", 0, 128256)
 
 
 def test_tokens_per_s_per_user():

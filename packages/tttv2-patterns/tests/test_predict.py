@@ -28,6 +28,21 @@ def test_a_decode_batch_of_32_users_is_predicted(device_name):
     assert full.ttft_s == pytest.approx(one.ttft_s, rel=0.05)  # one user's prefill either way
 
 
+def test_tttv1_program_pays_host_sampling_at_batch_above_one(device_name):
+    # TTTv1's demo reads the 32-row logits back and samples on the host when batch > 1; TTTv2 does not.
+    from tttv2_hwconfig.perf_model import host_sampling_s
+
+    v1_one = predict_model(CONFIG, device=device_name, batch=1, prompt_len=32, program="tttv1-precision")
+    v1_full = predict_model(CONFIG, device=device_name, batch=32, prompt_len=32, program="tttv1-precision")
+    v2_full = predict_model(CONFIG, device=device_name, batch=32, prompt_len=32)
+    expected = host_sampling_s(device_name, 32, TINY_LLAMA["vocab_size"])
+    assert expected > 0
+    assert (v1_one.host_sampling_s, v2_full.host_sampling_s) == (0.0, 0.0)
+    assert v1_full.host_sampling_s == pytest.approx(expected)
+    device_only = v1_full.decode.total_latency_s + v1_full.ttft_s - v1_full.prefill.total_latency_s
+    assert v1_full.decode_step_s == pytest.approx(device_only + expected)
+
+
 @pytest.mark.parametrize(
     ("architecture", "attention_dtype"),
     [("LlamaForCausalLM", "bfloat8_b"), ("Qwen2ForCausalLM", "bfloat16")],

@@ -8,9 +8,11 @@ Every figure below carries its public source in a comment. Abbreviations used in
 
 - [WH-SPEC]   docs.tenstorrent.com/aibs/wormhole/specifications.html (n150/n300 card table)
 - [BH-SPEC]   docs.tenstorrent.com/aibs/blackhole/specifications.html (p100a/p150a/p150b card table)
+- [WH-INSTALL] docs.tenstorrent.com/aibs/wormhole/index.html, Pre-Installation: "PCI Express 4.0 x16 slot"
 - [BH-FW]     docs.tenstorrent.com/tt-system-firmware .../tt_blackhole_configuration (board variants,
               asic_fmax) and tt-system-firmware release v19.5.0 (Jan 2026: every p150 presents
-              120 Tensix cores), quoted in tenstorrent/tt-metal issue #47014 / PR #47015
+              120 Tensix cores), quoted in tenstorrent/tt-metal issue #47014 / PR #47015; its
+              Blackhole overview: "16 PCIe 5.0 lanes for 500 Gb/s of throughput"
 - [SOC-WH]    tenstorrent/tt-metal tt_metal/soc_descriptors/wormhole_b0_80_arch.yaml
 - [SOC-BH]    tenstorrent/tt-metal tt_metal/soc_descriptors/blackhole_140_arch.yaml
 - [CORE-WH]   tt_metal/core_descriptors/wormhole_b0_80_arch{,_eth_dispatch}.yaml (shipped in the
@@ -90,6 +92,13 @@ CCL_LINK_EFFICIENCY: Mapping[str, Mapping[str, float]] = types.MappingProxyType(
         # [CCL-BW]: Blackhole links run at half rate today: 50 GB/s rated x 0.5 x ~0.81 utilization.
         "blackhole": types.MappingProxyType({"linear": 0.5 * 0.81, "ring": 0.5 * 0.815}),
     }
+)
+# The card's host link, per direction (a peak; the perf model uses it only for logits read back by a
+# demo that samples on the host). [WH-INSTALL] the n150/n300 need a "PCI Express 4.0 x16 slot":
+# 16 GT/s x 16 lanes x 128/130 / 8 bits = 31.5 GB/s. [BH-FW] Blackhole: "16 PCIe 5.0 lanes for
+# 500 Gb/s of throughput" = 62.5 GB/s.
+HOST_LINK_BYTES_PER_S: Mapping[str, float] = types.MappingProxyType(
+    {"wormhole_b0": 16e9 * 16 * 128 / 130 / 8, "blackhole": 500e9 / 8}
 )
 # ASSUMED (neither cited nor fitted; see docs/perf_model.md): an L1-resident operand streams through a
 # core's NoC port at 32 bytes/cycle per direction, two NoCs per core.

@@ -12,7 +12,7 @@ Per op, on one chip (the busiest chip of a mesh: ops are recorded per chip)::
     l1_s       = L1 bytes / (cores_used * L1 bytes/cycle/core * clock)
     ccl_s      = ccl_fixed + hops * hop_latency + ccl_bytes / (links * link bandwidth * efficiency(topology))
                  (links: the num_links the emulator recorded for the op, else the axis's catalog links)
-    dispatch_s = op_fixed                                   (device-side cost of launching one op)
+    dispatch_s = op_fixed, or matmul_op_fixed for matrix-engine ops (device-side cost of one op)
     traced:    latency = max(compute_s, dram_s, l1_s) + ccl_s + dispatch_s
     untraced:  latency = max(host_untraced_op, traced latency)   (the host enqueues ops one by one)
 
@@ -40,6 +40,7 @@ from .catalog import (
     CCL_HOP_LATENCY_S,
     CCL_LINK_EFFICIENCY,
     DRAM_SHARDED_EFFICIENCY,
+    HOST_LINK_BYTES_PER_S,
     INTERLEAVED_DRAM_SLOWDOWN,
     L1_BYTES_PER_CYCLE_PER_CORE,
     MATRIX_FLOPS_PER_CYCLE_PER_CORE_LOFI,
@@ -73,20 +74,41 @@ class PerfConstants:
         step_fixed_s: FITTED time of a decode step outside its ops (writing the step's inputs,
             launching the trace, reading back the tokens); added once per step by the callers that
             predict a whole step (``tttv2_patterns.predict``), not by ``predict_trace``.
+        matmul_op_fixed_s: FITTED fixed time of a matrix-engine op (linear / matmul / SDPA) in
+            place of ``op_fixed_s``: multi-core matmuls set up more circular buffers and multicasts
+            than an element-wise op. ``None``: ``op_fixed_s`` for every op.
+        host_sampling_s_per_logit: MEASURED host CPU seconds per logit to untilize read-back
+            logits and take their argmax (``benchmarks/bench_host_sampling.py`` with the real
+            ttnn wheel); used by ``host_sampling_s`` for programs that sample on the host.
     """
 
     op_fixed_s: float
     ccl_fixed_s: float
     host_untraced_op_s: float
     step_fixed_s: float = 0.0
+    matmul_op_fixed_s: float | None = None
+    host_sampling_s_per_logit: float = 0.0
 
-    FIELDS = ("op_fixed_s", "ccl_fixed_s", "host_untraced_op_s", "step_fixed_s")
+    FIELDS = (
+        "op_fixed_s",
+        "ccl_fixed_s",
+        "host_untraced_op_s",
+        "step_fixed_s",
+        "matmul_op_fixed_s",
+        "host_sampling_s_per_logit",
+    )
 
     @classmethod
     def fitted(cls) -> PerfConstants:
         """The constants in ``tttv2_hwconfig/data/perf_fit.json`` (written by the calibration)."""
         data = json.loads(resources.files("tttv2_hwconfig").joinpath("data", FIT_FILE).read_text())
-        return cls(**{name: float(data.get(name, 0.0)) for name in cls.FIELDS})
+        return cls(**{name: float(data[name]) for name in cls.FIELDS if data.get(name) is not None})
+
+    def fixed_s(self, name: str) -> float:
+        """The fixed device time of one op called ``name`` (``matmul_op_fixed_s`` for matrix-engine ops)."""
+        if self.matmul_op_fixed_s is not None and is_matrix_engine_op(name):
+            return self.matmul_op_fixed_s
+        return self.op_fixed_s
 
 
 @dataclass(frozen=True)
@@ -256,7 +278,7 @@ def predict_op(
             f"{name}: cores_used must be in 1..{spec.compute_cores} (the {spec.compute_grid[0]}x"
             f"{spec.compute_grid[1]} compute grid of {spec.name}), got {cores}"
         )
-    overhead_s = constants.op_fixed_s if dispatch_overhead_s is None else float(dispatch_overhead_s)
+    overhead_s = constants.fixed_s(name) if dispatch_overhead_s is None else float(dispatch_overhead_s)
     scope = str(getattr(record, "scope", "") or "")
     if is_ccl_op(name):
         ccl_s = _ccl_seconds(name, ccl_bytes, record, spec, constants)
@@ -282,6 +304,24 @@ def predict_trace(records: Iterable, spec: DeviceSpec | str, **options) -> Predi
     spec = device_spec(spec)
     ops = tuple(predict_op(r, spec, **options) for r in records)
     return Prediction(device_name=spec.name, ops=ops, traced=options.get("traced", True))
+
+
+def host_sampling_s(
+    spec: DeviceSpec | str, batch_rows: int, vocab: int, *, constants: PerfConstants | None = None
+) -> float:
+    """PREDICTED host time of one decode step that samples on the host instead of the device.
+
+    The step reads ``batch_rows x vocab`` bfloat16 logits back over the card's host link
+    (``HOST_LINK_BYTES_PER_S``, a peak) and the host CPU untilizes them and takes the argmax
+    (``constants.host_sampling_s_per_logit``, MEASURED with the real wheel on a CI host, not on a
+    device's host). TTTv2 samples on the device; TTTv1's demo does this whenever batch > 1.
+    """
+    spec = device_spec(spec)
+    constants = constants or _FITTED()
+    if batch_rows < 1 or vocab < 1:
+        raise ValueError(f"host_sampling_s: batch_rows and vocab must be >= 1, got {batch_rows} and {vocab}")
+    logits = batch_rows * vocab
+    return logits * 2 / HOST_LINK_BYTES_PER_S[spec.arch] + logits * constants.host_sampling_s_per_logit
 
 
 def tokens_per_s_per_user(decode_step_latency_s: float) -> float:

@@ -25,15 +25,21 @@ from tttv2_hwconfig.perf_model import (
     PREDICTION_LABEL,
     KindRow,
     Prediction,
+    host_sampling_s,
     is_matrix_engine_op,
     predict_trace,
 )
 
+from tttv2_patterns.decode_trace import DECODE_ROWS
 from tttv2_patterns.model_families import family_for
 from tttv2_patterns.shapes_only import shapes_only_model
 
 # TTTv2's decode step is traced by default (CausalLM(enable_trace=True)); predictions say which.
 TRACED_DECODE_AVAILABLE = True
+# Programs whose decode step samples on the host when more than one user decodes: TTTv1's demo
+# (tt-metal models/tt_transformers/demo/simple_text_demo.py: ``argmax_on_device = False if
+# (batch_size > 1 or temperature != 0)``) reads every step's logits back; TTTv2 samples on device.
+HOST_SAMPLING_PROGRAMS = ("tttv1-precision",)
 _LAYER = re.compile(r"(?:^|\.)layers\.(\d+)\.")
 
 
@@ -79,6 +85,7 @@ class ModelPrediction:
     per_layer: dict[int, dict[str, float]] = field(repr=False)
     decode: Prediction = field(repr=False, compare=False)
     prefill: Prediction = field(repr=False, compare=False)
+    host_sampling_s: float = 0.0  # per decode step, for a program that samples on the host (in decode_step_s)
 
     @property
     def tokens_per_s_per_user(self) -> float:
@@ -157,6 +164,9 @@ def predict_model(
         decode if traced else predict_trace(decode_records, spec_name, traced=True, constants=constants)
     )
     step_fixed = constants.step_fixed_s  # inputs, trace launch, token readback: once per step
+    host_s = 0.0
+    if program in HOST_SAMPLING_PROGRAMS and batch > 1:  # every row of the 32-row logits tensor is read
+        host_s = host_sampling_s(spec_name, DECODE_ROWS, spec.embedding.vocab_size, constants=constants)
     return ModelPrediction(
         model=str(raw.get("_name_or_path") or raw.get("name") or (raw.get("architectures") or ["?"])[0]),
         device=spec_name,
@@ -165,8 +175,8 @@ def predict_model(
         strategy=strategy,
         program=program,
         traced=traced,
-        decode_step_s=decode.total_latency_s + step_fixed,
-        decode_step_traced_s=decode_traced.total_latency_s + step_fixed,
+        decode_step_s=decode.total_latency_s + step_fixed + host_s,
+        decode_step_traced_s=decode_traced.total_latency_s + step_fixed + host_s,
         ttft_s=prefill.total_latency_s + step_fixed,
         decode_ops=len(decode.ops),
         prefill_ops=len(prefill.ops),
@@ -176,6 +186,7 @@ def predict_model(
         per_layer=per_layer(decode),
         decode=decode,
         prefill=prefill,
+        host_sampling_s=host_s,
     )
 
 

@@ -35,6 +35,11 @@ def format_report(result: ModelPrediction) -> str:
         )
     totals = ", ".join(f"{b} {s * 1e3:.2f} ms" for b, s in result.decode_by_bound.items() if s)
     lines.append(f"by bound: {totals}")
+    if result.host_sampling_s:
+        lines.append(
+            f"host sampling: {result.host_sampling_s * 1e3:.2f} ms/step in the step above "
+            f"({result.program} reads the logits back and samples on the host at batch > 1; TTTv2 samples on device)"
+        )
     return "\n".join(lines)
 
 
