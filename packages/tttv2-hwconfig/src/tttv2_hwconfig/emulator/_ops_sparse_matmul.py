@@ -19,7 +19,8 @@ Numerics are those of ``ttnn.matmul`` (``_ops_matmul``): the same math-fidelity 
 the operands, float32 sums, bfloat16 rounding without ``fp32_dest_acc_en``, and the op's own
 default fidelity (LoFi, as for any matmul given a program config). Host compute runs every pair
 and masks (a pure torch program, replayable in a trace); the op record charges the device FLOPs
-of the active pairs only (``nnz``, or the count of non-zero entries; every pair in shapes-only runs).
+of the active pairs only (``nnz``, or the count of non-zero entries; every pair in shapes-only runs)
+on the busiest device, and lists each device's count (``attributes["active_pairs_per_device"]``).
 
 Not modelled: indexed/gather mode (``indices``, ``bias``), compact outputs ``[1, nnz, M, N]``,
 custom tiles (``output_tile``), sharded operands, ``global_cb`` / ``sub_device_id``.
@@ -520,6 +521,7 @@ def sparse_matmul(
         program_config=type(program_config).__name__,
         fp32_dest_acc_en=fp32_acc,
         active_pairs=active,
+        active_pairs_per_device=tuple(nnz if c is None and nnz is not None else c for c in counts),
         pairs=pairs,
     )
     return out
