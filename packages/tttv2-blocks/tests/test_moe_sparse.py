@@ -173,6 +173,7 @@ def test_sparse_matmul_computes_only_the_routed_pairs(device, mode, rows):
         per_device = list(record.attributes["active_pairs_per_device"])
         assert per_device == expected, f"{record.name}: computed pairs {per_device}, router routes {expected}"
         assert record.attributes["pairs"] == -(-rows // 32) * local
+    print(f"{mode} {rows} rows {device}: pairs computed per device {expected} of {record.attributes['pairs']}")
     if rows == 1:
         assert sum(expected) == TOP_K  # one token: exactly its top-8 experts run, 120 of 128 are skipped
 

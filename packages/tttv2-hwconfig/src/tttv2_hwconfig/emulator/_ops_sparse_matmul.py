@@ -8,10 +8,12 @@ Semantics (ttnn 0.81.1 docstring, "Supported Modes"; ``compute_sparse_matmul_out
     True               True               [1, E, M, K]  [1, E, K, N]  [1, 1, 1, E]   [1, E, M, N]
     True               False              [A, E, M, K]  [1, E, K, N]  [1, 1, A, E]   [A, E, M, N]
 
-An output block is ``A[a] @ B[e]`` where the sparsity entry of the pair ``(a, e)`` (row-major over
-A's batch then B's batch, the scan order of the kernels) is non-zero, and **zero** elsewhere (the
-op zero-fills its output before the kernels write the active blocks). Only zero versus non-zero
-matters; the value of a non-zero entry does not scale anything. With ``nnz`` the kernels loop
+An output block is ``A[a] @ B[e]`` where the sparsity entry of the pair ``(a, e)`` is non-zero, and
+**zero** elsewhere (the op zero-fills its output before the kernels write the active blocks). The
+in0 reader (kernels/dataflow/reader_bmm_tile_layout_in0_sender_padding.cpp) reads sparsity page
+``a`` (one row-major row of E entries) per A batch and tests entry ``e`` as raw 16 bits
+(``uint16_t[bB] != 0``): the value of a non-zero entry scales nothing, and ``-0.0`` counts as
+non-zero. With ``nnz`` the kernels loop
 exactly ``nnz`` times, so ``nnz`` must equal ``count_nonzero(sparsity)`` or the device hangs; the
 host cannot check this on the device, the emulator can and does (a rule, stricter on purpose).
 
@@ -209,7 +211,9 @@ R_MODE_SHAPES = _r(
 R_SPARSITY_ROW = _r(
     "sparsity_last_dim",
     "sparsity's last dim is B's batch E (one row-major page of E entries per A batch)",
-    f"{_DOC}: Supported Modes table; {_FACTORY} (sparsity read a page of batchB entries at a time)",
+    f"{_DOC}: Supported Modes table; ttnn/cpp/ttnn/operations/matmul/device/kernels/dataflow/"
+    "reader_bmm_tile_layout_in0_sender_padding.cpp: kernel_main (noc_async_read_page(b, s_sparsity) "
+    "then uint16_t[bB] for bB < batchB)",
 )
 R_INTERLEAVED = _r(
     "interleaved",
@@ -397,9 +401,15 @@ def _validate_program_config(pc, a, b, device, fp32_acc: bool) -> int:
     return blocks
 
 
+def _active(sparsity: torch.Tensor) -> torch.Tensor:
+    """Entries whose 16 bits are not all zero: the reader tests the raw bfloat16 (``uint16_t[bB] != 0``),
+    so ``-0.0`` (0x8000) and NaN mark a pair active and only ``+0.0`` skips it."""
+    return (sparsity != 0) | torch.signbit(sparsity)
+
+
 def _keep_active(out: torch.Tensor, sparsity: torch.Tensor, mask_shape) -> torch.Tensor:
     """``out`` where the pair's sparsity entry is non-zero, exact zeros elsewhere (even for inf/NaN inputs)."""
-    active = (sparsity != 0).reshape(mask_shape)
+    active = _active(sparsity).reshape(mask_shape)
     return torch.where(active, out, torch.zeros((), dtype=out.dtype, device=out.device))
 
 
@@ -471,7 +481,7 @@ def sparse_matmul(
 
     counts = []
     for shard in sparsity.shards[:1] if sparsity.num_shards == 1 else sparsity.shards:
-        counts.append(None if shard.is_meta else int(torch.count_nonzero(shard)))
+        counts.append(None if shard.is_meta else int(torch.count_nonzero(_active(shard))))
     if nnz is not None:
         for index, count in enumerate(counts):
             check(

@@ -139,6 +139,18 @@ def skipped_pairs_are_zero_despite_inf(d):
     assert torch.all(out[0, 1, 0, 0] == 0) and torch.all(out[0, 1, 0, 2] == 0)
 
 
+def negative_zero_is_active(d):
+    """The reader tests raw bfloat16 bits: -0.0 (0x8000) computes its pair, +0.0 skips it."""
+    mask = torch.tensor([-0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]).reshape(S_SHAPE)
+    a_data, b_data = torch.randn(A_SHAPE), torch.randn(B_SHAPE)
+    out = call(
+        d, a=dev(d, A_SHAPE, data=a_data), b=dev(d, B_SHAPE, data=b_data), s=sparsity(d, data=mask), nnz=1
+    )
+    got = _torch(out)
+    assert torch.count_nonzero(got[0, 0, 0, 0]) > 0
+    assert all(torch.all(got[0, j, 0, e] == 0) for j in range(2) for e in range(4) if (j, e) != (0, 0))
+
+
 CASES = [
     Case("sparse_matmul.on_device", lambda d: call(d, a=host(A_SHAPE))),
     Case("sparse_matmul.same_device", on_other_device),
@@ -242,6 +254,7 @@ CONTROLS = [
     Control(OP, a_sparse_values, name="a_sparse_only"),
     Control(OP, into_preallocated, name="optional_output_tensor"),
     Control(OP, skipped_pairs_are_zero_despite_inf, name="skipped_pairs_zero"),
+    Control(OP, negative_zero_is_active, name="negative_zero_active"),
     Control(
         OP,
         lambda d: call(
