@@ -21,8 +21,9 @@ Numerics are those of ``ttnn.matmul`` (``_ops_matmul``): the same math-fidelity 
 the operands, float32 sums, bfloat16 rounding without ``fp32_dest_acc_en``, and the op's own
 default fidelity (LoFi, as for any matmul given a program config). Host compute runs every pair
 and masks (a pure torch program, replayable in a trace); the op record charges the device FLOPs
-of the active pairs only (``nnz``, or the count of non-zero entries; every pair in shapes-only runs)
-on the busiest device, and lists each device's count (``attributes["active_pairs_per_device"]``).
+and the bytes of the active pairs only (``nnz``, or the count of non-zero entries; every pair in
+shapes-only runs, which have no values: an upper bound) on the busiest device, and lists each
+device's count (``attributes["active_pairs_per_device"]``).
 
 Not modelled: indexed/gather mode (``indices``, ``bias``), compact outputs ``[1, nnz, M, N]``,
 custom tiles (``output_tile``), sharded operands, ``global_cb`` / ``sub_device_id``.
@@ -519,12 +520,18 @@ def sparse_matmul(
     pairs = batch_b if a_sparse and b_sparse else batch_a * batch_b
     active = nnz if nnz is not None else max((c if c is not None else pairs) for c in counts)
     flops = 2 * _tiles(m) * _tiles(k) * _tiles(n) * TILE_SIZE**3 * active
+    # The kernels read A's and B's matrices of each active pair (in0 per pair; in1 per pair) and
+    # write the whole (zero-filled) output: what the roofline charges, not every expert's weights.
+    a_matrices = batch_b if a_sparse and b_sparse else math.prod(a.shape[:-2])
+    pair_bytes = a.device_nbytes // a_matrices + b.device_nbytes // batch_b
+    bytes_moved = active * pair_bytes + sparsity.device_nbytes + out.device_nbytes
     record(
         _OP,
         device,
         [a, b, sparsity],
         [out],
         flops=flops,
+        bytes_moved=bytes_moved,
         math_fidelity=fidelity,
         compute_dtype=min(a.dtype, b.dtype, key=dense._PRECISION_RANK.__getitem__),
         cores_used=cores,
