@@ -31,9 +31,10 @@ from _pcc import pcc
 from test_moe import HIDDEN, hf_out, randomize, router_margin, unfuse
 from transformers import Qwen3MoeConfig
 from transformers.models.qwen3_moe.modeling_qwen3_moe import Qwen3MoeSparseMoeBlock
-from tttv2_blocks import MoE, MoESpec, get_default_impl_config
+from tttv2_blocks import MoE, MoESpec, get_default_impl_config, program_configs
 from tttv2_blocks.moe import default_path
 from tttv2_hwconfig import ttnn
+from tttv2_hwconfig.emulator._rules import RuleViolation
 
 THRESHOLD = 0.9999
 TIE_GAP = 1e-4  # logit gaps below this are reported as near-ties (float32 summation order is ~1e-6)
@@ -173,7 +174,9 @@ def test_sparse_matmul_computes_only_the_routed_pairs(device, mode, rows):
         per_device = list(record.attributes["active_pairs_per_device"])
         assert per_device == expected, f"{record.name}: computed pairs {per_device}, router routes {expected}"
         assert record.attributes["pairs"] == -(-rows // 32) * local
-    print(f"{mode} {rows} rows {device}: pairs computed per device {expected} of {record.attributes['pairs']}")
+    print(
+        f"{mode} {rows} rows {device}: pairs computed per device {expected} of {record.attributes['pairs']}"
+    )
     if rows == 1:
         assert sum(expected) == TOP_K  # one token: exactly its top-8 experts run, 120 of 128 are skipped
 
@@ -234,3 +237,41 @@ def test_traced_sparse_decode_replays_new_routing_bit_for_bit(device):
         assert torch.equal(replayed, eager)
         assert pcc(hf_out(hf, x), replayed) >= THRESHOLD
     ttnn.release_trace(device, trace_id)
+
+
+def test_sparse_path_overrides_that_cannot_work_name_the_config_path(device):
+    spec = MoESpec(HIDDEN, experts_for(device, 8), 2, EXPERT_I)
+    grid = device.compute_with_storage_grid_size()
+    impl = get_default_impl_config(spec, device)
+    impl.path = "sparse"
+    impl.down_proj.decode_program_config = program_configs.matmul_2d_config(32, EXPERT_I, HIDDEN, grid)
+    with pytest.raises(
+        ValueError, match=r"MoE\.down_proj\.decode_program_config: the sparse path runs ttnn\.sparse_matmul"
+    ):
+        MoE(spec, impl, device)
+    impl = get_default_impl_config(spec, device)
+    impl.path = "sparse"
+    impl.gate_proj.dtype = ttnn.uint32
+    with pytest.raises(ValueError, match=r"MoE\.gate_proj\.dtype"):
+        MoE(spec, impl, device)
+
+
+def test_a_given_sparse_program_config_is_used(device):
+    """A user's 1D config reaches ttnn.sparse_matmul (a config the op refuses fails there, naming the rule)."""
+    spec, hf = qwen3_moe(experts=experts_for(device, 16), top_k=4)
+    impl = get_default_impl_config(spec, device, strategy="accuracy")
+    impl.path = "sparse"
+    impl.up_proj.decode_program_config = program_configs.sparse_matmul_config(
+        32, HIDDEN, EXPERT_I, ttnn.CoreCoord(1, 1), fp32_dest_acc_en=True
+    )
+    block = MoE(spec, impl, device)
+    block.load_weights(unfuse(dict(hf.state_dict()), spec.num_experts))
+    x = bf16_randn(1, 1, 32, HIDDEN)
+    start = len(device.trace.records)
+    y = run(block, device, [x], "decode")
+    assert pcc(hf_out(hf, x), y) >= THRESHOLD
+    used = [r.cores_used for r in device.trace.records[start:] if r.name == "ttnn.sparse_matmul"]
+    assert used[1] == 1 and used[0] > 1, used  # up_proj on the one core its config names; gate_proj derived
+    impl.up_proj.decode_program_config.in0_block_w = 3  # K = 2 tiles
+    with pytest.raises(RuleViolation, match="sparse_matmul.kt_in0_block_w"):
+        run(block, device, [x], "decode")

@@ -30,8 +30,9 @@ from __future__ import annotations
 import torch
 from tttv2_hwconfig import ttnn
 
-from tttv2_blocks.config import compute_kernel_config
+from tttv2_blocks.config import check_weight_dtype, compute_kernel_config
 from tttv2_blocks.ffn import unary_activation
+from tttv2_blocks.linear_op import ACTIVATION_DTYPES
 from tttv2_blocks.program_configs import sparse_matmul_config
 from tttv2_blocks.weights import to_device_weight
 
@@ -50,6 +51,37 @@ class SparseExperts:
         self.local = spec.num_experts // self.num_devices
         self.gate = self.up = self.down = self.selector = None
         self._configs: dict = {}
+        for proj in ("gate_proj", "up_proj", "down_proj"):
+            self._validate(proj)
+
+    def _validate(self, proj: str) -> None:
+        """Construction-time checks of one projection's config, naming its path."""
+        impl, path = getattr(self.impl, proj), f"{self.module_path}.{proj}"
+        check_weight_dtype(f"{path}.dtype", impl.dtype)
+        if impl.activation_dtype not in ACTIVATION_DTYPES:
+            raise ValueError(
+                f"{path}.activation_dtype: {getattr(impl.activation_dtype, 'name', impl.activation_dtype)} is not a "
+                f"matmul output dtype; expected one of {[d.name for d in ACTIVATION_DTYPES]}"
+            )
+        if not isinstance(impl.compute_kernel_config, ttnn.WormholeComputeKernelConfig):
+            raise ValueError(
+                f"{path}.compute_kernel_config must be a ttnn.WormholeComputeKernelConfig, got "
+                f"{type(impl.compute_kernel_config).__name__}"
+            )
+        for mode in ("prefill", "decode"):
+            user = getattr(impl, f"{mode}_program_config")
+            if user is None:
+                continue
+            if not isinstance(user, ttnn.MatmulMultiCoreReuseMultiCast1DProgramConfig) or not user.mcast_in0:
+                raise ValueError(
+                    f"{path}.{mode}_program_config: the sparse path runs ttnn.sparse_matmul, which takes only a "
+                    f"MatmulMultiCoreReuseMultiCast1DProgramConfig with mcast_in0=True; got {type(user).__name__}"
+                    + (
+                        ""
+                        if not isinstance(user, ttnn.MatmulMultiCoreReuseMultiCast1DProgramConfig)
+                        else " with mcast_in0=False"
+                    )
+                )
 
     def load(self, w: dict[str, torch.Tensor]) -> None:
         """Stack each device's experts as ``(1, L, K, N)`` weights; ``w`` holds block-local float32 weights."""
