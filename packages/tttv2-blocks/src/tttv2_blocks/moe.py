@@ -160,12 +160,14 @@ class MoEImplConfig:
 def default_path(spec: MoESpec, device) -> str:
     """``"sparse"`` when a device holds more experts than a token selects, else ``"dense"``.
 
-    The dense path costs every local expert on every token; the sparse path at most ``top_k`` of
-    them per token (fewer per device on a mesh) plus the sparsity bookkeeping. With at most
-    ``top_k`` experts per device, as TTTv1's Mixtral on T3K (8 experts, 8 chips, top-2), sparsity
-    saves nothing and the dense path's plain matmuls win; with many experts per device (Qwen3-MoE's
-    128 over 8 chips: 16 per chip for top-8; gpt-oss and DeepSeek-V3 in tt-metal's
-    ``models/demos``, which use ``ttnn.sparse_matmul``) the sparse path skips most of the work.
+    The dense path costs every local expert on every token, in ``3 L`` matmuls per device
+    (``L`` local experts); the sparse path runs the (32-token block, expert) pairs the top-k routed
+    to, in 3 batched ``ttnn.sparse_matmul`` plus ~12 small routing ops. With at most ``top_k``
+    experts per device, as TTTv1's Mixtral on T3K (8 experts, 8 chips, top-2), sparsity saves
+    nothing and the dense path's plain matmuls win; with many experts per device (Qwen3-MoE's 128
+    over 8 chips: 16 per chip for top-8; gpt-oss and DeepSeek-V3 in tt-metal's ``models/demos`` use
+    ``ttnn.sparse_matmul``) the sparse path runs far fewer ops and skips the unrouted pairs (most
+    of them for a few users; ~15 % at 32 users of random routing, docs/moe.md).
     """
     return "sparse" if spec.num_experts // device.get_num_devices() > spec.top_k else "dense"
 
