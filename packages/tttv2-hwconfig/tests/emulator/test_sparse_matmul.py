@@ -1,6 +1,7 @@
 """ttnn.sparse_matmul beyond its rules (those are in rules/cases_sparse_matmul.py): the op record,
 trace replay with new sparsity, and shapes-only runs."""
 
+import pytest
 import torch
 from tttv2_hwconfig import shapes_only, ttnn
 
@@ -75,3 +76,11 @@ def test_shapes_only_counts_every_pair(device):
         )
     assert tuple(out.shape) == (1, 2, 1, 4, 32, 96) and out.shards[0].is_meta
     assert device.trace.records[-1].attributes["active_pairs"] == 8  # no values: the upper bound
+
+
+def test_a_fused_activation_is_refused_not_guessed(device):
+    a, b = tile(device, torch.randn(A_SHAPE)), tile(device, torch.randn(B_SHAPE))
+    pc = config()
+    pc.fused_activation = ttnn.UnaryWithParam(ttnn.UnaryOpType.SILU)
+    with pytest.raises(NotImplementedError, match="fused_activation is not modelled"):
+        ttnn.sparse_matmul(a, b, sparsity=mask(device, [1] * 8), program_config=pc)

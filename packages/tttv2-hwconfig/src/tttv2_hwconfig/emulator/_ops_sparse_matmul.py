@@ -26,7 +26,9 @@ shapes-only runs, which have no values: an upper bound) on the busiest device, a
 device's count (``attributes["active_pairs_per_device"]``).
 
 Not modelled: indexed/gather mode (``indices``, ``bias``), compact outputs ``[1, nnz, M, N]``,
-custom tiles (``output_tile``), sharded operands, ``global_cb`` / ``sub_device_id``.
+custom tiles (``output_tile``), sharded operands, ``global_cb`` / ``sub_device_id``, and a
+``fused_activation`` in the program config (refused: the factory version read compiles it out, the
+0.81.1 behaviour is not known).
 """
 
 from __future__ import annotations
@@ -465,6 +467,13 @@ def sparse_matmul(
         packer_l1_acc=out_dtype != DataType.FLOAT32,
     )
     cores = _validate_program_config(program_config, a, b, device, kernel.fp32_dest_acc_en)
+    if program_config.fused_activation is not None:
+        fail(
+            _OP,
+            "program_config.fused_activation is not modelled: the factory version read compiles it out "
+            '(FUSE_ACTIVATION "0") and whether 0.81.1 applies it is not known; pass fused_activation=None',
+            NotImplementedError,
+        )
 
     m, n = a.shape[-2], b.shape[-1]
     if a_sparse and b_sparse:
