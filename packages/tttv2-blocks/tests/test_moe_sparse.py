@@ -251,6 +251,14 @@ def test_sparse_path_overrides_that_cannot_work_name_the_config_path(device):
         MoE(spec, impl, device)
     impl = get_default_impl_config(spec, device)
     impl.path = "sparse"
+    impl.up_proj.prefill_program_config = program_configs.sparse_matmul_config(32, HIDDEN, EXPERT_I, grid)
+    impl.up_proj.prefill_program_config.fused_activation = ttnn.UnaryWithParam(ttnn.UnaryOpType.SILU)
+    with pytest.raises(
+        ValueError, match=r"MoE\.up_proj\.prefill_program_config: fused_activation must be None"
+    ):
+        MoE(spec, impl, device)
+    impl = get_default_impl_config(spec, device)
+    impl.path = "sparse"
     impl.gate_proj.dtype = ttnn.uint32
     with pytest.raises(ValueError, match=r"MoE\.gate_proj\.dtype"):
         MoE(spec, impl, device)

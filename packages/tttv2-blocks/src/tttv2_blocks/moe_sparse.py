@@ -82,6 +82,11 @@ class SparseExperts:
                         else " with mcast_in0=False"
                     )
                 )
+            if user.fused_activation is not None:
+                raise ValueError(
+                    f"{path}.{mode}_program_config: fused_activation must be None on the sparse path (the "
+                    "activation is applied by the gate * up multiply)"
+                )
 
     def load(self, w: dict[str, torch.Tensor]) -> None:
         """Stack each device's experts as ``(1, L, K, N)`` weights; ``w`` holds block-local float32 weights."""
