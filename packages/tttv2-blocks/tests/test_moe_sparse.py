@@ -185,12 +185,11 @@ def test_sparse_matmul_computes_only_the_routed_pairs(device, mode, rows):
     "experts,top_k,expected",
     [
         (8, 2, {"N150": "sparse", "N300": "sparse", "T3K": "dense", "TG": "dense"}),
-        (128, 8, {"N150": "sparse", "N300": "sparse", "T3K": "sparse", "TG": "dense"}),
+        (128, 8, {"N150": "sparse", "N300": "sparse", "T3K": "sparse", "TG": "sparse"}),
+        (16, 2, {"N150": "sparse", "N300": "sparse", "T3K": "dense", "TG": "dense"}),  # T3K: 2 per chip
     ],
 )
-def test_default_path_is_sparse_when_a_device_holds_more_experts_than_top_k(
-    device, device_name, experts, top_k, expected
-):
+def test_default_path_is_sparse_from_three_experts_per_device(device, device_name, experts, top_k, expected):
     spec = MoESpec(HIDDEN, experts, top_k, EXPERT_I)
     if device_name not in expected:
         pytest.skip(f"no expectation written for {device_name}")

@@ -14,8 +14,8 @@ Dense-masked expert parallelism (TTTv1's Mixtral on T3K)::
 
 Sparse path (``MoEImplConfig.path = "sparse"``, ``tttv2_blocks.moe_sparse``): the same router and
 expert placement, but each device runs its experts with ``ttnn.sparse_matmul`` on only the
-(token block, expert) pairs the top-k routed to. The default picks it when a device holds more
-experts than a token selects (see ``get_default_impl_config``).
+(token block, expert) pairs the top-k routed to. The default picks it from 3 experts per device
+(see ``default_path``).
 
 Mixtral's "softmax over the top-k logits" equals "softmax over all, keep top-k, renormalise", so
 the two softmax orders are one ``renormalize=True`` spec; Qwen2/3-MoE's ``norm_topk_prob=False``
@@ -157,19 +157,24 @@ class MoEImplConfig:
     path: str = "dense"
 
 
-def default_path(spec: MoESpec, device) -> str:
-    """``"sparse"`` when a device holds more experts than a token selects, else ``"dense"``.
+# Experts per device from which the default is the sparse path (see default_path).
+SPARSE_MIN_LOCAL_EXPERTS = 3
 
-    The dense path costs every local expert on every token, in ``3 L`` matmuls per device
-    (``L`` local experts); the sparse path runs the (32-token block, expert) pairs the top-k routed
-    to, in 3 batched ``ttnn.sparse_matmul`` plus ~12 small routing ops. With at most ``top_k``
-    experts per device, as TTTv1's Mixtral on T3K (8 experts, 8 chips, top-2), sparsity saves
-    nothing and the dense path's plain matmuls win; with many experts per device (Qwen3-MoE's 128
-    over 8 chips: 16 per chip for top-8; gpt-oss and DeepSeek-V3 in tt-metal's ``models/demos`` use
-    ``ttnn.sparse_matmul``) the sparse path runs far fewer ops and skips the unrouted pairs (most
-    of them for a few users; ~15 % at 32 users of random routing, docs/moe.md).
+
+def default_path(spec: MoESpec, device) -> str:
+    """``"sparse"`` when a device holds at least ``SPARSE_MIN_LOCAL_EXPERTS`` (3) experts, else ``"dense"``.
+
+    The dense path runs every local expert on every token, ~8 ops per local expert and device; the
+    sparse path runs the (32-token block, expert) pairs the top-k routed to in 3 batched
+    ``ttnn.sparse_matmul`` plus ~14 routing ops, whatever the expert count. TTTv1's Mixtral on T3K
+    (1 expert per chip) is dense; tt-metal's gpt-oss (4 experts per chip on a Galaxy) and
+    DeepSeek-V3 (8 per chip) demos run ``ttnn.sparse_matmul``. PREDICTED (perf model, 32-user
+    decode, docs/moe.md): 2 experts per chip (Mixtral on P150x4) are a wash in decode and the
+    sparse prefill twice as slow (each 32-token block re-reads its experts' weights); 4 per chip
+    (Qwen3-MoE's 128 on TG) favour the sparse path by ~15 %, 16 per chip (T3K) by ~1.8x.
     """
-    return "sparse" if spec.num_experts // device.get_num_devices() > spec.top_k else "dense"
+    local = spec.num_experts // device.get_num_devices()
+    return "sparse" if local >= SPARSE_MIN_LOCAL_EXPERTS else "dense"
 
 
 @get_default_impl_config.register
