@@ -175,3 +175,26 @@ def test_dram_sharded_config_refuses_uneven_k():
     grid = ttnn.CoreCoord(8, 8)
     with pytest.raises(ValueError, match="must split evenly over num_cores=3"):
         pcs.dram_sharded_config(32, 256, 96, grid, num_cores=3)
+
+
+@pytest.mark.parametrize("m, k, n", SHAPES + [(1000, 64, 96), (32, 64, 32 * 71)])
+@pytest.mark.parametrize("fp32", [False, True])
+def test_sparse_matmul_config_validates_and_computes(device, m, k, n, fp32):
+    """The derived sparse config passes ttnn.sparse_matmul's rules (rectangular core set, blocks,
+    subblocks) and computes each routed pair; a skipped pair is zero."""
+    grid = device.compute_with_storage_grid_size()
+    pc = pcs.sparse_matmul_config(m, k, n, grid, fp32_dest_acc_en=fp32)
+    assert pc.out_block_h <= pcs.SPARSE_MAX_OUT_BLOCK_H and pc.per_core_M == pcs.tiles(m)
+    x, w = torch.randn(1, 1, m, k), torch.randn(1, 2, k, n)
+    kernel = ttnn.WormholeComputeKernelConfig(math_fidelity=ttnn.MathFidelity.HiFi4, fp32_dest_acc_en=fp32)
+    out = ttnn.sparse_matmul(
+        ttnn.from_torch(x, dtype=ttnn.bfloat16, layout=ttnn.TILE_LAYOUT, device=device),
+        ttnn.from_torch(w, dtype=ttnn.bfloat16, layout=ttnn.TILE_LAYOUT, device=device),
+        sparsity=ttnn.from_torch(torch.tensor([[[[0.0, 1.0]]]]), dtype=ttnn.bfloat16, device=device),
+        program_config=pc,
+        compute_kernel_config=kernel,
+    )
+    actual = ttnn.to_torch(ttnn.get_device_tensors(out)[0]).double()  # (1, 1, 1, 2, m, n)
+    expected = x.to(torch.bfloat16).double()[0, 0] @ w.to(torch.bfloat16).double()[0, 1]
+    torch.testing.assert_close(actual[0, 0, 0, 1], expected, rtol=2**-8, atol=1e-2)
+    assert torch.all(actual[0, 0, 0, 0] == 0)

@@ -12,6 +12,11 @@ Dense-masked expert parallelism (TTTv1's Mixtral on T3K)::
       all_reduce(out_d)                        -> replicated (rows, H)
       + shared expert (tensor-parallel FeedForward), optionally times sigmoid(x @ W_shared_gate)
 
+Sparse path (``MoEImplConfig.path = "sparse"``, ``tttv2_blocks.moe_sparse``): the same router and
+expert placement, but each device runs its experts with ``ttnn.sparse_matmul`` on only the
+(token block, expert) pairs the top-k routed to. The default picks it from 3 experts per device
+(see ``default_path``).
+
 Mixtral's "softmax over the top-k logits" equals "softmax over all, keep top-k, renormalise", so
 the two softmax orders are one ``renormalize=True`` spec; Qwen2/3-MoE's ``norm_topk_prob=False``
 is ``renormalize=False``.
@@ -43,9 +48,11 @@ from tttv2_blocks.ffn import (
 )
 from tttv2_blocks.linear_op import LinearOp
 from tttv2_blocks.module import Module
+from tttv2_blocks.moe_sparse import SparseExperts
 from tttv2_blocks.weights import check_no_unexpected, take
 
 TILE = 32
+PATHS = ("dense", "sparse")
 
 
 @dataclass(frozen=True)
@@ -135,6 +142,10 @@ class MoEImplConfig:
         gate_proj, up_proj, down_proj: every routed expert's projections (DRAM interleaved weights).
         product_dtype: dtype of ``act(gate) * up`` in the experts.
         shared_expert: the shared expert's FeedForward config (``None`` without one).
+        path: ``"dense"`` (every local expert on every token, masked by its routing weight) or
+            ``"sparse"`` (``ttnn.sparse_matmul`` over the routed (token block, expert) pairs only). On
+            the sparse path the projections' program configs, when set, go to ``ttnn.sparse_matmul``
+            and must be ``MatmulMultiCoreReuseMultiCast1DProgramConfig`` with ``mcast_in0=True``.
     """
 
     router: LinearImplConfig
@@ -143,6 +154,27 @@ class MoEImplConfig:
     down_proj: LinearImplConfig
     product_dtype: object = ttnn.bfloat8_b
     shared_expert: FeedForwardImplConfig | None = None
+    path: str = "dense"
+
+
+# Experts per device from which the default is the sparse path (see default_path).
+SPARSE_MIN_LOCAL_EXPERTS = 3
+
+
+def default_path(spec: MoESpec, device) -> str:
+    """``"sparse"`` when a device holds at least ``SPARSE_MIN_LOCAL_EXPERTS`` (3) experts, else ``"dense"``.
+
+    The dense path runs every local expert on every token, ~8 ops per local expert and device; the
+    sparse path runs the (32-token block, expert) pairs the top-k routed to in 3 batched
+    ``ttnn.sparse_matmul`` plus ~14 routing ops, whatever the expert count. TTTv1's Mixtral on T3K
+    (1 expert per chip) is dense; tt-metal's gpt-oss (4 experts per chip on a Galaxy) and
+    DeepSeek-V3 (8 per chip) demos run ``ttnn.sparse_matmul``. PREDICTED (perf model, 32-user
+    decode, docs/moe.md): 2 experts per chip (Mixtral on P150x4) are a wash in decode and the
+    sparse prefill twice as slow (each 32-token block re-reads its experts' weights); 4 per chip
+    (Qwen3-MoE's 128 on TG) favour the sparse path by ~15 %, 16 per chip (T3K) by ~1.8x.
+    """
+    local = spec.num_experts // device.get_num_devices()
+    return "sparse" if local >= SPARSE_MIN_LOCAL_EXPERTS else "dense"
 
 
 @get_default_impl_config.register
@@ -150,7 +182,8 @@ def _(spec: MoESpec, device, mode: str = "both", strategy: str = "default") -> M
     """Performance: TTTv1's Mixtral (bfloat8_b router, bfloat4_b gate/up, bfloat8_b down).
 
     Accuracy: bfloat16 weights at HiFi4 with fp32 accumulation and float32 router logits, so
-    the top-k order matches a float32 reference except at genuine near-ties.
+    the top-k order matches a float32 reference except at genuine near-ties. The expert path is
+    ``default_path(spec, device)``.
     """
     strategy = check_strategy_and_mode(strategy, mode, "get_default_impl_config(MoESpec)")
     if strategy == "performance":
@@ -172,6 +205,7 @@ def _(spec: MoESpec, device, mode: str = "both", strategy: str = "default") -> M
         shared_expert=None
         if shared is None
         else get_default_impl_config(shared, device, mode="prefill", strategy=strategy),
+        path=default_path(spec, device),
     )
 
 
@@ -198,17 +232,24 @@ class MoE(Module):
             raise ValueError(
                 f"{name}.shared_expert: must be set exactly when spec.shared_intermediate_dim > 0"
             )
+        if impl_config.path not in PATHS:
+            raise ValueError(f"{name}.path must be one of {PATHS}, got {impl_config.path!r}")
         self.local_experts = spec.num_experts // self.num_devices
         h, i = spec.hidden_dim, spec.expert_intermediate_dim
-        self.experts = [
-            {
-                proj: LinearOp(
-                    f"{name}.experts[slot {j}].{proj}", getattr(impl_config, proj), device, k, n, False
-                )
-                for proj, (k, n) in (("gate_proj", (h, i)), ("up_proj", (h, i)), ("down_proj", (i, h)))
-            }
-            for j in range(self.local_experts)
-        ]
+        self.sparse = SparseExperts(spec, impl_config, device, name) if impl_config.path == "sparse" else None
+        self.experts = (
+            []
+            if self.sparse is not None
+            else [
+                {
+                    proj: LinearOp(
+                        f"{name}.experts[slot {j}].{proj}", getattr(impl_config, proj), device, k, n, False
+                    )
+                    for proj, (k, n) in (("gate_proj", (h, i)), ("up_proj", (h, i)), ("down_proj", (i, h)))
+                }
+                for j in range(self.local_experts)
+            ]
+        )
         self.shared = (
             FeedForward(spec.shared_spec, impl_config.shared_expert, device) if spec.shared_spec else None
         )
@@ -249,6 +290,8 @@ class MoE(Module):
             device=self.device,
             mesh_mapper=ttnn.ReplicateTensorToMesh(self.device),
         )
+        if self.sparse is not None:
+            self.sparse.load(w)
         stack = ttnn.ShardTensorToMesh(self.device, dim=0)  # device d gets block d of the stack
         for j, ops in enumerate(self.experts):
             owned = [d * local + j for d in range(n)]  # the expert slot j holds on each device
@@ -256,7 +299,7 @@ class MoE(Module):
                 op.load(torch.cat([w[f"experts.{x}.{proj}.weight"].T for x in owned], dim=0), stack)
         # selectors[j] on device d: one-hot (1, 1, 1, E) of expert d*local + j, picks its routing weight.
         self.selectors = []
-        for j in range(local):
+        for j in range(len(self.experts)):
             onehot = torch.zeros(n, 1, 1, e)
             for d in range(n):
                 onehot[d, 0, 0, d * local + j] = 1.0
@@ -299,7 +342,8 @@ class MoE(Module):
             )
 
     def _routing_weights(self, x, memory_config):
-        """``(1, 1, rows, E)`` top-k routing weights, zero for unselected experts (see module docstring)."""
+        """``(1, 1, rows, E)`` top-k routing weights (zero for unselected experts) and the 0/1 top-k mask
+        (see module docstring)."""
         spec, router = self.spec, self.impl_config.router
         logits = ttnn.linear(
             x,
@@ -321,14 +365,14 @@ class MoE(Module):
         if spec.renormalize:
             total = ttnn.typecast(ttnn.sum(weights, dim=-1, keepdim=True), ttnn.bfloat16)
             weights = ttnn.mul(weights, ttnn.typecast(ttnn.reciprocal(total), weights.dtype))
-        return weights
+        return weights, mask
 
-    def _forward(self, x, mode: str, memory_config):
-        weights = self._routing_weights(x, memory_config)
+    def _dense_experts(self, x, weights, mode: str, memory_config):
+        """Every local expert on every row, scaled by its routing weight; this device's partial sum."""
         act = unary_activation(self.spec.activation)
+        run = {"prefill": lambda op, t: op.prefill(t), "decode": lambda op, t: op.decode(t)}[mode]
         out = None
         for selector, ops in zip(self.selectors, self.experts):
-            run = {"prefill": lambda op, t: op.prefill(t), "decode": lambda op, t: op.decode(t)}[mode]
             inner = ttnn.mul(
                 run(ops["gate_proj"], x),
                 run(ops["up_proj"], x),
@@ -340,6 +384,14 @@ class MoE(Module):
             w = ttnn.sum(ttnn.mul(weights, selector), dim=-1, keepdim=True)
             scaled = ttnn.mul(expert, ttnn.typecast(w, expert.dtype), memory_config=memory_config)
             out = scaled if out is None else ttnn.add(out, scaled, memory_config=memory_config)
+        return out
+
+    def _forward(self, x, mode: str, memory_config):
+        weights, mask = self._routing_weights(x, memory_config)
+        if self.sparse is not None:
+            out = self.sparse.forward(x, weights, mask, mode, memory_config)
+        else:
+            out = self._dense_experts(x, weights, mode, memory_config)
         if self.num_devices > 1:
             out = ttnn.all_reduce(out, **collective_kwargs(self.device))
         if self.shared is not None:

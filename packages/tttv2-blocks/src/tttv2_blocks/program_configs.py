@@ -41,6 +41,7 @@ NARROW_RATIO = 8
 CB_BUDGET_BYTES = 512 * 1024
 _CB_TILE_BYTES = 2048  # bfloat16 tile, the largest operand/output format blocks use by default
 MAX_IN0_BLOCK_W = 16
+SPARSE_MAX_OUT_BLOCK_H = 8  # tiles of M per output block of sparse_matmul_config
 
 
 def tiles(n: int) -> int:
@@ -161,6 +162,44 @@ def matmul_2d_config(m: int, k: int, n: int, grid, *, fp32_dest_acc_en: bool = F
         transpose_mcast=False,
         fused_activation=_activation(fused_activation),
         fuse_batch=True,
+    )
+
+
+def sparse_matmul_config(m: int, k: int, n: int, grid, *, fp32_dest_acc_en: bool = False):
+    """Config for ``ttnn.sparse_matmul`` (one ``(m, k) @ (k, n)`` pair): the 1D ``mcast_in0`` config,
+    the only one the op takes.
+
+    All of M on every core (``per_core_M`` = M tiles, so M must be short: a decode tile or a
+    32-row sparsity block) and N split over the cores, as ``matmul_1d_config``; the number of cores
+    with work is chosen so that they fill a rectangle of the grid (the factory multicasts in0 to
+    their bounding box and hangs on idle cores inside it), and ``fuse_batch`` is off (the op loops
+    over its batch pairs). No fused activation: the sparse factory compiles it out. A tall M (a
+    prefill block longer than one tile) is walked in ``out_block_h`` slices of at most
+    ``SPARSE_MAX_OUT_BLOCK_H`` tiles, so the circular buffers stay small whatever M is.
+    """
+    gx, gy = _grid_xy(grid)
+    m_tiles, k_tiles, n_tiles = tiles(m), tiles(k), tiles(n)
+    per_core_n = -(-n_tiles // (gx * gy))
+    while True:  # ends at per_core_n == n_tiles (one core)
+        cores = -(-n_tiles // per_core_n)
+        if cores <= gx or cores % gx == 0:
+            break
+        per_core_n += 1
+    out_h = largest_divisor(m_tiles, SPARSE_MAX_OUT_BLOCK_H)
+    out_w = _out_block_w(out_h, per_core_n, fp32_dest_acc_en)
+    h, w = _subblocks(out_h, out_w, fp32_dest_acc_en)
+    return ttnn.MatmulMultiCoreReuseMultiCast1DProgramConfig(
+        compute_with_storage_grid_size=ttnn.CoreCoord(gx, gy),
+        in0_block_w=_in0_block_w(k_tiles, out_h, per_core_n, out_h * out_w),
+        out_subblock_h=h,
+        out_subblock_w=w,
+        out_block_h=out_h,
+        out_block_w=out_w,
+        per_core_M=m_tiles,
+        per_core_N=per_core_n,
+        fuse_batch=False,
+        fused_activation=None,
+        mcast_in0=True,
     )
 
 
@@ -339,6 +378,7 @@ __all__ = [
     "matmul_1d_config",
     "matmul_2d_config",
     "matmul_config",
+    "sparse_matmul_config",
     "tiles",
     "width_sharded_activation_memory_config",
 ]

@@ -16,6 +16,7 @@ from . import (  # noqa: E402  (submodules use the names above)
     _ops_misc,
     _ops_norm,
     _ops_sampling,
+    _ops_sparse_matmul,
     _ops_trace,
     _program_configs,
     experimental,
@@ -75,6 +76,7 @@ from ._ops_matmul import *  # noqa: F403
 from ._ops_misc import *  # noqa: F403
 from ._ops_norm import *  # noqa: F403
 from ._ops_sampling import *  # noqa: F403
+from ._ops_sparse_matmul import *  # noqa: F403
 from ._ops_trace import *  # noqa: F403
 from ._program_configs import *  # noqa: F403
 from ._sdpa_config import SDPAProgramConfig
@@ -182,6 +184,7 @@ for _module in (
     _ops_misc,
     _ops_norm,
     _ops_sampling,
+    _ops_sparse_matmul,
     _ops_trace,
     _program_configs,
 ):
