@@ -1,11 +1,11 @@
 """Gemma 3 text vs HF transformers fp32 on a tiny random checkpoint, and one test per feature.
 
-PCC bar 0.9998, below the issue's 0.9999: measured lowest 0.99986 (N150) / 0.99985 (N300) / 0.99986
-(T3K) over prefill + 8 decode steps with the accuracy strategy's float32 norm weights and projection
-outputs (0.99956 / 0.99952 / 0.99961 without). The rest is bfloat16 the ops demand (q/k/v into rope
-and SDPA, SDPA's scores and probabilities, the embedding table) and this checkpoint's float32 weights
-stored as bfloat16 (HF alone with them rounded: 0.99984), amplified over six sandwich-normed layers;
-README "Tests" has the per-module table. A feature switched off measures far below the bar.
+PCC bar 0.9999, the issue's target (``tttv2_testing.hf.parity.PCC``), over prefill + 8 decode steps
+with the accuracy strategy. ``query_pre_attn_scalar`` is 42 for head_dim 32: the ratio of Gemma 3 27B
+(168 / 128), the only release where it differs from head_dim (the others: 256 / 256). It used to be
+16 (ratio 0.5, a softmax sqrt(2) x sharper than 1/sqrt(head_dim), which no Gemma release has): that
+doubled the effect of the bfloat16 scores SDPA forces and put the lowest PCC at 0.99986; README
+"Tests" has the measurements. A feature switched off measures far below the bar.
 Norm weights are centred on 0 (Gemma stores w and uses 1 + w), so reading them as plain w shows.
 """
 
@@ -16,20 +16,17 @@ import dataclasses
 import pytest
 from tttv2_gemma3 import Gemma3
 from tttv2_patterns.family import CheckpointError
-from tttv2_testing.hf.parity import family_parity, write_tiny
+from tttv2_testing.hf.parity import PCC, family_parity, write_tiny
 
 TINY = dict(
     vocab_size=256, hidden_size=64, intermediate_size=96, num_hidden_layers=6, num_attention_heads=4,
     num_key_value_heads=2, head_dim=32, max_position_embeddings=256, rms_norm_eps=1e-6,
-    query_pre_attn_scalar=16, sliding_window=6, eos_token_id=None, pad_token_id=None,
+    query_pre_attn_scalar=42, sliding_window=6, eos_token_id=None, pad_token_id=None,
     rope_parameters={
         "sliding_attention": {"rope_type": "default", "rope_theta": 100.0},
         "full_attention": {"rope_type": "default", "rope_theta": 1000000.0},
     },
 )  # fmt: skip
-
-
-PCC = 0.9998
 
 
 @pytest.fixture(scope="module")

@@ -108,3 +108,13 @@ def test_checkpoint_layout_prefixes():
     assert gemma.prefix("layers.1.post_attention_norm") == "model.layers.1.post_attention_layernorm"
     with pytest.raises(ValueError, match="unknown module path 'layers.0.mystery'"):
         layout.prefix("layers.0.mystery")
+
+
+def test_checkpoint_layout_hf_module_paths():
+    mixtral = CheckpointLayout(ffn="block_sparse_moe", hf_module_names=(("ffn", "mlp"),))
+    assert mixtral.prefix("layers.2.ffn") == "model.layers.2.block_sparse_moe"  # where the tensors are
+    assert mixtral.hf_module_path("layers.2.ffn") == "model.layers.2.mlp"  # where HF keeps the module
+    assert mixtral.hf_module_path("layers.2.attention") == "model.layers.2.self_attn"
+    assert mixtral.hf_module_path("final_norm") == "model.norm"
+    with pytest.raises(ValueError, match="hf_module_names.*'lm_head'"):
+        CheckpointLayout(hf_module_names=(("lm_head", "output"),))

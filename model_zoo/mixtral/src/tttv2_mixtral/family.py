@@ -6,7 +6,8 @@ MixtralForCausalLM                               CausalLMSpec
                                                              softmax over all, keep top-k, renormalise)
 Checkpoints spell the experts ``experts.<e>.w1 / w3 / w2`` (gate / up / down); the layout renames
 those key components to the MoE block's ``gate_proj / up_proj / down_proj``. HF transformers 5 fuses
-them in memory (``experts.gate_up_proj``) and writes them back per expert on ``save_pretrained``.
+them in memory (``experts.gate_up_proj``) and writes them back per expert on ``save_pretrained``; its
+MoE module is ``mlp`` (``hf_module_names``: where the per-module HF references are found).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from tttv2_patterns.family.impl_defaults import exact_weights_overrides
 MIXTRAL_LAYOUT = CheckpointLayout(
     ffn="block_sparse_moe",
     key_renames=(("ffn", "w1", "gate_proj"), ("ffn", "w3", "up_proj"), ("ffn", "w2", "down_proj")),
+    hf_module_names=(("ffn", "mlp"),),  # transformers 5 loads block_sparse_moe.* into the module mlp
 )
 
 

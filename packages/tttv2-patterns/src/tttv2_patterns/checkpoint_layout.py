@@ -30,6 +30,10 @@ class CheckpointLayout:
             block-local key the checkpoint spells differently, inside one layer module. Mixtral's
             experts, for instance: ``("ffn", "w1", "gate_proj")`` reads ``experts.0.w1.weight`` as the
             MoE block's ``experts.0.gate_proj.weight``.
+        hf_module_names: ``(module, HF module name)``: a module whose HF transformers module is not
+            named after its checkpoint prefix. transformers 5 loads Mixtral's ``block_sparse_moe.*``
+            tensors into the module ``mlp``: ``("ffn", "mlp")``. Read by ``hf_module_path`` (the
+            per-module HF references of ``tttv2_testing.hf.register_hf_references``).
     """
 
     embedding: str = "model.embed_tokens"
@@ -44,6 +48,15 @@ class CheckpointLayout:
     post_ffn_norm: str = "post_ffn_norm"
     ignored_suffixes: tuple[str, ...] = ("rotary_emb.inv_freq",)
     key_renames: tuple[tuple[str, str, str], ...] = ()
+    hf_module_names: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self):
+        for entry in self.hf_module_names:
+            if len(entry) != 2 or entry[0] not in _LAYER_MODULES:
+                raise ValueError(
+                    f"CheckpointLayout.hf_module_names: each entry is (module, HF module name) with module one "
+                    f"of {_LAYER_MODULES}, got {entry!r}"
+                )
 
     def prefix(self, module_path: str) -> str:
         """Checkpoint prefix of a module path: ``"layers.3.attention"`` -> ``"model.layers.3.self_attn"``."""
@@ -54,6 +67,15 @@ class CheckpointLayout:
         if module_path in ("embedding", "final_norm", "lm_head"):
             return getattr(self, module_path)
         raise ValueError(f"CheckpointLayout.prefix: unknown module path {module_path!r}")
+
+    def hf_module_path(self, module_path: str) -> str:
+        """Path of the HF transformers module of a module path: its checkpoint prefix unless
+        ``hf_module_names`` names it (Mixtral: ``"layers.3.ffn"`` -> ``"model.layers.3.mlp"``)."""
+        match = _LAYER_PATH.match(module_path)
+        names = dict(self.hf_module_names)
+        if match and match.group(2) in names:
+            return f"{self.layer.format(index=int(match.group(1)))}.{names[match.group(2)]}"
+        return self.prefix(module_path)
 
     def module_name(self, module_path: str) -> str:
         """``"layers.3.ffn"`` -> ``"ffn"``; model-level paths are their own name."""

@@ -17,6 +17,8 @@ from tttv2_testing.hf.references import (
     default_rotary_for_layer,
     default_sliding_window_for_layer,
     embedding_reference_inputs,
+    hf_module_path,
+    hidden_states_reference_inputs,
     register_hf_references,
 )
 
@@ -28,6 +30,8 @@ __all__ = [
     "default_rotary_for_layer",
     "default_sliding_window_for_layer",
     "embedding_reference_inputs",
+    "hf_module_path",
+    "hidden_states_reference_inputs",
     "register_hf_references",
     "truncate_at_eos",
 ]

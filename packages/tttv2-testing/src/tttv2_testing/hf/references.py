@@ -2,15 +2,19 @@
 
 ``register_hf_references(model, hf_model)`` gives each block of a TTTv2 ``CausalLM`` the HF module at
 the same place: the module path's checkpoint prefix (``model.spec.checkpoint_layout.prefix(path)``,
-e.g. ``layers.3.attention`` -> ``model.layers.3.self_attn``) IS the HF module's path, because HF
-names its checkpoint tensors after its modules. So it works for any family whose layout is right:
+e.g. ``layers.3.attention`` -> ``model.layers.3.self_attn``) is the HF module's path, because HF
+names its checkpoint tensors after its modules, except where HF renames checkpoint names on load
+(Mixtral's ``block_sparse_moe`` is the module ``mlp`` in transformers 5): the layout's
+``hf_module_names`` says so, read through ``layout.hf_module_path(path)``. So it works for any
+family whose layout is right:
 
 - ``module.register_reference(hf_submodule)``: the HF module itself is the golden.
 - ``module.reference_inputs(method_name, torch_args)``: adapts the block's arguments to what the HF
   module takes. Attention and decoder layers need RoPE ``position_embeddings`` (HF's own rotary
   embedding; per layer type when it takes a ``layer_type``, as Gemma 3's does), a causal mask (with
   the layer's sliding window, read from the TTTv2 attention spec) and the user's earlier keys/values;
-  embeddings need int64 ids (scaled embeddings are HF modules with the scale inside).
+  embeddings need int64 ids (scaled embeddings are HF modules with the scale inside); FFN / MoE
+  blocks get ``(batch, seq, hidden)`` hidden states.
 - ``module.reference_is_stateful = True`` on attention and decoder layers: the suite then feeds
   every call, in order, to the reference, whose K/V history lives in the hook (``ReferenceKVStore``).
 
@@ -174,6 +178,13 @@ def embedding_reference_inputs(method_name: str, torch_args: dict) -> tuple[tupl
     return (torch_args["token_ids"].reshape(1, -1).to(torch.int64),), {}
 
 
+def hidden_states_reference_inputs(method_name: str, torch_args: dict) -> tuple[tuple, dict]:
+    """``reference_inputs`` hook of an FFN / MoE block: ``(1, 1, tokens, hidden)`` -> ``(1, tokens, hidden)``,
+    the ``(batch, seq, hidden)`` HF modules take (an HF MoE block unpacks exactly three dims)."""
+    x = torch_args["x"]
+    return (x.reshape(1, -1, x.shape[-1]),), {}
+
+
 def default_rotary_for_layer(hf_model, index: int) -> Callable:
     """HF's rotary embedding for layer ``index``: ``model.model.rotary_emb``, given the layer's type
     when its ``forward`` takes a ``layer_type`` (Gemma 3: one theta per layer type)."""
@@ -210,17 +221,37 @@ def register_hf_references(
         raise ValueError(
             f"register_hf_references: the HF model has {len(hf_layers)} layers, the TTTv2 model {len(model.layers)}"
         )
-    model.embedding.register_reference(hf_model.get_submodule(layout.embedding))
+    model.embedding.register_reference(_hf_module(hf_model, layout, "embedding"))
     model.embedding.reference_inputs = embedding_reference_inputs
     for index, layer in enumerate(model.layers):
         layer.register_reference(hf_model.get_submodule(layout.layer.format(index=index)))
         for name in layer.spec.submodules():  # attention, ffn and the norms present in this layer
-            hf_module = hf_model.get_submodule(layout.prefix(f"layers.{index}.{name}"))
-            getattr(layer, name).register_reference(hf_module)
+            getattr(layer, name).register_reference(_hf_module(hf_model, layout, f"layers.{index}.{name}"))
+        layer.ffn.reference_inputs = hidden_states_reference_inputs
         rotary = rotary_for_layer(hf_model, index)
         window = sliding_window_for_layer(model, index)
         for stateful in (layer, layer.attention):  # their references need each user's K/V history
             stateful.reference_inputs = AttentionReferenceInputs(rotary, stateful.module_path, window)
             stateful.reference_is_stateful = True
-    model.final_norm.register_reference(hf_model.get_submodule(layout.final_norm))
-    model.lm_head.register_reference(hf_model.get_submodule(layout.lm_head))
+    model.final_norm.register_reference(_hf_module(hf_model, layout, "final_norm"))
+    model.lm_head.register_reference(_hf_module(hf_model, layout, "lm_head"))
+
+
+def hf_module_path(layout, module_path: str) -> str:
+    """Where the HF model keeps the module of ``module_path``: the layout's ``hf_module_path`` (a
+    checkpoint prefix renamed by its ``hf_module_names``), or the checkpoint prefix for a layout
+    without one (tttv2-patterns before ``hf_module_names``)."""
+    resolve = getattr(layout, "hf_module_path", None)
+    return resolve(module_path) if resolve is not None else layout.prefix(module_path)
+
+
+def _hf_module(hf_model, layout, module_path: str) -> torch.nn.Module:
+    path = hf_module_path(layout, module_path)
+    try:
+        return hf_model.get_submodule(path)
+    except AttributeError as error:
+        raise ValueError(
+            f"register_hf_references: {module_path} has no HF module at {path!r} ({error}); when HF names "
+            f"the module differently from its checkpoint prefix {layout.prefix(module_path)!r}, the "
+            "family's CheckpointLayout.hf_module_names must say so (e.g. Mixtral's ('ffn', 'mlp'))"
+        ) from None
