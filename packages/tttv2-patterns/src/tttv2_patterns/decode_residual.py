@@ -5,7 +5,10 @@ into the norm's ``sharded_output_config``, which is the next matmul's input conf
 (``SHARDED_ATTN_INPUT_MEMCFG`` / ``SHARDED_MLP_INPUT_MEMCFG``), so the norm writes what the
 DRAM-sharded matmul reads. On one chip and 1D meshes TTTv2 goes one step further when the attention's QKV and
 the FFN's gate/up read the same width-sharded config (same K, same core count): the residual stream
-itself lives in that config, so neither the norm's input nor the matmul's input is resharded.
+itself lives in that config, so neither the norm's input nor the matmul's input is resharded. When
+they read different configs (N300: QKV and gate/up split N differently), each pre-norm reshards the
+residual into its own matmul's input config first, as TTTv1 does, so no reshard runs between a norm
+and its matmul.
 """
 
 from __future__ import annotations
@@ -29,6 +32,18 @@ def matmul_input_configs(spec, configs, device):
     Only on one chip or a 1D mesh with replicated (not distributed) norms, only for a dense attention
     and FFN whose decode matmuls are DRAM-sharded and read one and the same input config.
     """
+    both = per_norm_matmul_input_configs(spec, configs, device)
+    if both is None or both[0] != both[1]:
+        return None
+    return both[0]
+
+
+def per_norm_matmul_input_configs(spec, configs, device):
+    """((memory config, norm program config) of the attention norm, the same of the FFN norm), or None.
+
+    Each is the input config of the decode matmul that reads that norm's output (QKV, gate/up), under
+    the conditions of ``matmul_input_configs``; the two may differ.
+    """
     attention, ffn = configs.get("attention"), configs.get("ffn")
     norm = configs.get("attention_norm")
     rows, cols = tuple(device.shape)
@@ -48,11 +63,10 @@ def matmul_input_configs(spec, configs, device):
     except ValueError:
         return None  # the attention block refuses this mesh with its own error
     qkv_width = (layout.q_heads_per_device + 2 * layout.kv_heads_per_device) * padded_head_dim(a.head_dim)
-    memory_config = _input_config(a.hidden_dim, qkv_width, grid)
-    if memory_config != _input_config(f.hidden_dim, f.intermediate_dim // tp, grid):
-        return None
+    attention_input = _input_config(a.hidden_dim, qkv_width, grid)
+    ffn_input = _input_config(f.hidden_dim, f.intermediate_dim // tp, grid)
     fp32 = configs["attention_norm"].compute_kernel_config.fp32_dest_acc_en
-    return memory_config, norm_program_config(memory_config, fp32)
+    return tuple((config, norm_program_config(config, fp32)) for config in (attention_input, ffn_input))
 
 
 def norm_program_config(memory_config, fp32_dest_acc_en: bool):
@@ -84,7 +98,7 @@ def tttv1_data_flow(impl, spec, device) -> None:
     """
     from tttv2_blocks.normalization import sharded_decode_configs  # noqa: PLC0415
 
-    if matmul_input_configs_of(impl, spec, device) is None:
+    if per_norm_matmul_input_configs_of(impl, spec, device) is None:
         return
     for layer, layer_spec in zip(impl.layers, spec.layers):
         fp32 = layer.attention_norm.compute_kernel_config.fp32_dest_acc_en
@@ -97,8 +111,17 @@ def tttv1_data_flow(impl, spec, device) -> None:
 
 def matmul_input_configs_of(impl, spec, device):
     """``matmul_input_configs`` of the first layer of a model ImplConfig (None when it does not apply)."""
+    return _of(matmul_input_configs, impl, spec, device)
+
+
+def per_norm_matmul_input_configs_of(impl, spec, device):
+    """``per_norm_matmul_input_configs`` of the first layer of a model ImplConfig (None when it does not apply)."""
+    return _of(per_norm_matmul_input_configs, impl, spec, device)
+
+
+def _of(function, impl, spec, device):
     if not impl.layers:
         return None
     layer = impl.layers[0]
     configs = {"attention": layer.attention, "ffn": layer.ffn, "attention_norm": layer.attention_norm}
-    return matmul_input_configs(spec.layers[0], configs, device)
+    return function(spec.layers[0], configs, device)

@@ -21,7 +21,7 @@ from tttv2_blocks.config import STRATEGIES, check_strategy_and_mode
 from tttv2_blocks.strict_fields import StrictFields, set_child_path, unknown_field_error
 
 from tttv2_patterns import config_tree
-from tttv2_patterns.decode_residual import matmul_input_configs
+from tttv2_patterns.decode_residual import per_norm_matmul_input_configs
 from tttv2_patterns.devices import device_name, open_for_properties
 from tttv2_patterns.specs import CausalLMSpec, DecoderLayerSpec
 
@@ -45,11 +45,18 @@ class DecoderLayerImplConfig(StrictFields):
             name: get_default_impl_config(sub_spec, device, mode=mode, strategy=strategy)
             for name, sub_spec in spec.submodules().items()
         }
-        on_matmul_grid = matmul_input_configs(spec, configs, device)
-        if on_matmul_grid is not None and residual_decode_memory_config(configs) is not None:
-            for name in ("attention_norm", "ffn_norm"):
-                configs[name].decode_memory_config, configs[name].decode_program_config = on_matmul_grid
-        residual = residual_decode_memory_config(configs)
+        residual = residual_decode_memory_config(configs)  # the norms' own grid, or None (interleaved)
+        per_norm = per_norm_matmul_input_configs(spec, configs, device) if residual is not None else None
+        if per_norm is not None:
+            # Each pre-norm writes what its decode matmul reads. One config for both: the residual
+            # lives there too (no reshard at all); two: each norm reshards the residual into its own.
+            for name, (memory_config, program_config) in zip(("attention_norm", "ffn_norm"), per_norm):
+                configs[name].decode_memory_config, configs[name].decode_program_config = (
+                    memory_config,
+                    program_config,
+                )
+            if per_norm[0] == per_norm[1]:
+                residual = per_norm[0][0]
         if residual is not None:
             # Keep the decode residual stream width-sharded as the norms read it (TTTv1's
             # DECODE_RESIDUAL_MEMCFG): attention and FFN write their outputs straight into it, the
@@ -63,10 +70,15 @@ class DecoderLayerImplConfig(StrictFields):
 def residual_decode_memory_config(configs) -> object | None:
     """The width-sharded decode residual config of a layer's default ImplConfigs, or None (interleaved).
 
-    It is the pre-norms' sharded ``decode_memory_config`` when both pre-norms read the same one
+    It is the attention and FFN ``output_decode_memory_config`` when both are one sharded config, else the
+    pre-norms' sharded ``decode_memory_config`` when both pre-norms read the same one
     (distributed norms on a mesh run interleaved, as TTTv1's: then None).
     """
     getter = configs.get if isinstance(configs, dict) else lambda name: getattr(configs, name, None)
+    # Once set (``from_spec``), the block outputs name it: the norms may each read their matmul's grid.
+    outputs = [getattr(getter(name), "output_decode_memory_config", None) for name in ("attention", "ffn")]
+    if outputs[0] is not None and outputs[0].is_sharded() and outputs[0] == outputs[1]:
+        return outputs[0]
     norms = [getter(name) for name in ("attention_norm", "ffn_norm")]
     memory_configs = [getattr(norm, "decode_memory_config", None) for norm in norms]
     first = memory_configs[0]
