@@ -77,6 +77,26 @@ def attend(
         # then a contiguous transpose: the matmul below sees the same operand).
         k_t = k_t.unsqueeze(2).expand(-1, -1, group, -1, -1).reshape(k.shape[0], -1, *k_t.shape[2:])
         v = v.repeat_interleave(group, dim=1)
+    return attend_heads(
+        q, k_t, v, scale, allowed, fidelity, additive_mask, sink, q_bits=q_bits, kv_bits=kv_bits
+    )
+
+
+def attend_heads(
+    q: torch.Tensor,
+    k_t: torch.Tensor,
+    v: torch.Tensor,
+    scale: float,
+    allowed: torch.Tensor | None,
+    fidelity,
+    additive_mask: torch.Tensor | None = None,
+    sink: torch.Tensor | None = None,
+    *,
+    q_bits: int = 23,
+    kv_bits: int = 23,
+) -> torch.Tensor:
+    """:func:`attend` with K and V already laid out per query head: ``k_t (batch, q_heads, head_dim,
+    k_len)`` (K transposed), ``v (batch, q_heads, k_len, head_dim)``."""
     scores = _numerics.round_to_bfloat16(_matmul(q, k_t, fidelity, q_bits, kv_bits) * scale)
     if additive_mask is not None:
         scores = scores + additive_mask.to(scores.device)  # .to: meta scores in a shapes-only run

@@ -11,7 +11,15 @@ import math
 import torch
 
 from . import _compiled
-from ._attention_math import attend, bytes_per_element, causal_allowed, fp32_dest_acc, math_fidelity, round_up
+from ._attention_math import (
+    attend,
+    attend_heads,
+    bytes_per_element,
+    causal_allowed,
+    fp32_dest_acc,
+    math_fidelity,
+    round_up,
+)
 from ._memory import DRAM_MEMORY_CONFIG, MemoryConfig, ShardSpec, num_cores_to_corerangeset
 from ._op import (
     fail,
@@ -534,6 +542,30 @@ def _gather_pages(op: str, cache: torch.Tensor, table: torch.Tensor, length: int
     return gathered[:, :, :length]
 
 
+def _gather_heads(
+    op: str, k_cache: torch.Tensor, v_cache: torch.Tensor, table: torch.Tensor, length: int, group: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first ``length`` positions of every user laid out per query head, in two copies each:
+    ``k_t (batch, kv_heads * group, head_dim, length)`` and ``v (batch, kv_heads * group, length, head_dim)``,
+    contiguous: the very tensors :func:`attend` makes from :func:`_gather_pages` (same values, same layout)."""
+    num_blocks, heads, block_size, dim = k_cache.shape
+    used = -(-length // block_size)
+    blocks = table[:, :used].to(torch.int64)
+    if used and (blocks.min() < 0 or blocks.max() >= num_blocks):
+        fail(
+            op,
+            f"page table refers to blocks {blocks.min().item()}..{blocks.max().item()}, the cache has {num_blocks}",
+        )
+    positions = torch.arange(length)
+    rows, offsets = blocks[:, positions // block_size], positions % block_size  # (batch, length), (length,)
+    batch = table.shape[0]
+    keys = k_cache[rows, :, offsets, :]  # (batch, length, heads, dim)
+    values = v_cache[rows, :, offsets, :]
+    k_t = keys.permute(0, 2, 3, 1).unsqueeze(2).expand(-1, -1, group, -1, -1)
+    v = values.permute(0, 2, 1, 3).unsqueeze(2).expand(-1, -1, group, -1, -1)
+    return k_t.reshape(batch, heads * group, dim, length), v.reshape(batch, heads * group, length, dim)
+
+
 def _positions(op: str, batch: int, cur_pos, cur_pos_tensor, is_causal: bool):
     """Per-user positions as a python list (the values are the same on every device)."""
     if not is_causal:
@@ -740,15 +772,16 @@ def _decode(
 
         def compute(q_shard, k_shard, v_shard, table, mask, sink):
             queries = q_shard[0].unsqueeze(2)  # (batch, nh, 1, dh)
-            if table is not None:
-                keys = _gather_pages(op, k_shard, table, length)
-                values = _gather_pages(op, v_shard, table, length)
-            else:
-                keys, values = k_shard[:, :, :length], v_shard[:, :, :length]
             additive = mask[0].unsqueeze(2)[..., :length] if mask is not None else None
-            out = attend(
+            if table is not None:
+                keys_t, values = _gather_heads(op, k_shard, v_shard, table, length, nh // nkv)
+                attention = attend_heads
+            else:
+                keys_t, values = k_shard[:, :, :length], v_shard[:, :, :length]
+                attention = attend
+            out = attention(
                 queries,
-                keys,
+                keys_t,
                 values,
                 scale_value,
                 allowed,
