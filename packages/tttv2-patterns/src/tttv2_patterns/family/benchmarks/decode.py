@@ -219,7 +219,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"checkpoint {checkpoint_dir}; prompt of {len(prompt_ids)} tokens; torch threads {torch.get_num_threads()}"
     )
-    if args.skip_tttv2 or args.hf_separately:
+    interleave_hf = not (args.skip_tttv2 or args.hf_separately)
+    if not interleave_hf:
         hf_results = {
             batch: measure_hf_decode(reference.model, prompt_ids, batch, args.steps) for batch in args.batch
         }
@@ -239,7 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             progress=False,
         ) as model:
             for batch in args.batch:
-                hf_model = None if hf_results else reference.model
+                hf_model = reference.model if interleave_hf else None
                 for mode, result in measure_tttv2_modes(
                     model, prompt_ids, batch, args.steps, args.device, args.modes, hf_model=hf_model
                 ).items():
