@@ -131,7 +131,12 @@ class Kernel:
         self.outputs = outputs  # how many ttnn tensors the op returned (0: in place)
 
     def run(self, arg_tensors: list, out_tensors: list) -> bool:
-        results = self.function(*(None if p is None else arg_tensors[p] for p in self.reads))
+        # No value-dependent shortcuts (same bits, but a pass and a host sync each) at replay either.
+        previous = _numerics.value_branches(False)
+        try:
+            results = self.function(*(None if p is None else arg_tensors[p] for p in self.reads))
+        finally:
+            _numerics.value_branches(previous)
         if self.outputs:
             for target, shards in zip(out_tensors, results):
                 target._shards = shards
