@@ -191,3 +191,25 @@ def test_block_float_is_vectorized():
     elapsed = time.perf_counter() - start
     # ~0.1 s vectorized on one core; a per-element or per-tile Python loop takes minutes.
     assert elapsed < 5.0, f"1M elements took {elapsed:.1f} s"
+
+
+# ----------------------------------------------------------------------------- fast block-float path
+
+
+@pytest.mark.parametrize("mantissa_bits", [7, 3])
+@pytest.mark.parametrize("pad_value", [0.0, 3.0])
+def test_fast_block_float_rounding_is_the_reference_bit_for_bit(mantissa_bits, pad_value):
+    """The int32 rounder (the one in use) against the step-by-step int64 reference, on data with
+    every kind of group: ordinary, mixed magnitudes, denormals, tiny (exponent wrap), huge, inf/NaN."""
+    assert _numerics._ROUND_TO_BLOCK_FLOAT is _numerics._round_to_block_float_int32
+    scales = torch.tensor([1e-39, 1e-37, 1e-35, 1e-20, 1e-2, 1.0, 7.0, 1e10, 1e37, 3e38])
+    x = torch.randn(64, 10, 50) * scales.reshape(1, -1, 1)
+    x[::7, :, ::5] = float("inf")
+    x[3::11, :, 1::9] = float("nan")
+    x[5::13, :, 2::4] = -0.0
+    ties = (1.0 + (torch.arange(50) + 0.5) * 2.0 ** -(mantissa_bits - 1)) * 2.0 ** torch.arange(-3, 47)
+    x[1] = ties
+    for data in (x, x.transpose(0, 2), x[..., :37], x.reshape(-1)):
+        fast = _numerics._round_to_block_float_int32(data, mantissa_bits, pad_value)
+        reference = _numerics._round_to_block_float_int64(data, mantissa_bits, pad_value)
+        assert torch.equal(_bits(fast), _bits(reference))

@@ -378,13 +378,13 @@ def test_layout_and_placement_errors(device):
 
 @pytest.mark.parametrize("dtype", [ttnn.bfloat16, ttnn.bfloat8_b])
 def test_fidelity_cache_keeps_no_copy_when_truncation_is_the_identity(device, dtype):
-    """HiFi2 reads 8 fraction bits of in1 (SrcA): a bfloat16 / bfloat8_b weight is cached as itself."""
+    """HiFi2 reads 8 fraction bits of in1 (SrcA): a bfloat16 / bfloat8_b weight (7 / 6 stored fraction
+    bits) is used as itself, with no truncated copy cached."""
     a = upload(torch.randn(1, 1, 32, 64), device)
     w = upload(torch.randn(64, 96), device, dtype=dtype)
     hifi2 = ttnn.linear(a, w, compute_kernel_config=kernel(ttnn.MathFidelity.HiFi2))
     shard = w.shards[0]
-    slices = list(shard._tttv2_fidelity_cache[1].values())
-    assert slices and all(s is shard for s in slices)
+    assert not getattr(shard, "_tttv2_fidelity_cache", (0, {}))[1]
     lofi = ttnn.linear(
         a, w, compute_kernel_config=kernel(ttnn.MathFidelity.LoFi)
     )  # 4 bits: a real truncation

@@ -348,3 +348,63 @@ def test_a_weight_written_in_place_after_the_capture_is_used_at_replay(device):
     ttnn.execute_trace(device, trace_id)
     eager = program(x, dev(new_w, device), b)
     assert torch.equal(composed(out, device), composed(eager, device))
+
+
+def test_paged_decode_replays_as_op_kernels_bit_equal_to_eager(device):
+    """paged_update_cache and paged flash decode read positions and page tables (device values): they
+    replay as their own kernels (no argument checks), at the positions and table of each replay."""
+    from tttv2_hwconfig.emulator import _compiled
+
+    users, heads, kv_heads, block, blocks, dim = 4, 4, 2, 32, 8, 32
+    cache_k = dev(torch.randn(blocks, kv_heads, block, dim), device, dtype=ttnn.bfloat8_b)
+    cache_v = dev(torch.randn(blocks, kv_heads, block, dim), device, dtype=ttnn.bfloat8_b)
+    grid = ttnn.num_cores_to_corerangeset(users, device.compute_with_storage_grid_size(), row_wise=True)
+    sharded = ttnn.create_sharded_memory_config(
+        (32, dim), grid, ttnn.ShardStrategy.HEIGHT, use_height_and_width_as_shard_shape=True
+    )
+
+    def int_host(values):
+        return ttnn.from_torch(torch.tensor(values, dtype=torch.int32), dtype=ttnn.int32)
+
+    def int_dev(values):
+        return ttnn.to_device(int_host(values), device)
+
+    new_k = ttnn.from_torch(
+        torch.randn(1, users, kv_heads, dim), dtype=ttnn.bfloat16, layout=ttnn.TILE_LAYOUT, device=device,
+        memory_config=sharded,
+    )  # fmt: skip
+    q = dev(torch.randn(1, users, heads, dim), device)
+    positions = int_dev([3, 40, -1, 7])
+    table = int_dev([[0, 1], [2, 3], [4, 5], [6, 7]])
+
+    def step(q, positions, table):
+        ttnn.experimental.paged_update_cache(cache_k, new_k, update_idxs_tensor=positions, page_table=table)
+        return ttnn.transformer.paged_scaled_dot_product_attention_decode(
+            q, cache_k, cache_v, table, cur_pos_tensor=positions
+        )
+
+    trace_id, out = capture(device, step, q, positions, table)
+    kernels = [
+        s.function.__name__ for s in _steps(device, trace_id) if isinstance(s.program, _compiled.Kernel)
+    ]
+    assert kernels == ["paged_update_cache", "paged_scaled_dot_product_attention_decode"]
+    for new_positions, new_table in (([10, -1, 63, 0], [[1, 0], [3, 2], [5, 4], [7, 6]]), ([-1] * 4, None)):
+        new_q = torch.randn(1, users, heads, dim)
+        ttnn.copy_host_to_device_tensor(host(new_q), q)
+        ttnn.copy_host_to_device_tensor(int_host(new_positions), positions)
+        if new_table is not None:
+            ttnn.copy_host_to_device_tensor(int_host(new_table), table)
+        before = ttnn.to_torch(ttnn.get_device_tensors(cache_k)[0]).clone()
+        ttnn.execute_trace(device, trace_id)
+        replayed_cache = ttnn.to_torch(ttnn.get_device_tensors(cache_k)[0]).clone()
+        replayed = composed(out, device).clone()
+        # The same step eagerly, from the cache as it was before the replay.
+        ttnn.copy_host_to_device_tensor(host(before.float(), ttnn.bfloat8_b), cache_k)
+        eager_table = int_dev(new_table or [[1, 0], [3, 2], [5, 4], [7, 6]])
+        eager = step(dev(new_q, device), int_dev(new_positions), eager_table)
+        assert torch.equal(replayed.view(torch.int16), composed(eager, device).view(torch.int16))
+        assert torch.equal(replayed_cache, ttnn.to_torch(ttnn.get_device_tensors(cache_k)[0]))
+        assert not torch.equal(replayed_cache, before) or new_positions == [-1] * 4
+    ttnn.copy_host_to_device_tensor(int_host([64, 0, 0, 0]), positions)
+    with pytest.raises(ValueError, match="outside the cache capacity"):
+        ttnn.execute_trace(device, trace_id)  # the runtime precondition still runs in the kernel

@@ -36,10 +36,12 @@ def fp32_dest_acc(compute_kernel_config, default: bool = False) -> bool:
     return bool(getattr(compute_kernel_config, "fp32_dest_acc_en", default))
 
 
-def _matmul(a: torch.Tensor, b: torch.Tensor, fidelity) -> torch.Tensor:
+def _matmul(a: torch.Tensor, b: torch.Tensor, fidelity, a_bits: int = 23, b_bits: int = 23) -> torch.Tensor:
     from ._ops_matmul import _fidelity_matmul  # noqa: PLC0415 - the shared fidelity model
 
-    return _fidelity_matmul(a.contiguous(), b.contiguous(), fidelity, False, False)
+    return _fidelity_matmul(
+        a.contiguous(), b.contiguous(), fidelity, False, False, a_bits=a_bits, b_bits=b_bits, cache_b=False
+    )
 
 
 def attend(
@@ -51,6 +53,9 @@ def attend(
     fidelity,
     additive_mask: torch.Tensor | None = None,
     sink: torch.Tensor | None = None,
+    *,
+    q_bits: int = 23,
+    kv_bits: int = 23,
 ) -> torch.Tensor:
     """softmax(scale * Q K^T + mask) V with grouped KV heads.
 
@@ -60,14 +65,39 @@ def attend(
         allowed: bool, broadcastable to (batch, q_heads, q_len, k_len); False masks a key out.
         additive_mask: float, broadcastable to the scores; added before softmax.
         sink: (q_heads,) per-head sink logit that joins the softmax denominator without a value.
+        q_bits, kv_bits: the most fraction bits of Q's and of K's and V's values (their dtypes',
+            ``_ops_matmul.stored_fraction_bits``): truncations keeping them all are skipped.
 
     Rows with no allowed key produce zeros (the device skips them).
     """
     group = q.shape[1] // k.shape[1]
+    k_t = k.transpose(-1, -2)  # (batch, kv_heads, head_dim, k_len)
     if group > 1:
-        k = k.repeat_interleave(group, dim=1)
+        # K^T of every query head made contiguous in one copy (the same tensor as repeat_interleave
+        # then a contiguous transpose: the matmul below sees the same operand).
+        k_t = k_t.unsqueeze(2).expand(-1, -1, group, -1, -1).reshape(k.shape[0], -1, *k_t.shape[2:])
         v = v.repeat_interleave(group, dim=1)
-    scores = _numerics.round_to_bfloat16(_matmul(q, k.transpose(-1, -2), fidelity) * scale)
+    return attend_heads(
+        q, k_t, v, scale, allowed, fidelity, additive_mask, sink, q_bits=q_bits, kv_bits=kv_bits
+    )
+
+
+def attend_heads(
+    q: torch.Tensor,
+    k_t: torch.Tensor,
+    v: torch.Tensor,
+    scale: float,
+    allowed: torch.Tensor | None,
+    fidelity,
+    additive_mask: torch.Tensor | None = None,
+    sink: torch.Tensor | None = None,
+    *,
+    q_bits: int = 23,
+    kv_bits: int = 23,
+) -> torch.Tensor:
+    """:func:`attend` with K and V already laid out per query head: ``k_t (batch, q_heads, head_dim,
+    k_len)`` (K transposed), ``v (batch, q_heads, k_len, head_dim)``."""
+    scores = _numerics.round_to_bfloat16(_matmul(q, k_t, fidelity, q_bits, kv_bits) * scale)
     if additive_mask is not None:
         scores = scores + additive_mask.to(scores.device)  # .to: meta scores in a shapes-only run
     if allowed is not None:
@@ -80,7 +110,7 @@ def attend(
     if sink is not None:
         probs = probs[..., :-1]
     probs = _numerics.round_to_bfloat16(probs)
-    return _matmul(probs, v, fidelity)
+    return _matmul(probs, v, fidelity, 7, kv_bits)  # probs are bfloat16 values: 7 fraction bits
 
 
 def causal_allowed(q_positions: torch.Tensor, k_len: int, sliding_window: int | None) -> torch.Tensor:

@@ -9,7 +9,11 @@ results in the op's output tensors (and in any argument whose shards the op repl
 
 An op whose result depends on values through Python (``.item()``, ``bool(t)``, ``.tolist()``, a
 ``torch.Generator`` it seeds itself) cannot be replayed that way: it is marked *dynamic* and the
-replay runs the op function itself (``_ops_trace.execute_trace``).
+replay runs the op function itself (``_ops_trace.execute_trace``), unless the op hands the capture
+its own replay function with :func:`replay_with` (a :class:`Kernel`): the op's compute with every
+argument check and every value fixed by the capture already bound, reading the device values it
+depends on (positions, page tables) from its tensor arguments at each replay. The paged cache
+update and flash decode do this: they are the same code the op runs, so the bits are the op's.
 """
 
 from __future__ import annotations
@@ -102,12 +106,50 @@ def depends_on(source: torch.Tensor) -> None:
         _recording[-1].guards.append((source, source._version))
 
 
+def replay_with(kernel, *tensors) -> None:
+    """Inside a capture, replay the current op as ``kernel(*tensors)`` rather than re-running it.
+
+    ``tensors`` are ttnn tensor arguments of the op (or None), passed again at each replay (the
+    replay's persistent buffers); ``kernel`` returns the output shards, one list per ttnn tensor the
+    op returned (in the order of ``flat_tensors(outputs)``), or None for an op that writes into its
+    arguments in place and returns them. It must compute exactly what the op computes (the op
+    should call it itself) and may read device values through Python: it runs without a recorder.
+    Outside a capture this does nothing.
+    """
+    if _recording:
+        _recording[-1].kernel = (kernel, tensors)
+
+
+class Kernel:
+    """An op replayed by its own function (see :func:`replay_with`)."""
+
+    __slots__ = ("function", "reads", "outputs")
+
+    def __init__(self, function, reads: tuple, outputs: int):
+        self.function = function
+        self.reads = reads  # position of each tensor in the op's flat ttnn tensor args (None: None)
+        self.outputs = outputs  # how many ttnn tensors the op returned (0: in place)
+
+    def run(self, arg_tensors: list, out_tensors: list) -> bool:
+        # No value-dependent shortcuts (same bits, but a pass and a host sync each) at replay either.
+        previous = _numerics.value_branches(False)
+        try:
+            results = self.function(*(None if p is None else arg_tensors[p] for p in self.reads))
+        finally:
+            _numerics.value_branches(previous)
+        if self.outputs:
+            for target, shards in zip(out_tensors, results):
+                target._shards = shards
+        return True
+
+
 class _Recorder(TorchFunctionMode):
     def __init__(self):
         super().__init__()
         self.calls: list = []
         self.dynamic: str | None = None
         self.guards: list = []
+        self.kernel = None
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -245,6 +287,23 @@ def _call(func, call_args: tuple, call_kwargs: dict, slots: dict):
     return func, _NESTED, args_t, kwargs_t, ()
 
 
+def _kernel(recorder: _Recorder, arg_tensors: list, outputs):
+    """The :class:`Kernel` an op registered, or why it cannot be used (a tensor not among the args)."""
+    kernel, tensors = recorder.kernel
+    recorder.calls.clear()
+    positions = {}
+    for position, tensor in enumerate(arg_tensors):
+        positions.setdefault(id(tensor), position)
+    reads = []
+    for tensor in tensors:
+        if tensor is not None and id(tensor) not in positions:
+            return "its replay kernel reads a tensor that is not one of its arguments"
+        reads.append(None if tensor is None else positions[id(tensor)])
+    returned = flat_tensors(outputs, [])
+    in_place = all(id(t) in positions for t in returned)
+    return Kernel(kernel, tuple(reads), 0 if in_place else len(returned))
+
+
 def capture(function, args: tuple, kwargs: dict):
     """Run op ``function`` once, recording its torch program. Returns (outputs, Program or reason)."""
     arg_tensors = flat_tensors((args, kwargs), [])
@@ -258,6 +317,8 @@ def capture(function, args: tuple, kwargs: dict):
     finally:
         _recording.pop()
         _numerics.value_branches(previous)
+    if recorder.kernel is not None:
+        return outputs, _kernel(recorder, arg_tensors, outputs)
     if recorder.dynamic is not None:
         return outputs, recorder.dynamic
     slots: dict[int, int] = {}

@@ -273,6 +273,11 @@ def round_to_block_float(x: torch.Tensor, mantissa_bits: int, *, pad_value: floa
         value = round_to_block_float(x.reshape(-1)[:1], mantissa_bits)
         return value.expand(x.shape).contiguous()
 
+    return _ROUND_TO_BLOCK_FLOAT(x, mantissa_bits, pad_value)
+
+
+def _round_to_block_float_int64(x: torch.Tensor, mantissa_bits: int, pad_value: float) -> torch.Tensor:
+    """The reference block-float rounding: pack and unpack on int64 bit patterns, step by step."""
     rows = x.reshape(1) if x.dim() == 0 else x
     width = rows.shape[-1]
     pad_bits = _pad_bits(pad_value)
@@ -282,6 +287,75 @@ def round_to_block_float(x: torch.Tensor, mantissa_bits: int, *, pad_value: floa
     out = _unpack_block_float(sign, magnitude, shared_exponent, mantissa_bits)
     out = out.reshape(bits.shape)[..., :width]
     return _bits_to_float(out).reshape(x.shape)
+
+
+def _round_to_block_float_int32(x: torch.Tensor, mantissa_bits: int, pad_value: float) -> torch.Tensor:
+    """The same rounding in fewer, int32 passes (about 4x faster; bit-identical, checked at import).
+
+    Packing is the reference's on int32 (every intermediate fits: 24-bit mantissas, 8-bit exponents).
+    Unpacking uses that the decoded bit pattern of a magnitude ``q > 0`` is float32 ``q``'s with
+    ``E - 126 - mantissa_bits`` added to its exponent field, wrapping in 32 bits exactly as the
+    reference's uint32 arithmetic (its fraction field is ``q``'s bits below the leading one in both).
+    """
+    rows = x.reshape(1) if x.dim() == 0 else x
+    width = rows.shape[-1]
+    pad = _pad_bits(pad_value)
+    bits = rows.contiguous().view(torch.int32)
+    extra = (-width) % _GROUP_SIZE
+    if extra:
+        bits = torch.nn.functional.pad(bits, (0, extra), value=pad - 2**32 if pad >= 2**31 else pad)
+    grouped = bits.reshape(*bits.shape[:-1], -1, _GROUP_SIZE)
+    exponent = (grouped >> 23) & 0xFF
+    shared_exponent = exponent.amax(dim=-1, keepdim=True)
+    mantissa = ((grouped & 0x7FFFFF) | (1 << 23)) >> (shared_exponent - exponent).clamp_(max=31)
+    drop_bits = 24 - mantissa_bits
+    remainder = mantissa & ((1 << drop_bits) - 1)
+    magnitude = mantissa >> drop_bits
+    tie = 1 << (drop_bits - 1)
+    round_up = (remainder > tie) | ((remainder == tie) & ((magnitude & 1) == 1))
+    magnitude = (magnitude + round_up).clamp_(max=(1 << mantissa_bits) - 1)
+    magnitude = magnitude.masked_fill_(exponent == 0, 0)  # +-0 and denormals pack as +0
+    decoded = magnitude.to(torch.float32).view(torch.int32) + (
+        (shared_exponent - (126 + mantissa_bits)) << 23
+    )
+    decoded = decoded | (grouped & (-(2**31)))  # the sign bit (dropped below with the zeros)
+    decoded = decoded.masked_fill_(magnitude == 0, 0)
+    out = decoded.reshape(bits.shape)[..., :width]
+    return out.view(torch.float32).reshape(x.shape)
+
+
+def _fast_block_float_is_exact() -> bool:
+    """Check the int32 rounding against the int64 reference once: ties, saturation, denormals, tiny
+    and huge groups (exponent wrap), inf and NaN, both formats, with and without a pad value."""
+    special = torch.tensor(
+        [0x3F808000, 0x3F818000, 0x3FFFFFFF, 0x00000001, 0x80400000, 0x007FFFFF, 0x7F7FFFFF, 0xFF7F8000,
+         0x7F800000, 0xFF800000, 0x7FC00001, 0xFFFFFFFF, 0x00800000, 0x80800000, 0x01000000, 0x03800000,
+         0x80000000, 0x00000000, 0x7F000000, 0x3F800000],
+        dtype=torch.int64,
+    )  # fmt: skip
+    values = torch.where(special >= 2**31, special - 2**32, special).to(torch.int32).view(torch.float32)
+    generator = torch.Generator().manual_seed(0)
+    scales = torch.tensor([1e-38, 1e-36, 1e-30, 1e-3, 1.0, 1e3, 1e30, 3e38]).repeat_interleave(256)
+    data = torch.cat([values.repeat(8), torch.randn(scales.numel(), generator=generator) * scales])
+    mixed = data[torch.randperm(data.numel(), generator=generator)]
+    for x in (
+        data.reshape(-1, 16),
+        mixed.reshape(-1, 16),
+        mixed[: 37 * (mixed.numel() // 37)].reshape(-1, 37),
+    ):
+        for mantissa_bits in _SUPPORTED_MANTISSA_BITS:
+            for pad_value in (0.0, 1e30):
+                fast = _round_to_block_float_int32(x, mantissa_bits, pad_value).view(torch.int32)
+                if not torch.equal(
+                    fast, _round_to_block_float_int64(x, mantissa_bits, pad_value).view(torch.int32)
+                ):
+                    return False
+    return True
+
+
+_ROUND_TO_BLOCK_FLOAT = (
+    _round_to_block_float_int32 if _fast_block_float_is_exact() else _round_to_block_float_int64
+)
 
 
 def round_to_bfloat8_b(x: torch.Tensor) -> torch.Tensor:

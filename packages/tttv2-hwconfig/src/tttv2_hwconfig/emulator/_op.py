@@ -95,13 +95,18 @@ def new_tensor(
     """
     if already_rounded:
         return Tensor(list(shards), dtype, layout, device, memory_config, op_name=op_name)
+    return Tensor(round_shards(shards, dtype), dtype, layout, device, memory_config, op_name=op_name)
+
+
+def round_shards(shards: list[torch.Tensor], dtype: DataType) -> list[torch.Tensor]:
+    """``shards`` rounded to ``dtype``, once per distinct shard (replicated shards stay shared)."""
     rounded: dict[int, torch.Tensor] = {}
     data = []
     for shard in shards:
         if id(shard) not in rounded:
             rounded[id(shard)] = quantize(shard, dtype)
         data.append(rounded[id(shard)])
-    return Tensor(data, dtype, layout, device, memory_config, op_name=op_name)
+    return data
 
 
 _DTYPE_NAMES = {dtype: dtype.name.lower() for dtype in DataType}  # enum .name is slow on a hot path

@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import torch
 
+from . import _compiled
 from ._op import fail, record, require_dtype, require_layout, require_on_device, require_tensor, same_device
 from ._rules import check, not_mirrored, rule
 from ._tensor import Tensor, quantize
@@ -508,34 +509,55 @@ def paged_update_cache(
         capacity = page_table.shape[1] * blocks_size
     else:
         capacity = cache_tensor.shape[2]
-    for user, pos in enumerate(positions):
-        if pos >= capacity or (pos < 0 and pos != -1):
-            # Emulator precondition (runtime values): the device would write outside the user's cache.
-            fail(op, f"position {pos} of user {user} is outside the cache capacity {capacity}")
+    static_positions = positions
 
-    def write(cache, data, table):
+    def run(cache_tensor, input_tensor, page_table, update_idxs_tensor):
+        """The write itself: reads the positions (device values) at every call, as the replay kernel."""
+        positions = static_positions
+        if update_idxs_tensor is not None:
+            values = _int_values(update_idxs_tensor)
+            positions = values[-batch:] if update_idxs_tensor.is_sharded() else values
+        for user, pos in enumerate(positions):
+            if pos >= capacity or (pos < 0 and pos != -1):
+                # Emulator precondition (runtime values): the device would write outside the user's cache.
+                fail(op, f"position {pos} of user {user} is outside the cache capacity {capacity}")
+
         users = [user for user, pos in enumerate(positions) if pos >= 0]
-        if not users:
-            return
-        # One rounding pass for every user: block-float groups are 16 values along a row, so
-        # stacking users on a new leading dim rounds each row exactly as alone.
-        rows = quantize(torch.stack([_head_rows(data[0, user], heads) for user in users]), cache_tensor.dtype)
-        for row, user in zip(rows, users):
-            pos = positions[user]
-            if table is None:
-                cache[user, :, pos, :] = row
-                continue
-            if cache_position_modulo is not None:
-                pos %= cache_position_modulo
-            block = int(table[user, pos // cache.shape[2]])
-            if not 0 <= block < cache.shape[0]:
-                fail(
-                    op,
-                    f"page_table[{user}, {pos // cache.shape[2]}] = {block} is outside the cache's {cache.shape[0]} blocks",
-                )
-            cache[block, :, pos % cache.shape[2], :] = row
+        user_index = torch.tensor(users, dtype=torch.int64)
+        rows_at = [
+            positions[user] % cache_position_modulo if cache_position_modulo is not None else positions[user]
+            for user in users
+        ]
 
-    write_in_place(cache_tensor, write, input_tensor, page_table)
+        def write(cache, data, table):
+            if not users:
+                return
+            # One rounding pass for every user: block-float groups are 16 values along a row, so
+            # stacking users on a new leading dim rounds each row exactly as alone.
+            rows = quantize(_head_rows(data[0, user_index], heads), cache_tensor.dtype)
+            if table is None:
+                blocks, offsets = users, rows_at
+            else:
+                block_size = cache.shape[2]
+                entries = [pos // block_size for pos in rows_at]
+                blocks = table[user_index, torch.tensor(entries, dtype=torch.int64)].tolist()
+                for user, entry, block in zip(users, entries, blocks):
+                    if not 0 <= block < cache.shape[0]:
+                        fail(
+                            op,
+                            f"page_table[{user}, {entry}] = {block} is outside the cache's {cache.shape[0]} blocks",
+                        )
+                offsets = [pos % block_size for pos in rows_at]
+            if len(set(zip(blocks, offsets))) < len(users):  # two users write one row: the last one wins
+                for row, block, offset in zip(rows, blocks, offsets):
+                    cache[block, :, offset, :] = row
+            else:
+                cache[torch.tensor(blocks), :, torch.tensor(offsets), :] = rows
+
+        write_in_place(cache_tensor, write, input_tensor, page_table)
+
+    run(cache_tensor, input_tensor, page_table, update_idxs_tensor)
+    _compiled.replay_with(run, cache_tensor, input_tensor, page_table, update_idxs_tensor)
     record(op, device, [input_tensor], [], cores_used=batch)
     return cache_tensor
 
@@ -677,10 +699,11 @@ def paged_fill_cache(
 
 
 def _head_rows(rows: torch.Tensor, heads: int) -> torch.Tensor:
-    """The first ``heads`` rows of one user's shard; rows past the logical heads are tile padding (zeros)."""
-    if rows.shape[0] >= heads:
-        return rows[:heads]
-    return torch.cat([rows, rows.new_zeros(heads - rows.shape[0], rows.shape[1])])
+    """The first ``heads`` rows (dim -2) of users' shards; rows past the logical heads are tile padding (zeros)."""
+    if rows.shape[-2] >= heads:
+        return rows[..., :heads, :]
+    pad = rows.new_zeros((*rows.shape[:-2], heads - rows.shape[-2], rows.shape[-1]))
+    return torch.cat([rows, pad], dim=-2)
 
 
 def _bytes(tensor: Tensor) -> int:

@@ -142,8 +142,34 @@ def _keep_fraction_bits(x: torch.Tensor, bits: int) -> torch.Tensor:
     return torch.bitwise_and(x.contiguous().view(torch.int32), mask).view(torch.float32)
 
 
-def _operand_slice(x: torch.Tensor, high: int, low: int, cache: dict | None) -> torch.Tensor:
-    """Fraction bits (low, high] of ``x`` as a float tensor: X[high] - X[low] (X[high] when low == 0)."""
+# Fraction bits a value stored in each dtype can have (bfloat16 keeps 7; a block float's explicit
+# leading one leaves mantissa_bits - 1 after normalisation). Truncating such a value to at least
+# that many bits is the identity: the matmul then uses the stored values as they are (no copy, no
+# check), with exactly the bits the truncation would give.
+_STORED_FRACTION_BITS = {
+    DataType.BFLOAT16: 7,
+    DataType.BFLOAT8_B: 6,
+    DataType.BFLOAT4_B: 2,
+    DataType.FLOAT32: 23,
+}
+FULL_FRACTION_BITS = 23  # float32 data of unknown origin
+
+
+def stored_fraction_bits(dtype: DataType) -> int:
+    """Most fraction bits a value stored as ``dtype`` has (23 for anything not listed)."""
+    return _STORED_FRACTION_BITS.get(dtype, FULL_FRACTION_BITS)
+
+
+def _operand_slice(
+    x: torch.Tensor, high: int, low: int, cache: dict | None, stored_bits: int = FULL_FRACTION_BITS
+) -> torch.Tensor:
+    """Fraction bits (low, high] of ``x`` as a float tensor: X[high] - X[low] (X[high] when low == 0).
+
+    ``stored_bits``: ``x`` is known to have at most that many fraction bits (its dtype), so keeping
+    ``high >= stored_bits`` of them returns ``x`` itself.
+    """
+    if not low and min(high, _SRC_REGISTER_FRACTION_BITS) >= stored_bits:
+        return x
     key = (high, low)
     if cache is not None and key in cache:
         return cache[key]
@@ -174,17 +200,32 @@ def _to_bfloat16(x: torch.Tensor) -> torch.Tensor:
 
 
 def _fidelity_matmul(
-    a: torch.Tensor, b: torch.Tensor, fidelity: MathFidelity, transpose_a: bool, transpose_b: bool
+    a: torch.Tensor,
+    b: torch.Tensor,
+    fidelity: MathFidelity,
+    transpose_a: bool,
+    transpose_b: bool,
+    *,
+    a_bits: int = FULL_FRACTION_BITS,
+    b_bits: int = FULL_FRACTION_BITS,
+    cache_b: bool = True,
 ) -> torch.Tensor:
     """a @ b as the matrix engine computes it at ``fidelity`` (a = in0 -> SrcB, b = in1 -> SrcA).
 
-    The truncated slices of ``b`` (usually a weight) are cached on the torch tensor itself.
+    ``a_bits`` / ``b_bits``: the most fraction bits the operands' values have (their dtype's,
+    :func:`stored_fraction_bits`); slices that keep them all are the operand itself. Other truncated
+    slices of ``b`` (usually a weight) are cached on the torch tensor itself unless ``cache_b`` is
+    False (an operand made for this call, e.g. gathered KV-cache pages).
     """
-    b_cache = _weight_cache(b)
+    terms = _FIDELITY_TERMS[fidelity]
+    b_cache = None
+    if cache_b and any(low or min(high, _SRC_REGISTER_FRACTION_BITS) < b_bits for (high, low), _ in terms):
+        b_cache = _weight_cache(b)
     out = None
-    for (srca_high, srca_low), (srcb_high, srcb_low) in _FIDELITY_TERMS[fidelity]:
-        a_part = _operand_slice(a, srcb_high, srcb_low, None)
-        b_part = _operand_slice(b, srca_high, srca_low, b_cache)
+    for (srca_high, srca_low), (srcb_high, srcb_low) in terms:
+        # A truncated copy is contiguous; the operand kept as is must be too (same torch matmul call).
+        a_part = _operand_slice(a, srcb_high, srcb_low, None, a_bits).contiguous()
+        b_part = _operand_slice(b, srca_high, srca_low, b_cache, b_bits)
         if transpose_a:
             a_part = a_part.transpose(-1, -2)
         if transpose_b:
@@ -382,8 +423,11 @@ def _run(
     # output is bfloat16 (rounding is idempotent), so it is left to new_tensor.
     round_last = not fp32_acc and out_dtype != DataType.BFLOAT16
 
+    a_bits = stored_fraction_bits(input_tensor_a.dtype)
+    b_bits = stored_fraction_bits(input_tensor_b.dtype)
+
     def compute(a, b, bias_shard=None):
-        out = _fidelity_matmul(a, b, fidelity, transpose_a, transpose_b)
+        out = _fidelity_matmul(a, b, fidelity, transpose_a, transpose_b, a_bits=a_bits, b_bits=b_bits)
         if bias_shard is not None:  # the kernel adds the bias tile's first row to every row
             row = bias_shard.reshape(-1, bias_shard.shape[-1])[:1, : out.shape[-1]]
             out = out + row

@@ -10,7 +10,16 @@ import math
 
 import torch
 
-from ._attention_math import attend, bytes_per_element, causal_allowed, fp32_dest_acc, math_fidelity, round_up
+from . import _compiled
+from ._attention_math import (
+    attend,
+    attend_heads,
+    bytes_per_element,
+    causal_allowed,
+    fp32_dest_acc,
+    math_fidelity,
+    round_up,
+)
 from ._memory import DRAM_MEMORY_CONFIG, MemoryConfig, ShardSpec, num_cores_to_corerangeset
 from ._op import (
     fail,
@@ -19,9 +28,11 @@ from ._op import (
     require_dtype,
     require_on_device,
     require_tensor,
+    round_shards,
     same_device,
     shard_map,
 )
+from ._ops_matmul import stored_fraction_bits
 from ._rules import check, not_mirrored, rule
 from ._sdpa_config import check_sdpa_program_config
 from ._tensor import Tensor
@@ -345,6 +356,8 @@ def scaled_dot_product_attention(
     scale_value = _scale(scale, dh)
     fidelity = math_fidelity(compute_kernel_config)
     allowed = causal_allowed(torch.arange(sq), sk, sliding_window_size) if is_causal else None
+    q_bits = stored_fraction_bits(q.dtype)
+    kv_bits = max(stored_fraction_bits(k.dtype), stored_fraction_bits(v.dtype))
 
     def compute(q, k, v, mask, sink):
         out = attend(
@@ -356,6 +369,8 @@ def scaled_dot_product_attention(
             fidelity,
             additive_mask=mask,
             sink=None if sink is None else sink.reshape(-1),
+            q_bits=q_bits,
+            kv_bits=kv_bits,
         )
         if output_concat_heads:
             out = out.permute(0, 2, 1, 3).reshape(b, 1, sq, nqh * dh)
@@ -479,11 +494,13 @@ def chunked_scaled_dot_product_attention(
     fidelity = math_fidelity(compute_kernel_config)
     k_len = start + sq
     allowed = causal_allowed(torch.arange(start, start + sq), k_len, sliding_window_size)
+    q_bits = stored_fraction_bits(input_tensor_q.dtype)
+    kv_bits = max(stored_fraction_bits(k.dtype), stored_fraction_bits(v.dtype))
 
     def compute(q, k_cache, v_cache, table):
         keys = _gather_pages(op, k_cache, table, k_len)
         values = _gather_pages(op, v_cache, table, k_len)
-        return attend(q, keys, values, scale_value, allowed, fidelity)
+        return attend(q, keys, values, scale_value, allowed, fidelity, q_bits=q_bits, kv_bits=kv_bits)
 
     shards = shard_map(compute, input_tensor_q, input_tensor_k, input_tensor_v, page_table_tensor)
     out = new_tensor(
@@ -523,6 +540,30 @@ def _gather_pages(op: str, cache: torch.Tensor, table: torch.Tensor, length: int
     gathered = cache[blocks.reshape(-1)].reshape(table.shape[0], used, heads, block_size, dim)
     gathered = gathered.permute(0, 2, 1, 3, 4).reshape(table.shape[0], heads, used * block_size, dim)
     return gathered[:, :, :length]
+
+
+def _gather_heads(
+    op: str, k_cache: torch.Tensor, v_cache: torch.Tensor, table: torch.Tensor, length: int, group: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first ``length`` positions of every user laid out per query head, in two copies each:
+    ``k_t (batch, kv_heads * group, head_dim, length)`` and ``v (batch, kv_heads * group, length, head_dim)``,
+    contiguous: the very tensors :func:`attend` makes from :func:`_gather_pages` (same values, same layout)."""
+    num_blocks, heads, block_size, dim = k_cache.shape
+    used = -(-length // block_size)
+    blocks = table[:, :used].to(torch.int64)
+    if used and (blocks.min() < 0 or blocks.max() >= num_blocks):
+        fail(
+            op,
+            f"page table refers to blocks {blocks.min().item()}..{blocks.max().item()}, the cache has {num_blocks}",
+        )
+    positions = torch.arange(length)
+    rows, offsets = blocks[:, positions // block_size], positions % block_size  # (batch, length), (length,)
+    batch = table.shape[0]
+    keys = k_cache[rows, :, offsets, :]  # (batch, length, heads, dim)
+    values = v_cache[rows, :, offsets, :]
+    k_t = keys.permute(0, 2, 3, 1).unsqueeze(2).expand(-1, -1, group, -1, -1)
+    v = values.permute(0, 2, 1, 3).unsqueeze(2).expand(-1, -1, group, -1, -1)
+    return k_t.reshape(batch, heads * group, dim, length), v.reshape(batch, heads * group, length, dim)
 
 
 def _positions(op: str, batch: int, cur_pos, cur_pos_tensor, is_causal: bool):
@@ -680,7 +721,8 @@ def _decode(
     *,
     is_causal,
     attn_mask,
-    positions,
+    cur_pos,
+    cur_pos_tensor,
     attention_sink,
     scale,
     sliding_window_size,
@@ -688,56 +730,78 @@ def _decode(
     program_config,
     compute_kernel_config,
 ):
+    """Flash decode of ``q`` against the contiguous (``page_table`` None) or paged K/V cache.
+
+    The per-user positions are device values (``cur_pos_tensor``): the compute (``run``) reads them,
+    and is handed to a trace capture as the op's replay kernel (``_compiled.replay_with``), so a
+    replay runs only it, with every argument check done once at capture.
+    """
     batch, nh, dh = q.shape[1], q.shape[2], q.shape[3]
     nkv = k.shape[1]
     seq_len = page_table.shape[1] * k.shape[2] if page_table is not None else k.shape[2]
     if attn_mask is not None and list(attn_mask.shape) != [1, batch, nh, seq_len]:
         # Emulator precondition: the mask is read as one additive row per user and head.
         fail(op, f"attn_mask shape {list(attn_mask.shape)} must be [1, {batch}, {nh}, {seq_len}]")
-    if positions is not None:
-        for user, pos in enumerate(positions):
-            if pos >= seq_len:
-                # Emulator precondition (runtime values; the unpaged cur_pos list is a rule).
-                fail(op, f"position {pos} of user {user} is outside the K sequence length {seq_len}")
-    length = (max(positions) + 1) if positions is not None else seq_len
-    length = max(length, 1)
     scale_value = _scale(scale, dh)
     fidelity = math_fidelity(compute_kernel_config)
-    if positions is not None:
-        pos = torch.tensor(positions)
-        keys_idx = torch.arange(length).unsqueeze(0)
-        allowed = keys_idx <= pos.unsqueeze(1)
-        if sliding_window_size:
-            allowed &= keys_idx > (pos.unsqueeze(1) - sliding_window_size)
-        allowed &= (pos >= 0).unsqueeze(1)  # position -1: the user is skipped
-        allowed = allowed[:, None, None, :]  # (batch, 1, 1, length)
-    else:
-        allowed = None
+    out_dtype = q.dtype
+    # Every user stays in the batched matmuls, idle ones too: torch's batched matmul picks its kernel
+    # by the batch count, so computing fewer users would change the others' bits.
+    q_bits = stored_fraction_bits(q.dtype)
+    kv_bits = max(stored_fraction_bits(k.dtype), stored_fraction_bits(v.dtype))
 
-    def compute(q_shard, k_shard, v_shard, table, mask, sink):
-        queries = q_shard[0].unsqueeze(2)  # (batch, nh, 1, dh)
-        if table is not None:
-            keys = _gather_pages(op, k_shard, table, length)
-            values = _gather_pages(op, v_shard, table, length)
+    def run(q, k, v, page_table, cur_pos_tensor, attn_mask, attention_sink):
+        positions = _positions(op, batch, cur_pos, cur_pos_tensor, is_causal)
+        if positions is not None:
+            for user, pos in enumerate(positions):
+                if pos >= seq_len:
+                    # Emulator precondition (runtime values; the unpaged cur_pos list is a rule).
+                    fail(op, f"position {pos} of user {user} is outside the K sequence length {seq_len}")
+        length = (max(positions) + 1) if positions is not None else seq_len
+        length = max(length, 1)
+        if positions is not None:
+            pos = torch.tensor(positions)
+            keys_idx = torch.arange(length).unsqueeze(0)
+            allowed = keys_idx <= pos.unsqueeze(1)
+            if sliding_window_size:
+                allowed &= keys_idx > (pos.unsqueeze(1) - sliding_window_size)
+            allowed &= (pos >= 0).unsqueeze(1)  # position -1: the user is skipped
+            allowed = allowed[:, None, None, :]  # (batch, 1, 1, length)
         else:
-            keys, values = k_shard[:, :, :length], v_shard[:, :, :length]
-        additive = mask[0].unsqueeze(2)[..., :length] if mask is not None else None
-        out = attend(
-            queries,
-            keys,
-            values,
-            scale_value,
-            allowed,
-            fidelity,
-            additive_mask=additive,
-            sink=None if sink is None else sink[:, 0],
-        )
-        return out.squeeze(2).unsqueeze(0)  # (1, batch, nh, dh)
+            allowed = None
 
-    shards = shard_map(compute, q, k, v, page_table, attn_mask, attention_sink)
+        def compute(q_shard, k_shard, v_shard, table, mask, sink):
+            queries = q_shard[0].unsqueeze(2)  # (batch, nh, 1, dh)
+            additive = mask[0].unsqueeze(2)[..., :length] if mask is not None else None
+            if table is not None:
+                keys_t, values = _gather_heads(op, k_shard, v_shard, table, length, nh // nkv)
+                attention = attend_heads
+            else:
+                keys_t, values = k_shard[:, :, :length], v_shard[:, :, :length]
+                attention = attend
+            out = attention(
+                queries,
+                keys_t,
+                values,
+                scale_value,
+                allowed,
+                fidelity,
+                additive_mask=additive,
+                sink=None if sink is None else sink[:, 0],
+                q_bits=q_bits,
+                kv_bits=kv_bits,
+            )
+            return out.squeeze(2).unsqueeze(0)  # (1, batch, nh, dh)
+
+        shards = shard_map(compute, q, k, v, page_table, attn_mask, attention_sink)
+        return [round_shards(shards, out_dtype)], positions
+
+    tensors = (q, k, v, page_table, cur_pos_tensor, attn_mask, attention_sink)
+    (shards,), positions = run(*tensors)
+    _compiled.replay_with(lambda *current: run(*current)[0], *tensors)
     device = q.device()
     out_config = _decode_output_memory_config(memory_config, batch, dh, device)
-    out = new_tensor(op, shards, q.dtype, Layout.TILE, device, out_config)
+    out = new_tensor(op, shards, out_dtype, Layout.TILE, device, out_config, already_rounded=True)
     visible = [p + 1 for p in positions if p >= 0] if positions is not None else [seq_len] * batch
     if sliding_window_size:
         visible = [min(n, sliding_window_size) for n in visible]
@@ -838,7 +902,6 @@ def scaled_dot_product_attention_decode(
         check(
             int(p_) < k.padded_shape[-2], RD.cur_pos_range, f"cur_pos {int(p_)}, K seq {k.padded_shape[-2]}"
         )
-    positions = _positions(op, batch, cur_pos, cur_pos_tensor, is_causal)
     return _decode(
         op,
         input_tensor_q,
@@ -847,7 +910,8 @@ def scaled_dot_product_attention_decode(
         None,
         is_causal=is_causal,
         attn_mask=attn_mask,
-        positions=positions,
+        cur_pos=cur_pos,
+        cur_pos_tensor=cur_pos_tensor,
         attention_sink=attention_sink,
         scale=scale,
         sliding_window_size=sliding_window_size,
@@ -957,7 +1021,6 @@ def paged_scaled_dot_product_attention_decode(
         )
     if k_p[2] % TILE_SIZE:  # emulator precondition (a TILE cache's padded block size is whole tiles)
         fail(op, f"block size {k.shape[2]} (dim 2 of the K cache) must be a multiple of {TILE_SIZE}")
-    positions = _positions(op, batch, (), cur_pos_tensor, is_causal)
     return _decode(
         op,
         input_tensor_q,
@@ -966,7 +1029,8 @@ def paged_scaled_dot_product_attention_decode(
         page_table_tensor,
         is_causal=is_causal,
         attn_mask=attn_mask,
-        positions=positions,
+        cur_pos=(),
+        cur_pos_tensor=cur_pos_tensor,
         attention_sink=attention_sink,
         scale=scale,
         sliding_window_size=sliding_window_size,

@@ -164,7 +164,7 @@ class _Capture:
         originals: list = []
         shadow_outputs = self._shadow(outputs, inputs, originals)
         step = _Step(function, args, kwargs, shadow_outputs, tuple(originals), program)
-        if isinstance(program, _compiled.Program):
+        if isinstance(program, _compiled.Program | _compiled.Kernel):
             step.arg_tensors = _compiled.flat_tensors((args, kwargs))
             step.out_tensors = _compiled.flat_tensors(shadow_outputs)
         self.steps.append(step)
@@ -198,6 +198,7 @@ class _Capture:
         return value
 
 
+_REPLAYABLE = (_compiled.Program, _compiled.Kernel)
 compiled_replay = True  # False: a replay re-runs each op function (the reference path, for tests)
 _ids = itertools.count()
 _active: list[_Capture] = []  # captures in progress (at most one per device)
@@ -275,7 +276,7 @@ def execute_trace(mesh_device, trace_id, *, cq_id=None, blocking: bool = True) -
     try:
         for step in capture.steps:
             program = step.program if compiled_replay else None
-            if type(program) is not _compiled.Program or not program.run(step.arg_tensors, step.out_tensors):
+            if type(program) not in _REPLAYABLE or not program.run(step.arg_tensors, step.out_tensors):
                 fresh = step.function(*step.args, **step.kwargs)
                 _overwrite(step.outputs, fresh)
             for original, shadow in step.originals:

@@ -3,7 +3,8 @@
 Same checkpoint, same prompt, same process and thread count, at batch 1 and 32 (configurable):
 
 - HF eager float32: one prefill of the prompt replicated per user, a warm-up step, then ``--steps``
-  timed decode steps (median reported: the machine is shared and single steps can stall);
+  timed decode steps (median reported: the machine is shared and single steps can stall), one in
+  each round of the TTTv2 modes' steps (``--hf-separately``: all before TTTv2 is built);
 - TTTv2 (the family's ``ModelFactory``, ``--strategy``) on the emulated ``--device``: every user prefilled, a
   warm-up step, then ``--steps`` timed ``decode_forward`` steps (wall clock of the emulator), plus
   the PREDICTED device time of one decode step from its op trace (roofline model, not measured).
@@ -51,24 +52,37 @@ class DecodeMeasurement:
         return self.batch / self.median_step_s
 
 
-@torch.inference_mode()
+class HFDecodeSteps:
+    """Greedy decode of HF ``model`` for ``batch`` copies of one prompt, one timed step at a time.
+
+    The prompt is prefilled and one warm-up step run at construction; each :meth:`step` feeds the
+    previous argmax token, like generation, and returns its wall-clock seconds.
+    """
+
+    @torch.inference_mode()
+    def __init__(self, model, prompt_ids: Sequence[int], batch: int):
+        self.model = model
+        ids = torch.tensor([list(prompt_ids)] * batch, dtype=torch.long)
+        output = model(input_ids=ids, use_cache=True)
+        self.cache, self.token = output.past_key_values, output.logits[:, -1].argmax(-1, keepdim=True)
+        self.step()  # warm-up step, not timed by callers
+
+    @torch.inference_mode()
+    def step(self) -> float:
+        start = time.perf_counter()
+        output = self.model(input_ids=self.token, past_key_values=self.cache, use_cache=True)
+        self.cache, self.token = output.past_key_values, output.logits[:, -1].argmax(-1, keepdim=True)
+        return time.perf_counter() - start
+
+
 def measure_hf_decode(model, prompt_ids: Sequence[int], batch: int, steps: int) -> DecodeMeasurement:
     """Time ``steps`` greedy decode steps of HF ``model`` for ``batch`` copies of one prompt.
 
     Each step feeds the previous argmax token, like generation; the median step time is reported
     because the machine is shared and single steps can stall.
     """
-    ids = torch.tensor([list(prompt_ids)] * batch, dtype=torch.long)
-    output = model(input_ids=ids, use_cache=True)
-    cache, token = output.past_key_values, output.logits[:, -1].argmax(-1, keepdim=True)
-    output = model(input_ids=token, past_key_values=cache, use_cache=True)  # warm-up step, not timed
-    cache, token = output.past_key_values, output.logits[:, -1].argmax(-1, keepdim=True)
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        output = model(input_ids=token, past_key_values=cache, use_cache=True)
-        cache, token = output.past_key_values, output.logits[:, -1].argmax(-1, keepdim=True)
-        times.append(time.perf_counter() - start)
+    decoder = HFDecodeSteps(model, prompt_ids, batch)
+    times = [decoder.step() for _ in range(steps)]
     return DecodeMeasurement(batch=batch, steps=steps, step_seconds=tuple(times))
 
 
@@ -114,26 +128,36 @@ def _decode_mode(model, mode: str):
         model.enable_trace, _ops_trace.compiled_replay = previous
 
 
+HF_MODE = "hf"  # the key of the HF reference's steps when they are interleaved with the modes
+
+
 def measure_tttv2_modes(
-    model, prompt_ids, batch: int, steps: int, device_name: str, modes: Sequence[str]
+    model, prompt_ids, batch: int, steps: int, device_name: str, modes: Sequence[str], hf_model=None
 ) -> dict:
     """:func:`measure_tttv2_decode` for several ``modes`` with their steps interleaved (one step of each
-    in turn), so load from other processes on a shared machine hits every mode alike.
+    in turn), so load from other processes on a shared machine hits every mode alike; with
+    ``hf_model`` an HF decode step of the same batch joins each round (key ``HF_MODE``).
 
     Returns:
-        mode -> ``(DecodeMeasurement, predicted_step_s)`` (the prediction is the same for every mode).
+        mode -> ``(DecodeMeasurement, predicted_step_s)`` (the prediction is the same for every mode;
+        None for ``HF_MODE``).
     """
     out = model.prefill_forward([list(prompt_ids)] * batch)
     for mode in modes:  # warm-up step of each mode (the traced ones capture here), not timed
         with _decode_mode(model, mode):
             out = model.decode_forward(out)
+    hf = HFDecodeSteps(hf_model, prompt_ids, batch) if hf_model is not None else None
     times = {mode: [] for mode in modes}
+    if hf is not None:
+        times[HF_MODE] = []
     for _ in range(steps):
         for mode in modes:
             with _decode_mode(model, mode):
                 start = time.perf_counter()
                 out = model.decode_forward(out)
                 times[mode].append(time.perf_counter() - start)
+        if hf is not None:
+            times[HF_MODE].append(hf.step())
     predicted = None
     trace = getattr(model.device, "trace", None)
     if trace is not None:
@@ -144,7 +168,10 @@ def measure_tttv2_modes(
         predicted = predict_trace(list(trace.records), device_name).total_latency_s
         trace.clear()
     return {
-        mode: (DecodeMeasurement(batch=batch, steps=steps, step_seconds=tuple(t)), predicted)
+        mode: (
+            DecodeMeasurement(batch=batch, steps=steps, step_seconds=tuple(t)),
+            None if mode == HF_MODE else predicted,
+        )
         for mode, t in times.items()
     }
 
@@ -176,6 +203,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=["traced", "untraced"],
         help="TTTv2 decode modes measured (default: traced untraced)",
     )
+    parser.add_argument(
+        "--hf-separately",
+        action="store_true",
+        help="time HF's steps before building TTTv2 (default: one HF step in each round of the TTTv2 "
+        "modes' steps, so the ratios see the same machine load)",
+    )
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -186,10 +219,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"checkpoint {checkpoint_dir}; prompt of {len(prompt_ids)} tokens; torch threads {torch.get_num_threads()}"
     )
-    hf_results = {
-        batch: measure_hf_decode(reference.model, prompt_ids, batch, args.steps) for batch in args.batch
-    }
-    del reference  # free the HF model before building the TTTv2 one
+    interleave_hf = not (args.skip_tttv2 or args.hf_separately)
+    if not interleave_hf:
+        hf_results = {
+            batch: measure_hf_decode(reference.model, prompt_ids, batch, args.steps) for batch in args.batch
+        }
+        del reference  # free the HF model before building the TTTv2 one
+    else:
+        hf_results = {}  # measured below, one HF step in each round of the TTTv2 modes' steps
 
     tttv2_results = {}
     if not args.skip_tttv2:
@@ -203,10 +240,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             progress=False,
         ) as model:
             for batch in args.batch:
+                hf_model = reference.model if interleave_hf else None
                 for mode, result in measure_tttv2_modes(
-                    model, prompt_ids, batch, args.steps, args.device, args.modes
+                    model, prompt_ids, batch, args.steps, args.device, args.modes, hf_model=hf_model
                 ).items():
-                    tttv2_results[batch, mode] = result
+                    if mode == HF_MODE:
+                        hf_results[batch] = result[0]
+                    else:
+                        tttv2_results[batch, mode] = result
 
     print(f"\n{'side':<34} {'batch':>5} {'median step ms':>15} {'tokens/s/user':>14} {'tokens/s':>10}")
     for batch in args.batch:
