@@ -30,6 +30,21 @@ TILE = 32
 ACTIVATION_DTYPES = (ttnn.bfloat16, ttnn.bfloat8_b, ttnn.float32)
 
 
+def check_precision(path: str, impl) -> None:
+    """Construction-time checks of a projection's weight dtype, output dtype and kernel config, naming ``path``."""
+    check_weight_dtype(f"{path}.dtype", impl.dtype)
+    if impl.activation_dtype not in ACTIVATION_DTYPES:
+        raise ValueError(
+            f"{path}.activation_dtype: {getattr(impl.activation_dtype, 'name', impl.activation_dtype)} is not a "
+            f"matmul output dtype; expected one of {[d.name for d in ACTIVATION_DTYPES]}"
+        )
+    if not isinstance(impl.compute_kernel_config, ttnn.WormholeComputeKernelConfig):
+        raise ValueError(
+            f"{path}.compute_kernel_config must be a ttnn.WormholeComputeKernelConfig, got "
+            f"{type(impl.compute_kernel_config).__name__}"
+        )
+
+
 @dataclass
 class LinearOp:
     """A weight ``(k, n)`` per device and the matmuls that use it.
@@ -62,17 +77,7 @@ class LinearOp:
         impl, path = self.impl, self.path
         if not isinstance(impl, LinearImplConfig):
             raise TypeError(f"{path}: expected a LinearImplConfig, got {type(impl).__name__}")
-        check_weight_dtype(f"{path}.dtype", impl.dtype)
-        if impl.activation_dtype not in ACTIVATION_DTYPES:
-            raise ValueError(
-                f"{path}.activation_dtype: {getattr(impl.activation_dtype, 'name', impl.activation_dtype)} is not a "
-                f"matmul output dtype; expected one of {[d.name for d in ACTIVATION_DTYPES]}"
-            )
-        if not isinstance(impl.compute_kernel_config, ttnn.WormholeComputeKernelConfig):
-            raise ValueError(
-                f"{path}.compute_kernel_config must be a ttnn.WormholeComputeKernelConfig, got "
-                f"{type(impl.compute_kernel_config).__name__}"
-            )
+        check_precision(path, impl)
         grid = self.device.compute_with_storage_grid_size()
         fp32 = impl.compute_kernel_config.fp32_dest_acc_en
         decode_pc = impl.decode_program_config

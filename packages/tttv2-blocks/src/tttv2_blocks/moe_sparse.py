@@ -30,9 +30,9 @@ from __future__ import annotations
 import torch
 from tttv2_hwconfig import ttnn
 
-from tttv2_blocks.config import check_weight_dtype, compute_kernel_config
+from tttv2_blocks.config import compute_kernel_config
 from tttv2_blocks.ffn import unary_activation
-from tttv2_blocks.linear_op import ACTIVATION_DTYPES
+from tttv2_blocks.linear_op import check_precision
 from tttv2_blocks.program_configs import sparse_matmul_config
 from tttv2_blocks.weights import to_device_weight
 
@@ -57,17 +57,7 @@ class SparseExperts:
     def _validate(self, proj: str) -> None:
         """Construction-time checks of one projection's config, naming its path."""
         impl, path = getattr(self.impl, proj), f"{self.module_path}.{proj}"
-        check_weight_dtype(f"{path}.dtype", impl.dtype)
-        if impl.activation_dtype not in ACTIVATION_DTYPES:
-            raise ValueError(
-                f"{path}.activation_dtype: {getattr(impl.activation_dtype, 'name', impl.activation_dtype)} is not a "
-                f"matmul output dtype; expected one of {[d.name for d in ACTIVATION_DTYPES]}"
-            )
-        if not isinstance(impl.compute_kernel_config, ttnn.WormholeComputeKernelConfig):
-            raise ValueError(
-                f"{path}.compute_kernel_config must be a ttnn.WormholeComputeKernelConfig, got "
-                f"{type(impl.compute_kernel_config).__name__}"
-            )
+        check_precision(path, impl)
         for mode in ("prefill", "decode"):
             user = getattr(impl, f"{mode}_program_config")
             if user is None:
