@@ -149,13 +149,13 @@ def predict_model(
         trace = model.device.trace
         trace.clear()
         model.prefill_forward([[1] * prompt_len])
-        prefill_records = list(trace.records)
+        prefill_records = trace.since(0)  # since the clear(): refuses a window the bound cut
         trace.clear()
         # Every user of the decode batch has the same prompt: one prefill's program is recorded (TTFT is
         # per user), the others count as filled without running it again.
         model.kv_cache.filled.after_prefill(list(range(1, batch)), [prompt_len] * (batch - 1))
         model.decode_forward(token_ids=[1] * batch, cache_position=prompt_len, user_ids=list(range(batch)))
-        decode_records = list(trace.records)
+        decode_records = trace.since(0)
         trace.clear()
     constants = constants or PerfConstants.fitted()
     prefill = predict_trace(prefill_records, spec_name, traced=False, constants=constants)

@@ -87,13 +87,15 @@ class TraceWindow:
 
     def __enter__(self) -> TraceWindow:
         trace = getattr(self.device, "trace", None)
-        self._start = len(trace.records) if trace is not None else 0
+        # ``total`` / ``since`` (hwconfig >= 2.5) count records the bounded trace dropped; older: a slice.
+        self._start = (getattr(trace, "total", None) or len(trace.records)) if trace is not None else 0
         return self
 
     def __exit__(self, *exc: Any) -> bool:
         trace = getattr(self.device, "trace", None)
         if trace is not None:
-            self.records = list(trace.records[self._start :])
+            since = getattr(trace, "since", None)
+            self.records = since(self._start) if since is not None else list(trace.records[self._start :])
         return False
 
     def predicted_latency_ms(self) -> float:

@@ -232,7 +232,7 @@ def begin_trace_capture(mesh_device, *, cq_id=None) -> MeshTraceId:
     token = _host_access.forbid_globally(reason)
     capture = _Capture(mesh_device, trace_id, _cq(cq_id), token)
     if mesh_device.trace is not None:
-        capture.first_record = len(mesh_device.trace.records)
+        capture.first_record = mesh_device.trace.total
     mesh_device._capturing = capture
     _active.append(capture)
     return trace_id
@@ -252,7 +252,7 @@ def end_trace_capture(mesh_device, trace_id, *, cq_id=None) -> None:
     _active.remove(capture)
     mesh_device._capturing = None
     if mesh_device.trace is not None:
-        capture.records = list(mesh_device.trace.records[capture.first_record :])
+        capture.records = mesh_device.trace.since(capture.first_record)
     capture.ended = True
     mesh_device._traces[trace_id] = capture
 

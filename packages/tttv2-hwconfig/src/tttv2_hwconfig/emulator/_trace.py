@@ -49,19 +49,73 @@ class OpRecord:
     output_nbytes: tuple[int, ...] = ()
 
 
-class OpTrace:
-    """The ordered list of ops a device ran; ``enabled`` can pause recording."""
+# The newest records a device keeps (an OpRecord is ~1 KB): a traced decode step appends ~800 through
+# ``execute_trace``, so without a bound ``generate`` and serving grow the trace without limit.
+DEFAULT_MAX_RECORDS = 200_000
 
-    def __init__(self):
+
+class OpTrace:
+    """The ordered list of ops a device ran; ``enabled`` can pause recording.
+
+    Bounded: it keeps the newest ``max_records`` records (``None``: all of them) and counts the older
+    ones it let go in ``dropped``. ``total`` numbers every record appended since the last ``clear()``,
+    so ``mark = trace.total`` ... ``trace.since(mark)`` reads a window however many were dropped
+    before it, and refuses one whose start was dropped instead of returning part of it.
+    """
+
+    def __init__(self, max_records: int | None = DEFAULT_MAX_RECORDS):
         self.records: list[OpRecord] = []
         self.enabled = True
+        self.dropped = 0
+        self.max_records = max_records
+
+    @property
+    def max_records(self) -> int | None:
+        return self._max_records
+
+    @max_records.setter
+    def max_records(self, value: int | None) -> None:
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise ValueError(f"OpTrace.max_records must be a positive int or None (unbounded), got {value!r}")
+        self._max_records = value
+        self._trim(value)
+
+    @property
+    def total(self) -> int:
+        """Records appended since the last ``clear()``, dropped ones included (a mark for ``since``)."""
+        return self.dropped + len(self.records)
 
     def append(self, record: OpRecord) -> None:
         if self.enabled:
             self.records.append(record)
+            limit = self._max_records
+            # Trim in chunks of a quarter of the bound: appends stay O(1) amortised.
+            if limit is not None and len(self.records) > limit + max(1, limit // 4):
+                self._trim(limit)
+
+    def _trim(self, limit: int | None) -> None:
+        excess = 0 if limit is None else len(self.records) - limit
+        if excess > 0:
+            del self.records[:excess]
+            self.dropped += excess
+
+    def since(self, mark: int) -> list[OpRecord]:
+        """The records appended at or after ``mark`` (a ``total`` read earlier).
+
+        Raises:
+            ValueError: some of them were already dropped (raise ``max_records``, or read sooner).
+        """
+        if mark < self.dropped:
+            raise ValueError(
+                f"OpTrace.since({mark}): records {mark}..{self.dropped - 1} were dropped (the trace keeps the "
+                f"newest max_records={self._max_records}); set device.trace.max_records higher (or None) "
+                "before a window this long"
+            )
+        return self.records[mark - self.dropped :]
 
     def clear(self) -> None:
         self.records.clear()
+        self.dropped = 0
 
     def __len__(self) -> int:
         return len(self.records)
