@@ -6,7 +6,9 @@ analysis; nothing is imported):
 - names removed from ``__all__``, and griffe's breaking changes (``griffe.find_breaking_changes``:
   removed members, changed signatures, new required parameters/dataclass fields, ...) of the objects
   those names point to -> need a **major** bump;
-- names added to ``__all__`` -> need at least a **minor** bump.
+- names added to ``__all__``, and public members added to an exported class (a method, property or
+  field whose name does not start with ``_``; griffe reports only removals) -> need at least a
+  **minor** bump.
 
 Which release: the newest release older than the working-tree version (2.1.0.dev0 and 2.1.0 are both
 compared with 2.0.0). If the working-tree version is itself a release, the tree must also still
@@ -50,13 +52,14 @@ class ApiDiff:
     removed: list[str] = field(default_factory=list)
     added: list[str] = field(default_factory=list)
     breakages: list[str] = field(default_factory=list)
+    added_members: list[str] = field(default_factory=list)  # "OpTrace.since"
 
     @property
     def required_level(self) -> str | None:
         """Smallest semver bump that this diff needs."""
         if self.removed or self.breakages:
             return "major"
-        if self.added:
+        if self.added or self.added_members:
             return "minor"
         return None
 
@@ -102,12 +105,28 @@ def diff_api(old: griffe.Module, new: griffe.Module) -> ApiDiff:
         removed=sorted(set(old_names) - set(new_names)),
         added=sorted(set(new_names) - set(old_names)),
     )
-    exported = _export_paths(old, sorted(set(old_names) & set(new_names)))
+    common = sorted(set(old_names) & set(new_names))
+    for name in common:
+        before, after = _public_members(old, name), _public_members(new, name)
+        result.added_members += [f"{name}.{member}" for member in sorted(after - before)]
+    exported = _export_paths(old, common)
     for breakage in griffe.find_breaking_changes(old, new):
         path = breakage.obj.path
         if any(path == p or path.startswith(p + ".") for p in exported):
             result.breakages.append(_ANSI.sub("", breakage.explain()))
     return result
+
+
+def _public_members(module: griffe.Module, name: str) -> set[str]:
+    """Public member names of the class exported as ``name`` (inherited ones too); empty for non-classes."""
+    try:
+        target = module.all_members[name]
+        target = target.final_target if target.is_alias else target
+        if not target.is_class:
+            return set()
+        return {member for member in target.all_members if not member.startswith("_")}
+    except (KeyError, griffe.AliasResolutionError, griffe.CyclicAliasError):
+        return set()  # an object griffe cannot follow statically: its __all__ name is still compared
 
 
 def _load_release(release: Release, root: Path, tmp: Path) -> griffe.Module:
@@ -126,6 +145,8 @@ def _report(against: Release, current: Version, allowed: str | None, diff: ApiDi
         print(f"  breaking: {breakage}")
     for added in diff.added:
         print(f"  added to __all__: {added}")
+    for member in diff.added_members:
+        print(f"  added public member: {member}")
     needed = diff.required_level
     ok = _LEVEL_RANK[allowed] >= _LEVEL_RANK[needed]
     if needed is None:
