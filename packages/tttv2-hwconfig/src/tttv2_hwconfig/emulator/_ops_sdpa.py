@@ -527,16 +527,24 @@ def chunked_scaled_dot_product_attention(
 # --- decode --------------------------------------------------------------------------------------
 
 
-def _gather_pages(op: str, cache: torch.Tensor, table: torch.Tensor, length: int) -> torch.Tensor:
-    """The first ``length`` positions of every user: (batch, kv_heads, length, head_dim)."""
-    num_blocks, heads, block_size, dim = cache.shape
-    used = -(-length // block_size)
-    blocks = table[:, :used].to(torch.int64)
-    if used and (blocks.min() < 0 or blocks.max() >= num_blocks):
+def _used_blocks(op: str, cache: torch.Tensor, table: torch.Tensor, length: int) -> torch.Tensor:
+    """The page-table entries holding each user's first ``length`` positions, (batch, used) int64,
+    refused when one names a block outside the cache (runtime values: the device would read out of bounds)."""
+    num_blocks, block_size = cache.shape[0], cache.shape[2]
+    blocks = table[:, : -(-length // block_size)].to(torch.int64)
+    if blocks.numel() and (blocks.min() < 0 or blocks.max() >= num_blocks):
         fail(
             op,
             f"page table refers to blocks {blocks.min().item()}..{blocks.max().item()}, the cache has {num_blocks}",
         )
+    return blocks
+
+
+def _gather_pages(op: str, cache: torch.Tensor, table: torch.Tensor, length: int) -> torch.Tensor:
+    """The first ``length`` positions of every user: (batch, kv_heads, length, head_dim)."""
+    _, heads, block_size, dim = cache.shape
+    blocks = _used_blocks(op, cache, table, length)
+    used = blocks.shape[1]
     gathered = cache[blocks.reshape(-1)].reshape(table.shape[0], used, heads, block_size, dim)
     gathered = gathered.permute(0, 2, 1, 3, 4).reshape(table.shape[0], heads, used * block_size, dim)
     return gathered[:, :, :length]
@@ -548,14 +556,8 @@ def _gather_heads(
     """The first ``length`` positions of every user laid out per query head, in two copies each:
     ``k_t (batch, kv_heads * group, head_dim, length)`` and ``v (batch, kv_heads * group, length, head_dim)``,
     contiguous: the very tensors :func:`attend` makes from :func:`_gather_pages` (same values, same layout)."""
-    num_blocks, heads, block_size, dim = k_cache.shape
-    used = -(-length // block_size)
-    blocks = table[:, :used].to(torch.int64)
-    if used and (blocks.min() < 0 or blocks.max() >= num_blocks):
-        fail(
-            op,
-            f"page table refers to blocks {blocks.min().item()}..{blocks.max().item()}, the cache has {num_blocks}",
-        )
+    _, heads, block_size, dim = k_cache.shape
+    blocks = _used_blocks(op, k_cache, table, length)
     positions = torch.arange(length)
     rows, offsets = blocks[:, positions // block_size], positions % block_size  # (batch, length), (length,)
     batch = table.shape[0]
