@@ -41,8 +41,12 @@ def dev_venv() -> Path:
 
 
 def child_env(**extra: str) -> dict[str, str]:
-    """Environment for nested git/nox: our git identity, the outer dev venv, no outer report/wheel dirs."""
-    env = {k: v for k, v in os.environ.items() if k not in ("TTTV2_JUNIT_DIR", "TTTV2_WHEELHOUSE")}
+    """Environment for nested git/nox: our git identity, the outer dev venv, no outer report/wheel dirs or lane."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("TTTV2_JUNIT_DIR", "TTTV2_WHEELHOUSE", "TTTV2_GATE_LANE")
+    }
     env.update(GIT_IDENTITY, TTTV2_DEV_VENV=str(dev_venv()), **extra)
     return env
 
