@@ -61,6 +61,20 @@ def test_tttv1_precision_accuracy_follows_tttv1_per_model(device, architecture, 
         assert not layer.ffn.gate_proj.compute_kernel_config.fp32_dest_acc_en
 
 
+def test_tttv1_precision_all_reduces_as_tttv1_on_2d_meshes_only(device):
+    # TTTv1 ccl.py tt_all_reduce: all_gather_async + fast_reduce_nc on a 2D mesh, reduce-scatter on 1D meshes.
+    builder = model_families.FamilyBuilder("LlamaForCausalLM", TinyLlama)
+    spec = builder.spec(CONFIG, max_batch_size=1, max_seq_len=64)
+    rows, cols = tuple(device.shape)
+    expected = "all_gather_reduce" if rows > 1 and cols > 1 else "all_reduce"
+    impl = builder.impl_config(spec, device, "performance", "tttv1-precision")
+    assert {(layer.attention.collective, layer.ffn.collective) for layer in impl.layers} == {
+        (expected, expected)
+    }
+    default = builder.impl_config(spec, device, "performance")
+    assert {layer.ffn.collective for layer in default.layers} == {"all_reduce"}
+
+
 def test_cli_names_why_a_model_cannot_be_predicted(tmp_path, capsys):
     import json
 

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import torch
 from tttv2_hwconfig import op_scope, ttnn
 
-from tttv2_blocks.ccl import collective_kwargs
+from tttv2_blocks.ccl import AllReduce
 from tttv2_blocks.config import (
     PRECISION,
     LinearImplConfig,
@@ -193,6 +193,9 @@ class AttentionImplConfig(StrictFields):
         decode_dram_sharded: decode projections read DRAM-sharded weights (TTTv1's decode matmuls).
         output_decode_memory_config / output_prefill_memory_config: of the block output
             (``None``: L1 interleaved / DRAM interleaved).
+        collective: how the row-parallel partial sums are all-reduced: ``"all_reduce"`` (one
+            ``ttnn.all_reduce`` per mesh axis) or ``"all_gather_reduce"`` (TTTv1's 2D-mesh
+            ``all_gather_async`` + ``fast_reduce_nc``); see ``tttv2_blocks.ccl``.
     """
 
     qkv_proj: LinearImplConfig
@@ -204,6 +207,7 @@ class AttentionImplConfig(StrictFields):
     decode_dram_sharded: bool = True
     output_decode_memory_config: object | None = None
     output_prefill_memory_config: object | None = None
+    collective: str = "all_reduce"
 
 
 @get_default_impl_config.register
@@ -263,6 +267,7 @@ class Attention(Module):
         rows, cols = tuple(device.shape)
         self.is_2d_mesh = rows > 1 and cols > 1
         self.tp = cols if self.is_2d_mesh else device.get_num_devices()
+        self.all_reduce = AllReduce(device, impl_config.collective, where=f"{name}.collective")
         self.layout = HeadLayout(spec.num_heads, spec.num_kv_heads, self.tp)
         self.head_dim_padded = padded_head_dim(spec.head_dim)
         self.q_heads_local = self.layout.q_heads_per_device
@@ -587,7 +592,7 @@ class Attention(Module):
     def _all_reduce(self, out):
         if self.tp == 1:
             return out
-        return ttnn.all_reduce(out, **collective_kwargs(self.device, 1 if self.is_2d_mesh else None))
+        return self.all_reduce(out, 1 if self.is_2d_mesh else None)
 
     def _finish(self, out, memory_config):
         out = self._all_reduce(out)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import torch
 from tttv2_hwconfig import op_scope, ttnn
 
-from tttv2_blocks.ccl import collective_kwargs
+from tttv2_blocks.ccl import AllReduce
 from tttv2_blocks.config import PRECISION, LinearImplConfig, check_strategy_and_mode
 from tttv2_blocks.defaults import get_default_impl_config
 from tttv2_blocks.linear_op import ACTIVATION_DTYPES, LinearOp
@@ -110,6 +110,9 @@ class FeedForwardImplConfig(StrictFields):
         output_decode_memory_config: memory config of the block's decode output (after the
             all-reduce); ``None`` = L1 interleaved.
         output_prefill_memory_config: same for prefill; ``None`` = DRAM interleaved.
+        collective: how the row-parallel partial sums are all-reduced: ``"all_reduce"`` (one
+            ``ttnn.all_reduce`` per mesh axis) or ``"all_gather_reduce"`` (TTTv1's 2D-mesh
+            ``all_gather_async`` + ``fast_reduce_nc``); see ``tttv2_blocks.ccl``.
     """
 
     up_proj: LinearImplConfig
@@ -119,6 +122,7 @@ class FeedForwardImplConfig(StrictFields):
     decode_dram_sharded: bool = True
     output_decode_memory_config: object | None = None
     output_prefill_memory_config: object | None = None
+    collective: str = "all_reduce"
 
 
 @get_default_impl_config.register
@@ -159,6 +163,7 @@ class FeedForward(Module):
                 f"{name}.product_dtype must be one of {[d.name for d in ACTIVATION_DTYPES]}, got {impl_config.product_dtype!r}"
             )
         self.num_devices = device.get_num_devices()
+        self.all_reduce = AllReduce(device, impl_config.collective, where=f"{name}.collective")
         if spec.intermediate_dim % self.num_devices:
             raise ValueError(
                 f"{name}: intermediate_dim {spec.intermediate_dim} must split evenly over the {self.num_devices} devices of {device}"
@@ -263,9 +268,9 @@ class FeedForward(Module):
             return out
         rows, cols = tuple(self.device.shape)
         if rows > 1 and cols > 1:
-            out = ttnn.all_reduce(out, **collective_kwargs(self.device, 1))
-            return ttnn.all_reduce(out, **collective_kwargs(self.device, 0))
-        return ttnn.all_reduce(out, **collective_kwargs(self.device))
+            out = self.all_reduce(out, 1)
+            return self.all_reduce(out, 0)
+        return self.all_reduce(out)
 
     def _finish(self, out, memory_config):
         out = self._all_reduce(out)

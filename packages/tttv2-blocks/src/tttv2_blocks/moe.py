@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import torch
 from tttv2_hwconfig import op_scope, ttnn
 
-from tttv2_blocks.ccl import collective_kwargs
+from tttv2_blocks.ccl import AllReduce
 from tttv2_blocks.config import LinearImplConfig, Precision, check_strategy_and_mode
 from tttv2_blocks.defaults import get_default_impl_config
 from tttv2_blocks.ffn import (
@@ -146,6 +146,9 @@ class MoEImplConfig:
             ``"sparse"`` (``ttnn.sparse_matmul`` over the routed (token block, expert) pairs only). On
             the sparse path the projections' program configs, when set, go to ``ttnn.sparse_matmul``
             and must be ``MatmulMultiCoreReuseMultiCast1DProgramConfig`` with ``mcast_in0=True``.
+        collective: how the experts' per-device partial sums (dense and sparse paths) are all-reduced: ``"all_reduce"`` (one
+            ``ttnn.all_reduce`` per mesh axis) or ``"all_gather_reduce"`` (TTTv1's 2D-mesh
+            ``all_gather_async`` + ``fast_reduce_nc``); see ``tttv2_blocks.ccl``.
     """
 
     router: LinearImplConfig
@@ -155,6 +158,7 @@ class MoEImplConfig:
     product_dtype: object = ttnn.bfloat8_b
     shared_expert: FeedForwardImplConfig | None = None
     path: str = "dense"
+    collective: str = "all_reduce"
 
 
 # Experts per device from which the default is the sparse path (see default_path).
@@ -224,6 +228,7 @@ class MoE(Module):
         if not isinstance(impl_config, MoEImplConfig):
             raise TypeError(f"{name}: impl_config must be a MoEImplConfig, got {type(impl_config).__name__}")
         self.num_devices = device.get_num_devices()
+        self.all_reduce = AllReduce(device, impl_config.collective, where=f"{name}.collective")
         if spec.num_experts % self.num_devices:
             raise ValueError(
                 f"{name}: num_experts {spec.num_experts} must split evenly over the {self.num_devices} devices of {device}"
@@ -393,7 +398,7 @@ class MoE(Module):
         else:
             out = self._dense_experts(x, weights, mode, memory_config)
         if self.num_devices > 1:
-            out = ttnn.all_reduce(out, **collective_kwargs(self.device))
+            out = self.all_reduce(out)
         if self.shared is not None:
             shared = getattr(self.shared, f"forward_{mode}")(x)
             if self.shared_gate_weight is not None:

@@ -64,6 +64,7 @@ class FamilyBuilder:
         if strategy in ("default", "performance"):
             _tttv1_performance_mlp(impl)
         tttv1_data_flow(impl, spec, device)
+        _tttv1_2d_mesh_all_reduce(impl, device)
         fit_lm_head_chunks(impl, spec, device)
         return impl
 
@@ -81,6 +82,26 @@ def _tttv1_performance_mlp(impl) -> None:
         layer.ffn.down_proj.compute_kernel_config = compute_kernel_config(
             ttnn.MathFidelity.LoFi, fp32_dest_acc_en=False
         )
+
+
+def _tttv1_2d_mesh_all_reduce(impl, device) -> None:
+    """On a 2D mesh (TG), every block all-reduces as TTTv1's ``ccl.py`` ``tt_all_reduce`` does there by
+    default: ``all_gather_async`` of the full partial sums, then ``fast_reduce_nc`` (``"all_gather_reduce"``).
+
+    N300 / T3K keep ``"all_reduce"``: TTTv1 reduce-scatters there (``reduce_scatter_minimal_async``),
+    one collective as ``all_reduce`` is. Not copied: TTTv1's hidden-8192 (70B) exceptions on TG, where the
+    attention output and FF2 take ``use_composite=True`` (reduce-scatter + all-gather) and FF1/FF3
+    reduce-scatter; see ``docs/perf_model.md`` (tttv2-hwconfig) for what else differs on TG.
+    """
+    rows, cols = tuple(device.shape)
+    if rows == 1 or cols == 1:
+        return
+    for layer in impl.layers:
+        layer.attention.collective = "all_gather_reduce"
+        layer.ffn.collective = "all_gather_reduce"
+        shared = getattr(layer.ffn, "shared_expert", None)
+        if shared is not None:
+            shared.collective = "all_gather_reduce"
 
 
 # TTTv1 names its 70B+ models (Llama-3.1-70B, Llama-3.2-90B, DeepSeek-R1-Distill-Llama-70B,

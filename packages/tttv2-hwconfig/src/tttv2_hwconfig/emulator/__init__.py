@@ -9,6 +9,7 @@ listed in the package README ("Fidelity contract").
 
 from . import (  # noqa: E402  (submodules use the names above)
     _ops_ccl,
+    _ops_ccl_async,
     _ops_eltwise,
     _ops_io,
     _ops_kv,
@@ -48,6 +49,7 @@ from ._mesh import (
     TensorToMesh,
 )
 from ._ops_ccl import *  # noqa: F403
+from ._ops_ccl_async import *  # noqa: F403
 from ._ops_core import (
     clone,
     concat,
@@ -177,6 +179,7 @@ __all__ = [
 ]
 for _module in (
     _ops_ccl,
+    _ops_ccl_async,
     _ops_eltwise,
     _ops_io,
     _ops_kv,
