@@ -18,6 +18,10 @@ read one config). TTTv1 fractures the residual over the columns instead and runs
 norm's own input config, ``distributed_norm.py``), pre/post all-gather norm writing it, and the 1D QKV
 matmul (``model_config.py`` ``XQKV_DECODE_PROGCFG``) reading it as ``SHARDED_ATTN_INPUT_MEMCFG``: one
 reshard in front of the norm and none between norm and matmul, which is what TTTv2 does here too.
+
+Not checked by the emulator: the sharded norm's circular buffers. A 2048-wide shard (8B's FFN norm on
+TG) with fp32 intermediates needs, by ``layernorm_op_multi_core_sharded.cpp``'s CB sizes (in0, out,
+gamma at 2 KiB a tile; x, xmm, xmm2 at 4 KiB), about 1.1 MiB of the core's 1.40 MiB usable L1.
 """
 
 from __future__ import annotations
