@@ -1,4 +1,4 @@
-"""The decode residual stream on the DRAM-sharded matmuls' input grid (one chip).
+"""The decode residual stream and the pre-norms on the DRAM-sharded matmuls' input grid.
 
 A tiny Llama whose QKV (K 256, N 384) and gate/up (K 256, N 384) read the same 4-core width-sharded
 input (the most cores dividing K and N in tiles), where the norms on their own pick 8 cores: the
@@ -6,7 +6,10 @@ default ImplConfig puts both pre-norms (hence the residual) on the matmuls' 4 co
 layer has no reshard before a norm or a matmul. Values must not depend on where the shards live: the model is
 compared with the same model on the norms' own grid (bit-identical logits) and with HF (PCC 0.99,
 the patterns-level bar of test_causal_lm.py).
-"""
+
+Where QKV and gate/up read different grids (N300, T3K; TG, whose attention splits heads over the 4
+mesh columns and whose FFN splits over all 32 chips), each pre-norm writes its own matmul's input and
+the reshard runs in front of the norm, never between the norm and its matmul."""
 
 import pytest
 import torch
@@ -18,14 +21,19 @@ from tttv2_patterns.decode_residual import tttv1_data_flow
 from tttv2_patterns.shapes_only import shapes_only_model
 
 SHAPES = dict(hidden_size=256, intermediate_size=384, num_attention_heads=8, num_key_value_heads=2)
+# TG splits heads over its 4 columns and the FFN over all 32 chips: QKV N 128 (2 query + 2 x 1 KV
+# heads) and gate/up N 4096 / 32 = 128 both read 4 cores of K 256 there.
+SHAPES_BY_DEVICE = {
+    "TG": dict(hidden_size=256, intermediate_size=4096, num_attention_heads=8, num_key_value_heads=4)
+}
 PROMPT = [1, 5, 7, 9, 200, 13, 40, 41]
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
+def checkpoint(tmp_path_factory, device_name):
     torch.manual_seed(7)
     path = tmp_path_factory.mktemp("tiny_llama_grid")
-    return save_tiny_llama(path, **SHAPES), path
+    return save_tiny_llama(path, **SHAPES_BY_DEVICE.get(device_name, SHAPES)), path
 
 
 def _matmul_reads(spec, impl, device) -> set:
@@ -42,9 +50,6 @@ def _matmul_reads(spec, impl, device) -> set:
 
 
 def _applies(spec, device):
-    rows, cols = tuple(device.shape)
-    if rows > 1 and cols > 1:
-        pytest.skip("2D meshes split attention over rows and columns: the norms keep their own grid")
     reads = _matmul_reads(spec, CausalLM.ImplConfig(spec, device), device)
     if len(reads) != 1:
         pytest.skip(
@@ -64,14 +69,33 @@ def test_norms_write_what_the_decode_matmuls_read(checkpoint, device):
     assert layer.attention.output_decode_memory_config == read
     assert layer.ffn.output_decode_memory_config == read
     names = _decode_layer_ops(spec, impl, device)
+    _assert_norms_feed_their_matmuls(names)
     for index, name in enumerate(names):
         if name == "ttnn.rms_norm":
-            assert names[index + 1] == "ttnn.linear", names  # the matmul reads the norm's output as it is
-            assert index == 0 or names[index - 1] != "ttnn.to_memory_config", names
+            assert index == 0 or names[index - 1] not in RESHARDS, names  # nor in front of the norm
     own = _decode_layer_ops(spec, _on_norms_own_grid(spec, device, strategy="default"), device)
     # On the norms' own grid (8 cores) QKV and gate/up each need their input resharded (4 cores on one
     # chip); the output projections are resharded into the residual either way.
     assert own.count("ttnn.to_memory_config") == names.count("ttnn.to_memory_config") + 2, (own, names)
+
+
+RESHARDS = (
+    "ttnn.to_memory_config",
+    "ttnn.interleaved_to_sharded",
+    "ttnn.reshard",
+    "ttnn.sharded_to_interleaved",
+)
+
+
+def _assert_norms_feed_their_matmuls(names: list[str]) -> None:
+    """Each pre-norm (two per layer) is followed by its matmul, with no reshard in between."""
+    norms = [index for index, name in enumerate(names) if name == "ttnn.rms_norm"]
+    assert len(norms) == 2, names
+    for index in norms:
+        after = names[index + 1]
+        assert after == "ttnn.linear", (
+            f"{after} between a norm and its matmul (a reshard: {after in RESHARDS}): {names}"
+        )
 
 
 def _decode_layer_ops(spec, impl, device) -> list[str]:
@@ -148,9 +172,6 @@ def _reads_per_norm(spec, impl, device):
 def test_each_norm_writes_its_own_matmuls_input_when_the_grids_differ(two_grid_checkpoint, device):
     hf_model, path = two_grid_checkpoint
     spec = llama_spec(hf_model.config)
-    rows, cols = tuple(device.shape)
-    if rows > 1 and cols > 1:
-        pytest.skip("2D meshes split attention over rows and columns: the norms keep their own grid")
     impl = CausalLM.ImplConfig(spec, device)
     qkv_reads, ffn_reads = _reads_per_norm(spec, impl, device)
     if qkv_reads == ffn_reads:
@@ -159,9 +180,7 @@ def test_each_norm_writes_its_own_matmuls_input_when_the_grids_differ(two_grid_c
     assert layer.attention_norm.decode_memory_config == qkv_reads
     assert layer.ffn_norm.decode_memory_config == ffn_reads
     names = _decode_layer_ops(spec, impl, device)
-    for index, name in enumerate(names):
-        if name == "ttnn.rms_norm":
-            assert names[index + 1] == "ttnn.linear", names  # no reshard between a norm and its matmul
+    _assert_norms_feed_their_matmuls(names)
     # The reshard moved in front of the norm (TTTv1's place for it), it was not added.
     own = _decode_layer_ops(spec, _on_norms_own_grid(spec, device, strategy="default"), device)
     assert own.count("ttnn.to_memory_config") == names.count("ttnn.to_memory_config"), (own, names)

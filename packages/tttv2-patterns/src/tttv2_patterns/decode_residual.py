@@ -3,12 +3,25 @@
 TTTv1 (``models/tt_transformers/tt/distributed_norm.py`` ``forward``, decode) puts a norm's input
 into the norm's ``sharded_output_config``, which is the next matmul's input config
 (``SHARDED_ATTN_INPUT_MEMCFG`` / ``SHARDED_MLP_INPUT_MEMCFG``), so the norm writes what the
-DRAM-sharded matmul reads. On one chip and 1D meshes TTTv2 goes one step further when the attention's QKV and
-the FFN's gate/up read the same width-sharded config (same K, same core count): the residual stream
+DRAM-sharded matmul reads. TTTv2 goes one step further when the attention's QKV and the FFN's
+gate/up read the same width-sharded config (same K, same core count): the residual stream
 itself lives in that config, so neither the norm's input nor the matmul's input is resharded. When
-they read different configs (N300: QKV and gate/up split N differently), each pre-norm reshards the
+they read different configs (Llama-3.2-1B / 3B on N300 and T3K, Llama-3.1-8B on TG), each pre-norm reshards the
 residual into its own matmul's input config first, as TTTv1 does, so no reshard runs between a norm
 and its matmul.
+
+TG (8x4) runs the same rule on TTTv2's own split: the residual is replicated at full width, QKV is
+column-parallel over the 4 mesh columns and gate/up over all 32 chips (``attention.py``, ``ffn.py``),
+so both read K = hidden on every chip (Llama-3.1-8B: QKV 16 cores x 256, gate/up 2 x 2048; 1B and 3B
+read one config). TTTv1 fractures the residual over the columns instead and runs
+``ccl.py`` ``tt_sharded_distributed_rmsnorm``: ``to_memory_config`` into ``gather_in_mem_cfg`` (the
+norm's own input config, ``distributed_norm.py``), pre/post all-gather norm writing it, and the 1D QKV
+matmul (``model_config.py`` ``XQKV_DECODE_PROGCFG``) reading it as ``SHARDED_ATTN_INPUT_MEMCFG``: one
+reshard in front of the norm and none between norm and matmul, which is what TTTv2 does here too.
+
+Not checked by the emulator: the sharded norm's circular buffers. A 2048-wide shard (8B's FFN norm on
+TG) with fp32 intermediates needs, by ``layernorm_op_multi_core_sharded.cpp``'s CB sizes (in0, out,
+gamma at 2 KiB a tile; x, xmm, xmm2 at 4 KiB), about 1.1 MiB of the core's 1.40 MiB usable L1.
 """
 
 from __future__ import annotations
@@ -29,8 +42,8 @@ def _input_config(k: int, n: int, grid):
 def matmul_input_configs(spec, configs, device):
     """(memory config, norm program config) both pre-norms should use, or None to keep the norms' own.
 
-    Only on one chip or a 1D mesh with replicated (not distributed) norms, only for a dense attention
-    and FFN whose decode matmuls are DRAM-sharded and read one and the same input config.
+    Only with replicated (not distributed) norms, only for a dense attention and FFN whose decode
+    matmuls are DRAM-sharded and read one and the same input config.
     """
     both = per_norm_matmul_input_configs(spec, configs, device)
     if both is None or both[0] != both[1]:
@@ -46,27 +59,35 @@ def per_norm_matmul_input_configs(spec, configs, device):
     """
     attention, ffn = configs.get("attention"), configs.get("ffn")
     norm = configs.get("attention_norm")
-    rows, cols = tuple(device.shape)
-    if rows > 1 and cols > 1 or getattr(norm, "distributed", True):
-        return None  # 2D meshes split attention differently; distributed norms run interleaved
+    if getattr(norm, "distributed", True):
+        return None  # distributed norms run interleaved
     if not (isinstance(attention, AttentionImplConfig) and isinstance(ffn, FeedForwardImplConfig)):
         return None
     if not (attention.decode_dram_sharded and ffn.decode_dram_sharded):
         return None
-    tp, grid = device.get_num_devices(), device.compute_with_storage_grid_size()
+    ffn_tp, grid = device.get_num_devices(), device.compute_with_storage_grid_size()
     a, f = spec.attention, spec.ffn
-    if f.intermediate_dim % tp:
+    if f.intermediate_dim % ffn_tp:
         return None  # the FFN block refuses this mesh with its own error
     # Column-parallel QKV and gate/up: every device reads the whole (replicated) residual as K.
     try:
-        layout = HeadLayout(a.num_heads, a.num_kv_heads, tp)
+        layout = HeadLayout(a.num_heads, a.num_kv_heads, attention_tensor_parallel(device))
     except ValueError:
         return None  # the attention block refuses this mesh with its own error
     qkv_width = (layout.q_heads_per_device + 2 * layout.kv_heads_per_device) * padded_head_dim(a.head_dim)
     attention_input = _input_config(a.hidden_dim, qkv_width, grid)
-    ffn_input = _input_config(f.hidden_dim, f.intermediate_dim // tp, grid)
+    ffn_input = _input_config(f.hidden_dim, f.intermediate_dim // ffn_tp, grid)
     fp32 = configs["attention_norm"].compute_kernel_config.fp32_dest_acc_en
     return tuple((config, norm_program_config(config, fp32)) for config in (attention_input, ffn_input))
+
+
+def attention_tensor_parallel(device) -> int:
+    """How many devices the attention heads split over (``Attention.__init__``'s ``tp``).
+
+    A 2D mesh's columns (TG: 4; the heads replicate over its rows), else every device of the mesh.
+    """
+    rows, cols = tuple(device.shape)
+    return cols if rows > 1 and cols > 1 else device.get_num_devices()
 
 
 def norm_program_config(memory_config, fp32_dest_acc_en: bool):
