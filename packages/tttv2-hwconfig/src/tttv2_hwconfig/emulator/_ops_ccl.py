@@ -264,6 +264,18 @@ def _group_inputs(shards: list[torch.Tensor], groups: list[list[int]]):
     return out
 
 
+def _gather_shards(shards: list[torch.Tensor], groups: list[list[int]], dim: int) -> list[torch.Tensor]:
+    """Each device's shard of an all-gather: its group's members concatenated along ``dim`` (one per group)."""
+    out_shards: list[torch.Tensor | None] = [None] * len(shards)
+    gathered: dict[tuple[int, ...], torch.Tensor] = {}
+    for group, (key, members) in zip(groups, _group_inputs(shards, groups)):
+        if key not in gathered:
+            gathered[key] = torch.cat(members, dim=dim)
+        for i in group:
+            out_shards[i] = gathered[key]
+    return out_shards
+
+
 def _reduce(shards: list[torch.Tensor], dtype: DataType) -> torch.Tensor:
     total = shards[0]
     for shard in shards[1:]:
@@ -334,14 +346,7 @@ def all_gather(
     _block_sharded_l1(input_tensor, R_AG_BLOCK)
     if output_tensor is not None:
         fail(op, "output_tensor= is not modelled by the emulator", NotImplementedError)
-    shards = input_tensor.shards
-    out_shards: list[torch.Tensor | None] = [None] * len(shards)
-    gathered: dict[tuple[int, ...], torch.Tensor] = {}
-    for group, (key, members) in zip(groups, _group_inputs(shards, groups)):
-        if key not in gathered:
-            gathered[key] = torch.cat(members, dim=dim)
-        for i in group:
-            out_shards[i] = gathered[key]
+    out_shards = _gather_shards(input_tensor.shards, groups, dim)
     out_shape = list(input_tensor.shape)
     out_shape[dim] *= len(groups[0])
     out = new_tensor(

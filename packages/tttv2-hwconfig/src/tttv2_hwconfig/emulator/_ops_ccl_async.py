@@ -21,11 +21,9 @@ wheel's ``_ttnncpp.so``): ``ttnn/cpp/ttnn/operations/experimental/ccl/all_gather
 
 from __future__ import annotations
 
-import torch
-
 from ._memory import CoreRangeSet, MemoryConfig
 from ._op import fail, new_tensor, require_tensor
-from ._ops_ccl import _check_common, _group_inputs, _links, _record
+from ._ops_ccl import _check_common, _gather_shards, _links, _record
 from ._rules import check, not_mirrored, rule
 from ._tensor import Tensor, device_bytes
 from ._types import ELEMENT_BYTES, BufferType, Layout, TensorMemoryLayout, Topology
@@ -250,14 +248,7 @@ def all_gather_async(
         check(config.buffer_type == BufferType.L1, R_BLOCK, "input_tensor is BLOCK_SHARDED in DRAM")
     check(rank >= 2, R_RANK, f"input_tensor shape {list(input_tensor.shape)}")
     links = _links(device, groups, cluster_axis, links, R_AVAILABLE)  # the fabric, at program creation
-    shards = input_tensor.shards
-    out_shards: list[torch.Tensor | None] = [None] * len(shards)
-    gathered: dict[tuple[int, ...], torch.Tensor] = {}
-    for group, (key, members) in zip(groups, _group_inputs(shards, groups)):
-        if key not in gathered:
-            gathered[key] = torch.cat(members, dim=dim)
-        for i in group:
-            out_shards[i] = gathered[key]
+    out_shards = _gather_shards(input_tensor.shards, groups, dim)
     out = new_tensor(
         _OP,
         out_shards,
