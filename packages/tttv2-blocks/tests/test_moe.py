@@ -46,11 +46,11 @@ def randomize(module):
     return module.eval()
 
 
-def experts_for(device) -> int:
-    """8 experts (Mixtral's count), or one per device on a mesh with more devices (TG: 32), since
-    expert parallelism needs the experts to split evenly over the devices."""
+def experts_for(device, experts: int = EXPERTS) -> int:
+    """``experts`` (default 8, Mixtral's count), rounded up to a multiple of the mesh's devices (TG: 32),
+    since expert parallelism needs the experts to split evenly over the devices."""
     n = device.get_num_devices()
-    return EXPERTS if EXPERTS % n == 0 else n * -(-EXPERTS // n)
+    return experts if experts % n == 0 else n * -(-experts // n)
 
 
 def mixtral(top_k=2, experts=EXPERTS):
@@ -103,6 +103,11 @@ def router_margin(hf, x, k):
 def run_block(spec, hf, device, xs, mode, strategy="accuracy", state_dict=None):
     block = MoE(spec, get_default_impl_config(spec, device, strategy=strategy), device)
     block.load_weights(unfuse(dict(hf.state_dict()), spec.num_experts) if state_dict is None else state_dict)
+    return block, run(block, device, xs, mode)
+
+
+def run(block, device, xs, mode):
+    """``block.forward_<mode>`` over each replicated input; every device must hold the same output."""
     ys = []
     for x in xs:
         tt = ttnn.from_torch(
@@ -117,7 +122,7 @@ def run_block(spec, hf, device, xs, mode, strategy="accuracy", state_dict=None):
         for i, s in enumerate(shards[1:], 1):
             assert torch.equal(s, shards[0]), f"device {i} holds a different output than device 0"
         ys.append(shards[0])
-    return block, torch.cat(ys, dim=2)
+    return torch.cat(ys, dim=2)
 
 
 CASES = {

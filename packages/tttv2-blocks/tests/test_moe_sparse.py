@@ -28,7 +28,7 @@ import dataclasses
 import pytest
 import torch
 from _pcc import pcc
-from test_moe import HIDDEN, hf_out, randomize, router_margin, unfuse
+from test_moe import HIDDEN, experts_for, hf_out, randomize, router_margin, run, unfuse
 from transformers import Qwen3MoeConfig
 from transformers.models.qwen3_moe.modeling_qwen3_moe import Qwen3MoeSparseMoeBlock
 from tttv2_blocks import MoE, MoESpec, get_default_impl_config, program_configs
@@ -67,35 +67,12 @@ def logit_gaps(hf, x, k):
     return top[:, k - 1] - top[:, k]
 
 
-def experts_for(device, experts):
-    """``experts``, or one per device where the mesh has more devices (TG: 32)."""
-    return max(experts, device.get_num_devices())
-
-
 def build(spec, hf, device, path, strategy="accuracy"):
     impl = get_default_impl_config(spec, device, strategy=strategy)
     impl.path = path
     block = MoE(spec, impl, device)
     block.load_weights(unfuse(dict(hf.state_dict()), spec.num_experts))
     return block
-
-
-def run(block, device, xs, mode):
-    ys = []
-    for x in xs:
-        tt = ttnn.from_torch(
-            x,
-            dtype=ttnn.bfloat16,
-            layout=ttnn.TILE_LAYOUT,
-            device=device,
-            mesh_mapper=ttnn.ReplicateTensorToMesh(device),
-        )
-        out = getattr(block, f"forward_{mode}")(tt)
-        shards = [ttnn.to_torch(t).float() for t in ttnn.get_device_tensors(out)]
-        for i, s in enumerate(shards[1:], 1):
-            assert torch.equal(s, shards[0]), f"device {i} holds a different output than device 0"
-        ys.append(shards[0])
-    return torch.cat(ys, dim=2)
 
 
 # (mode, rows per call, calls): decode batches of 32 users; prefill of 2 sparsity blocks; a prefill
