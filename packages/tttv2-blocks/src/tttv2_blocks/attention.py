@@ -41,7 +41,7 @@ from tttv2_blocks.config import (
     compute_kernel_config,
 )
 from tttv2_blocks.defaults import get_default_impl_config
-from tttv2_blocks.head_layout import HeadLayout
+from tttv2_blocks.head_layout import HeadLayout, head_tensor_parallel
 from tttv2_blocks.kv_cache import KVCacheImplConfig, KVCacheSpec, PagedKVCache, check_kv_cache_impl
 from tttv2_blocks.linear_op import LinearOp
 from tttv2_blocks.module import Module
@@ -266,7 +266,7 @@ class Attention(Module):
             )
         rows, cols = tuple(device.shape)
         self.is_2d_mesh = rows > 1 and cols > 1
-        self.tp = cols if self.is_2d_mesh else device.get_num_devices()
+        self.tp = head_tensor_parallel(device)
         self.all_reduce = AllReduce(device, impl_config.collective, where=f"{name}.collective")
         self.layout = HeadLayout(spec.num_heads, spec.num_kv_heads, self.tp)
         self.head_dim_padded = padded_head_dim(spec.head_dim)

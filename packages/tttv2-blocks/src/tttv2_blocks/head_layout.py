@@ -23,6 +23,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+def head_tensor_parallel(device) -> int:
+    """How many devices the attention heads split over: a 2D mesh's columns (TG: 4; the heads replicate
+    over its rows), else every device of the mesh. ``Attention`` and the decode residual's input
+    configs (tttv2-patterns) both read it, so they cannot disagree."""
+    rows, cols = tuple(device.shape)
+    return cols if rows > 1 and cols > 1 else device.get_num_devices()
+
+
 @dataclass(frozen=True)
 class HeadLayout:
     """Which original head (or ``None`` for a dummy) each device slot holds.
