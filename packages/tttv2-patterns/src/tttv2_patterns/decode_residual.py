@@ -27,7 +27,7 @@ gamma at 2 KiB a tile; x, xmm, xmm2 at 4 KiB), about 1.1 MiB of the core's 1.40 
 from __future__ import annotations
 
 from tttv2_blocks import AttentionImplConfig, FeedForwardImplConfig
-from tttv2_blocks.head_layout import HeadLayout
+from tttv2_blocks.head_layout import HeadLayout, head_tensor_parallel
 from tttv2_blocks.program_configs import dram_sharded_num_cores, width_sharded_activation_memory_config
 from tttv2_blocks.rope import padded_head_dim
 from tttv2_hwconfig import ttnn
@@ -71,7 +71,7 @@ def per_norm_matmul_input_configs(spec, configs, device):
         return None  # the FFN block refuses this mesh with its own error
     # Column-parallel QKV and gate/up: every device reads the whole (replicated) residual as K.
     try:
-        layout = HeadLayout(a.num_heads, a.num_kv_heads, attention_tensor_parallel(device))
+        layout = HeadLayout(a.num_heads, a.num_kv_heads, head_tensor_parallel(device))
     except ValueError:
         return None  # the attention block refuses this mesh with its own error
     qkv_width = (layout.q_heads_per_device + 2 * layout.kv_heads_per_device) * padded_head_dim(a.head_dim)
@@ -79,15 +79,6 @@ def per_norm_matmul_input_configs(spec, configs, device):
     ffn_input = _input_config(f.hidden_dim, f.intermediate_dim // ffn_tp, grid)
     fp32 = configs["attention_norm"].compute_kernel_config.fp32_dest_acc_en
     return tuple((config, norm_program_config(config, fp32)) for config in (attention_input, ffn_input))
-
-
-def attention_tensor_parallel(device) -> int:
-    """How many devices the attention heads split over (``Attention.__init__``'s ``tp``).
-
-    A 2D mesh's columns (TG: 4; the heads replicate over its rows), else every device of the mesh.
-    """
-    rows, cols = tuple(device.shape)
-    return cols if rows > 1 and cols > 1 else device.get_num_devices()
 
 
 def norm_program_config(memory_config, fp32_dest_acc_en: bool):
