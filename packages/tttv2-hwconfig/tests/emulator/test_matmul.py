@@ -376,24 +376,67 @@ def test_layout_and_placement_errors(device):
         one_d(device.compute_with_storage_grid_size(), in0_block_w=1.5)
 
 
+@pytest.fixture(params=[False, True], ids=["float32-gemm", "bfloat16-gemm"])
+def gemm(request, monkeypatch):
+    """Run a test on both host GEMMs the emulated matrix engine can use (``emulator/_gemm.py``)."""
+    from tttv2_hwconfig.emulator import _gemm
+
+    monkeypatch.setattr(_gemm, "BFLOAT16_GEMM", request.param)
+    return request.param
+
+
 @pytest.mark.parametrize("dtype", [ttnn.bfloat16, ttnn.bfloat8_b])
-def test_fidelity_cache_keeps_no_copy_when_truncation_is_the_identity(device, dtype):
+def test_fidelity_cache_keeps_no_float32_copy_when_truncation_is_the_identity(device, dtype, gemm):
     """HiFi2 reads 8 fraction bits of in1 (SrcA): a bfloat16 / bfloat8_b weight (7 / 6 stored fraction
-    bits) is used as itself, with no truncated copy cached."""
-    a = upload(torch.randn(1, 1, 32, 64), device)
-    w = upload(torch.randn(64, 96), device, dtype=dtype)
+    bits) is used as itself - no truncated float32 copy is cached; the bfloat16 GEMM keeps only the
+    weight's bfloat16 copy (half its bytes), which it reads instead."""
+    a = upload(torch.randint(-64, 64, (1, 1, 32, 64)).float() / 64, device)  # <= 6 fraction bits
+    w = upload(torch.randint(-64, 64, (64, 96)).float() / 64, device, dtype=dtype)
     hifi2 = ttnn.linear(a, w, compute_kernel_config=kernel(ttnn.MathFidelity.HiFi2))
     shard = w.shards[0]
-    assert not getattr(shard, "_tttv2_fidelity_cache", (0, {}))[1]
+    cached = list(getattr(shard, "_tttv2_fidelity_cache", (0, {}))[1].values())
+    if gemm:
+        assert [c.dtype for c in cached] == [torch.bfloat16] and torch.equal(cached[0].float(), shard)
+    else:
+        assert not cached
     lofi = ttnn.linear(
         a, w, compute_kernel_config=kernel(ttnn.MathFidelity.LoFi)
     )  # 4 bits: a real truncation
-    assert any(s is not shard for s in shard._tttv2_fidelity_cache[1].values())
-    # Independent HiFi2 reference: in0 (SrcB) keeps 6 fraction bits, in1 all of its 7; bfloat16 out.
-    a6 = (values(a).float().contiguous().view(torch.int32) & -(1 << 17)).view(torch.float32)
-    reference = (a6 @ values(w).float()).to(torch.bfloat16).to(torch.float32)
-    assert torch.equal(values(hifi2).float(), reference)
+    assert any(
+        s is not shard and not torch.equal(s.float(), shard) for s in shard._tttv2_fidelity_cache[1].values()
+    )
+    # Independent HiFi2 reference: sums of these products are exact in float32 in any order.
+    reference = (values(a) @ values(w)).to(torch.bfloat16).to(torch.float64)
+    assert torch.equal(values(hifi2), reference)
     assert not torch.equal(values(hifi2), values(lofi))
+
+
+@pytest.mark.parametrize(
+    "fp32_acc, bias, out_dtype",
+    [
+        (False, False, ttnn.bfloat8_b),
+        (True, False, ttnn.bfloat16),
+        (False, True, ttnn.bfloat16),
+        (True, False, ttnn.float32),
+    ],
+)
+def test_bfloat16_gemm_gives_the_float32_gemm_result(device, fp32_acc, bias, out_dtype):
+    """The bfloat16 GEMM runs only where nothing reads the float32 sum before its bfloat16 rounding;
+    both GEMMs then agree with the exact product rounded once (operands whose sums are exact)."""
+    from tttv2_hwconfig.emulator import _gemm
+
+    a = upload(torch.randint(-64, 64, (1, 1, 64, 128)).float() / 64, device)
+    w = upload(torch.randint(-64, 64, (128, 96)).float() / 64, device)
+    b = upload(torch.randn(1, 96) / 3, device) if bias else None
+    config = kernel(ttnn.MathFidelity.HiFi2, fp32=fp32_acc)
+    outputs = []
+    for use_bf16 in (False, True):
+        previous, _gemm.BFLOAT16_GEMM = _gemm.BFLOAT16_GEMM, use_bf16
+        try:
+            outputs.append(values(ttnn.linear(a, w, bias=b, dtype=out_dtype, compute_kernel_config=config)))
+        finally:
+            _gemm.BFLOAT16_GEMM = previous
+    assert torch.equal(outputs[0], outputs[1])
 
 
 def test_fidelity_cache_in_shapes_only_mode_compares_no_values(device):

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 import torch
 
-from . import _compiled
+from . import _compiled, _gemm
 from . import _matmul_validation as validation
 from ._activations import activation_flops, apply_activations, resolve_activation
 from ._device import Arch
@@ -209,6 +209,7 @@ def _fidelity_matmul(
     a_bits: int = FULL_FRACTION_BITS,
     b_bits: int = FULL_FRACTION_BITS,
     cache_b: bool = True,
+    rounded_to_bfloat16: bool = False,
 ) -> torch.Tensor:
     """a @ b as the matrix engine computes it at ``fidelity`` (a = in0 -> SrcB, b = in1 -> SrcA).
 
@@ -216,8 +217,22 @@ def _fidelity_matmul(
     :func:`stored_fraction_bits`); slices that keep them all are the operand itself. Other truncated
     slices of ``b`` (usually a weight) are cached on the torch tensor itself unless ``cache_b`` is
     False (an operand made for this call, e.g. gathered KV-cache pages).
+    ``rounded_to_bfloat16``: the caller rounds the result to bfloat16 before anything reads it, so
+    a one-phase product of bfloat16-exact slices may run as a bfloat16 GEMM (``_gemm``).
     """
     terms = _FIDELITY_TERMS[fidelity]
+    if rounded_to_bfloat16 and _gemm.BFLOAT16_GEMM and len(terms) == 1 and not a.is_meta:
+        (srca_high, srca_low), (srcb_high, srcb_low) = terms[0]
+        if (
+            not srca_low
+            and not srcb_low
+            and min(srca_high, _SRC_REGISTER_FRACTION_BITS, b_bits) <= _BFLOAT16_FRACTION_BITS
+            and min(srcb_high, _SRC_REGISTER_FRACTION_BITS, a_bits) <= _BFLOAT16_FRACTION_BITS
+        ):
+            return _bfloat16_matmul(
+                a, b, transpose_a, transpose_b, a_high=srcb_high, b_high=srca_high,
+                a_bits=a_bits, b_bits=b_bits, cache_b=cache_b,
+            )  # fmt: skip
     b_cache = None
     if cache_b and any(low or min(high, _SRC_REGISTER_FRACTION_BITS) < b_bits for (high, low), _ in terms):
         b_cache = _weight_cache(b)
@@ -233,6 +248,30 @@ def _fidelity_matmul(
         term = torch.matmul(a_part, b_part)
         out = term if out is None else out + term
     return out
+
+
+_BFLOAT16_FRACTION_BITS = 7
+
+
+def _bfloat16_matmul(a, b, transpose_a, transpose_b, *, a_high: int, b_high: int, a_bits, b_bits, cache_b):
+    """One-phase product of bfloat16-exact slices on the bfloat16 GEMM, as float32 (bfloat16 values).
+
+    ``b``'s bfloat16 slice is cached on it (``cache_b``): the copy the GEMM reads, at half the
+    bytes of a float32 one; no float32 slice is kept.
+    """
+    key = ("bfloat16", b_high)
+    b_cache = _weight_cache(b) if cache_b else None
+    b_part = b_cache.get(key) if b_cache is not None else None
+    if b_part is None:
+        b_part = _operand_slice(b, b_high, 0, None, b_bits).to(torch.bfloat16)
+        if b_cache is not None:
+            b_cache[key] = b_part
+    a_part = _operand_slice(a, a_high, 0, None, a_bits).to(torch.bfloat16)
+    if transpose_a:
+        a_part = a_part.transpose(-1, -2)
+    if transpose_b:
+        b_part = b_part.transpose(-1, -2)
+    return torch.matmul(a_part, b_part).to(torch.float32)
 
 
 # --- op ---------------------------------------------------------------------------------------
@@ -426,8 +465,14 @@ def _run(
     a_bits = stored_fraction_bits(input_tensor_a.dtype)
     b_bits = stored_fraction_bits(input_tensor_b.dtype)
 
+    # Nothing reads the float32 sum before it is rounded to bfloat16 (no bias added to it, no
+    # activation or output rounding from float32 first): the product may run as a bfloat16 GEMM.
+    rounded = bias is None and (not fp32_acc or (out_dtype == DataType.BFLOAT16 and not activations))
+
     def compute(a, b, bias_shard=None):
-        out = _fidelity_matmul(a, b, fidelity, transpose_a, transpose_b, a_bits=a_bits, b_bits=b_bits)
+        out = _fidelity_matmul(
+            a, b, fidelity, transpose_a, transpose_b, a_bits=a_bits, b_bits=b_bits, rounded_to_bfloat16=rounded
+        )
         if bias_shard is not None:  # the kernel adds the bias tile's first row to every row
             row = bias_shard.reshape(-1, bias_shard.shape[-1])[:1, : out.shape[-1]]
             out = out + row
