@@ -63,4 +63,3 @@ def _enabled() -> bool:
 
 
 BFLOAT16_GEMM = _enabled()
-

@@ -471,7 +471,14 @@ def _run(
 
     def compute(a, b, bias_shard=None):
         out = _fidelity_matmul(
-            a, b, fidelity, transpose_a, transpose_b, a_bits=a_bits, b_bits=b_bits, rounded_to_bfloat16=rounded
+            a,
+            b,
+            fidelity,
+            transpose_a,
+            transpose_b,
+            a_bits=a_bits,
+            b_bits=b_bits,
+            rounded_to_bfloat16=rounded,
         )
         if bias_shard is not None:  # the kernel adds the bias tile's first row to every row
             row = bias_shard.reshape(-1, bias_shard.shape[-1])[:1, : out.shape[-1]]
