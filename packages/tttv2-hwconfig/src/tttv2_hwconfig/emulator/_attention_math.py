@@ -36,12 +36,36 @@ def fp32_dest_acc(compute_kernel_config, default: bool = False) -> bool:
     return bool(getattr(compute_kernel_config, "fp32_dest_acc_en", default))
 
 
-def _matmul(a: torch.Tensor, b: torch.Tensor, fidelity, a_bits: int = 23, b_bits: int = 23) -> torch.Tensor:
+def _matmul(
+    a: torch.Tensor, b: torch.Tensor, fidelity, a_bits: int, b_bits: int, *, transpose_b=False, rounded=False
+) -> torch.Tensor:
     from ._ops_matmul import _fidelity_matmul  # noqa: PLC0415 - the shared fidelity model
 
     return _fidelity_matmul(
-        a.contiguous(), b.contiguous(), fidelity, False, False, a_bits=a_bits, b_bits=b_bits, cache_b=False
+        a.contiguous(),
+        b,
+        fidelity,
+        False,
+        transpose_b,
+        a_bits=a_bits,
+        b_bits=b_bits,
+        cache_b=False,
+        rounded_to_bfloat16=rounded,
     )
+
+
+def _per_group_rows(mask: torch.Tensor, q_heads: int, kv_heads: int, q_len: int) -> torch.Tensor:
+    """A mask broadcastable to ``(batch, q_heads, q_len, k_len)`` laid out like the grouped scores,
+    ``(batch or 1, kv_heads or 1, group * q_len, k_len)``: query head ``h`` is row block ``h % group``
+    of KV head ``h // group``."""
+    while mask.dim() < 4:
+        mask = mask.unsqueeze(0)
+    group = q_heads // kv_heads
+    batch, heads, rows, k_len = mask.shape
+    mask = mask.expand(batch, heads, q_len, k_len)
+    if heads == 1:
+        return mask.repeat(1, 1, group, 1) if group > 1 else mask
+    return mask.reshape(batch, kv_heads, group * q_len, k_len)
 
 
 def attend(
@@ -56,61 +80,50 @@ def attend(
     *,
     q_bits: int = 23,
     kv_bits: int = 23,
+    output_bfloat16: bool = False,
 ) -> torch.Tensor:
     """softmax(scale * Q K^T + mask) V with grouped KV heads.
 
+    Each KV head's group of query heads is one matmul against it (``group * q_len`` rows), as the
+    kernels read one K/V chunk for the heads that share it; K and V are never copied per query head.
+
     Args:
         q: (batch, q_heads, q_len, head_dim).
-        k, v: (batch, kv_heads, k_len, head_dim); q_heads must be a multiple of kv_heads.
+        k, v: (batch, kv_heads, k_len, head_dim), any strides; q_heads must be a multiple of kv_heads.
         allowed: bool, broadcastable to (batch, q_heads, q_len, k_len); False masks a key out.
         additive_mask: float, broadcastable to the scores; added before softmax.
         sink: (q_heads,) per-head sink logit that joins the softmax denominator without a value.
         q_bits, kv_bits: the most fraction bits of Q's and of K's and V's values (their dtypes',
             ``_ops_matmul.stored_fraction_bits``): truncations keeping them all are skipped.
+        output_bfloat16: the op rounds the result to bfloat16 (so P V may run as a bfloat16 GEMM).
 
     Rows with no allowed key produce zeros (the device skips them).
     """
-    group = q.shape[1] // k.shape[1]
-    k_t = k.transpose(-1, -2)  # (batch, kv_heads, head_dim, k_len)
-    if group > 1:
-        # K^T of every query head made contiguous in one copy (the same tensor as repeat_interleave
-        # then a contiguous transpose: the matmul below sees the same operand).
-        k_t = k_t.unsqueeze(2).expand(-1, -1, group, -1, -1).reshape(k.shape[0], -1, *k_t.shape[2:])
-        v = v.repeat_interleave(group, dim=1)
-    return attend_heads(
-        q, k_t, v, scale, allowed, fidelity, additive_mask, sink, q_bits=q_bits, kv_bits=kv_bits
+    batch, q_heads, q_len, head_dim = q.shape
+    kv_heads = k.shape[1]
+    group = q_heads // kv_heads
+    queries = q.reshape(batch, kv_heads, group * q_len, head_dim)
+    scores = _numerics.round_to_bfloat16(
+        _matmul(queries, k, fidelity, q_bits, kv_bits, transpose_b=True) * scale
     )
-
-
-def attend_heads(
-    q: torch.Tensor,
-    k_t: torch.Tensor,
-    v: torch.Tensor,
-    scale: float,
-    allowed: torch.Tensor | None,
-    fidelity,
-    additive_mask: torch.Tensor | None = None,
-    sink: torch.Tensor | None = None,
-    *,
-    q_bits: int = 23,
-    kv_bits: int = 23,
-) -> torch.Tensor:
-    """:func:`attend` with K and V already laid out per query head: ``k_t (batch, q_heads, head_dim,
-    k_len)`` (K transposed), ``v (batch, q_heads, k_len, head_dim)``."""
-    scores = _numerics.round_to_bfloat16(_matmul(q, k_t, fidelity, q_bits, kv_bits) * scale)
     if additive_mask is not None:
-        scores = scores + additive_mask.to(scores.device)  # .to: meta scores in a shapes-only run
+        additive = additive_mask.to(scores.device)  # .to: meta scores in a shapes-only run
+        scores = scores + _per_group_rows(additive, q_heads, kv_heads, q_len)
     if allowed is not None:
-        scores = scores.masked_fill(~allowed.to(scores.device), NEG_INF)
+        scores = scores.masked_fill(
+            ~_per_group_rows(allowed.to(scores.device), q_heads, kv_heads, q_len), NEG_INF
+        )
     if sink is not None:
-        sink_col = sink.to(scores.device).reshape(1, -1, 1, 1).expand(scores.shape[0], -1, scores.shape[2], 1)
-        scores = torch.cat([scores, sink_col.to(scores.dtype)], dim=-1)
+        sink_rows = sink.to(scores.device, scores.dtype).reshape(kv_heads, group, 1).expand(-1, -1, q_len)
+        sink_col = sink_rows.reshape(1, kv_heads, group * q_len, 1).expand(batch, -1, -1, -1)
+        scores = torch.cat([scores, sink_col], dim=-1)
     probs = torch.softmax(scores, dim=-1)
     probs = torch.nan_to_num(probs, nan=0.0)  # rows with every key masked
     if sink is not None:
         probs = probs[..., :-1]
     probs = _numerics.round_to_bfloat16(probs)
-    return _matmul(probs, v, fidelity, 7, kv_bits)  # probs are bfloat16 values: 7 fraction bits
+    out = _matmul(probs, v, fidelity, 7, kv_bits, rounded=output_bfloat16)  # probs: bfloat16 values
+    return out.reshape(batch, q_heads, q_len, head_dim)
 
 
 def causal_allowed(q_positions: torch.Tensor, k_len: int, sliding_window: int | None) -> torch.Tensor:

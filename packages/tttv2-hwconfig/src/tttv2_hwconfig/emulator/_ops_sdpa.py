@@ -13,7 +13,6 @@ import torch
 from . import _compiled
 from ._attention_math import (
     attend,
-    attend_heads,
     bytes_per_element,
     causal_allowed,
     fp32_dest_acc,
@@ -371,6 +370,7 @@ def scaled_dot_product_attention(
             sink=None if sink is None else sink.reshape(-1),
             q_bits=q_bits,
             kv_bits=kv_bits,
+            output_bfloat16=input_tensor_q.dtype == DataType.BFLOAT16,
         )
         if output_concat_heads:
             out = out.permute(0, 2, 1, 3).reshape(b, 1, sq, nqh * dh)
@@ -500,7 +500,10 @@ def chunked_scaled_dot_product_attention(
     def compute(q, k_cache, v_cache, table):
         keys = _gather_pages(op, k_cache, table, k_len)
         values = _gather_pages(op, v_cache, table, k_len)
-        return attend(q, keys, values, scale_value, allowed, fidelity, q_bits=q_bits, kv_bits=kv_bits)
+        return attend(
+            q, keys, values, scale_value, allowed, fidelity, q_bits=q_bits, kv_bits=kv_bits,
+            output_bfloat16=input_tensor_q.dtype == DataType.BFLOAT16,
+        )  # fmt: skip
 
     shards = shard_map(compute, input_tensor_q, input_tensor_k, input_tensor_v, page_table_tensor)
     out = new_tensor(
@@ -541,31 +544,14 @@ def _used_blocks(op: str, cache: torch.Tensor, table: torch.Tensor, length: int)
 
 
 def _gather_pages(op: str, cache: torch.Tensor, table: torch.Tensor, length: int) -> torch.Tensor:
-    """The first ``length`` positions of every user: (batch, kv_heads, length, head_dim)."""
+    """The first ``length`` positions of every user: (batch, kv_heads, length, head_dim), each user's
+    and head's positions one contiguous matrix (a view of the gathered blocks, cut at ``length``)."""
     _, heads, block_size, dim = cache.shape
     blocks = _used_blocks(op, cache, table, length)
     used = blocks.shape[1]
-    gathered = cache[blocks.reshape(-1)].reshape(table.shape[0], used, heads, block_size, dim)
+    gathered = cache.index_select(0, blocks.reshape(-1)).reshape(table.shape[0], used, heads, block_size, dim)
     gathered = gathered.permute(0, 2, 1, 3, 4).reshape(table.shape[0], heads, used * block_size, dim)
     return gathered[:, :, :length]
-
-
-def _gather_heads(
-    op: str, k_cache: torch.Tensor, v_cache: torch.Tensor, table: torch.Tensor, length: int, group: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The first ``length`` positions of every user laid out per query head, in two copies each:
-    ``k_t (batch, kv_heads * group, head_dim, length)`` and ``v (batch, kv_heads * group, length, head_dim)``,
-    contiguous: the very tensors :func:`attend` makes from :func:`_gather_pages` (same values, same layout)."""
-    _, heads, block_size, dim = k_cache.shape
-    blocks = _used_blocks(op, k_cache, table, length)
-    positions = torch.arange(length)
-    rows, offsets = blocks[:, positions // block_size], positions % block_size  # (batch, length), (length,)
-    batch = table.shape[0]
-    keys = k_cache[rows, :, offsets, :]  # (batch, length, heads, dim)
-    values = v_cache[rows, :, offsets, :]
-    k_t = keys.permute(0, 2, 3, 1).unsqueeze(2).expand(-1, -1, group, -1, -1)
-    v = values.permute(0, 2, 1, 3).unsqueeze(2).expand(-1, -1, group, -1, -1)
-    return k_t.reshape(batch, heads * group, dim, length), v.reshape(batch, heads * group, length, dim)
 
 
 def _positions(op: str, batch: int, cur_pos, cur_pos_tensor, is_causal: bool):
@@ -776,14 +762,13 @@ def _decode(
             queries = q_shard[0].unsqueeze(2)  # (batch, nh, 1, dh)
             additive = mask[0].unsqueeze(2)[..., :length] if mask is not None else None
             if table is not None:
-                keys_t, values = _gather_heads(op, k_shard, v_shard, table, length, nh // nkv)
-                attention = attend_heads
+                keys = _gather_pages(op, k_shard, table, length)
+                values = _gather_pages(op, v_shard, table, length)
             else:
-                keys_t, values = k_shard[:, :, :length], v_shard[:, :, :length]
-                attention = attend
-            out = attention(
+                keys, values = k_shard[:, :, :length], v_shard[:, :, :length]
+            out = attend(
                 queries,
-                keys_t,
+                keys,
                 values,
                 scale_value,
                 allowed,
@@ -792,6 +777,7 @@ def _decode(
                 sink=None if sink is None else sink[:, 0],
                 q_bits=q_bits,
                 kv_bits=kv_bits,
+                output_bfloat16=out_dtype == DataType.BFLOAT16,
             )
             return out.squeeze(2).unsqueeze(0)  # (1, batch, nh, dh)
 
