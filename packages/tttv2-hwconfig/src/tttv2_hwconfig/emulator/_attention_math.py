@@ -126,6 +126,61 @@ def attend(
     return out.reshape(batch, q_heads, q_len, head_dim)
 
 
+def attend_blocks(
+    q: torch.Tensor,
+    k_blocks: torch.Tensor,
+    v_blocks: torch.Tensor,
+    length: int,
+    scale: float,
+    allowed: torch.Tensor | None,
+    fidelity,
+    additive_mask: torch.Tensor | None = None,
+    sink: torch.Tensor | None = None,
+    *,
+    q_bits: int = 23,
+    kv_bits: int = 23,
+) -> torch.Tensor:
+    """:func:`attend` of one query per user against its K/V cache blocks, block by block, as flash
+    decode reads them (no copy of the blocks into one sequence).
+
+    Args:
+        q: (batch, q_heads, head_dim).
+        k_blocks, v_blocks: (batch, blocks, kv_heads, block_size, head_dim): each user's blocks in order;
+            positions from ``length`` on are masked out (their P is exactly 0).
+        allowed: bool, broadcastable to (batch, 1, 1, length); additive_mask: (batch, q_heads, 1, length).
+
+    Scores are per key (one dot product each), so computing them by block changes nothing; P V sums
+    the blocks' float32 partial products in block order.
+    """
+    batch, q_heads, head_dim = q.shape
+    _, blocks, kv_heads, block_size, _ = k_blocks.shape
+    group = q_heads // kv_heads
+    queries = q.reshape(batch, 1, kv_heads, group, head_dim)
+    scores = _matmul(queries, k_blocks, fidelity, q_bits, kv_bits, transpose_b=True)  # (b, blocks, kv, g, bs)
+    scores = scores.permute(0, 2, 3, 1, 4).reshape(batch, kv_heads, group, blocks * block_size)
+    scores = _numerics.round_to_bfloat16(scores * scale)
+    if additive_mask is not None:
+        additive = additive_mask.to(scores.device)[..., :length].reshape(batch, kv_heads, group, length)
+        scores[..., :length] += additive
+    keep = torch.arange(blocks * block_size, device=scores.device) < length
+    if allowed is not None:
+        keep = keep & torch.nn.functional.pad(allowed.to(scores.device), (0, blocks * block_size - length))
+    scores = scores.masked_fill(~keep, NEG_INF)
+    if sink is not None:
+        sink_col = (
+            sink.to(scores.device, scores.dtype).reshape(1, kv_heads, group, 1).expand(batch, -1, -1, -1)
+        )
+        scores = torch.cat([scores, sink_col], dim=-1)
+    probs = torch.softmax(scores, dim=-1)
+    probs = torch.nan_to_num(probs, nan=0.0)  # users with every key masked
+    if sink is not None:
+        probs = probs[..., :-1]
+    probs = _numerics.round_to_bfloat16(probs)
+    probs = probs.reshape(batch, kv_heads, group, blocks, block_size).permute(0, 3, 1, 2, 4)
+    out = _matmul(probs, v_blocks, fidelity, 7, kv_bits)  # (b, blocks, kv, g, head_dim), float32
+    return out.sum(dim=1).reshape(batch, q_heads, head_dim)
+
+
 def causal_allowed(q_positions: torch.Tensor, k_len: int, sliding_window: int | None) -> torch.Tensor:
     """(q_len, k_len) bool: key j is visible to the query at absolute position p when j <= p
     and, with a sliding window w, j > p - w."""

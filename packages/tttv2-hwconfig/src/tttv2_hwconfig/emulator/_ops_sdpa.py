@@ -13,6 +13,7 @@ import torch
 from . import _compiled
 from ._attention_math import (
     attend,
+    attend_blocks,
     bytes_per_element,
     causal_allowed,
     fp32_dest_acc,
@@ -759,13 +760,26 @@ def _decode(
             allowed = None
 
         def compute(q_shard, k_shard, v_shard, table, mask, sink):
-            queries = q_shard[0].unsqueeze(2)  # (batch, nh, 1, dh)
             additive = mask[0].unsqueeze(2)[..., :length] if mask is not None else None
             if table is not None:
-                keys = _gather_pages(op, k_shard, table, length)
-                values = _gather_pages(op, v_shard, table, length)
-            else:
-                keys, values = k_shard[:, :, :length], v_shard[:, :, :length]
+                blocks = _used_blocks(op, k_shard, table, length)
+                shape = (batch, blocks.shape[1], nkv, k_shard.shape[2], dh)
+                out = attend_blocks(
+                    q_shard[0],
+                    k_shard.index_select(0, blocks.reshape(-1)).reshape(shape),
+                    v_shard.index_select(0, blocks.reshape(-1)).reshape(shape),
+                    length,
+                    scale_value,
+                    allowed,
+                    fidelity,
+                    additive_mask=additive,
+                    sink=None if sink is None else sink[:, 0],
+                    q_bits=q_bits,
+                    kv_bits=kv_bits,
+                )
+                return out.unsqueeze(0)  # (1, batch, nh, dh)
+            queries = q_shard[0].unsqueeze(2)  # (batch, nh, 1, dh)
+            keys, values = k_shard[:, :, :length], v_shard[:, :, :length]
             out = attend(
                 queries,
                 keys,
