@@ -126,11 +126,10 @@ def attend(
     return out.reshape(batch, q_heads, q_len, head_dim)
 
 
-def attend_blocks(
+def attend_decode(
     q: torch.Tensor,
-    k_blocks: torch.Tensor,
-    v_blocks: torch.Tensor,
-    length: int,
+    keys: torch.Tensor,
+    values: torch.Tensor,
     scale: float,
     allowed: torch.Tensor | None,
     fidelity,
@@ -139,33 +138,26 @@ def attend_blocks(
     *,
     q_bits: int = 23,
     kv_bits: int = 23,
+    output_bfloat16: bool = False,
 ) -> torch.Tensor:
-    """:func:`attend` of one query per user against its K/V cache blocks, block by block, as flash
-    decode reads them (no copy of the blocks into one sequence).
+    """:func:`attend` of one query per user, with K/V laid out KV head first, as gathered from a paged
+    cache (one copy, no per-user transposes).
 
     Args:
         q: (batch, q_heads, head_dim).
-        k_blocks, v_blocks: (batch, blocks, kv_heads, block_size, head_dim): each user's blocks in order;
-            positions from ``length`` on are masked out (their P is exactly 0).
+        keys, values: (kv_heads, batch, length, head_dim), each user's positions one matrix.
         allowed: bool, broadcastable to (batch, 1, 1, length); additive_mask: (batch, q_heads, 1, length).
-
-    Scores are per key (one dot product each), so computing them by block changes nothing; P V sums
-    the blocks' float32 partial products in block order.
     """
     batch, q_heads, head_dim = q.shape
-    _, blocks, kv_heads, block_size, _ = k_blocks.shape
+    kv_heads, _, length, _ = keys.shape
     group = q_heads // kv_heads
-    queries = q.reshape(batch, 1, kv_heads, group, head_dim)
-    scores = _matmul(queries, k_blocks, fidelity, q_bits, kv_bits, transpose_b=True)  # (b, blocks, kv, g, bs)
-    scores = scores.permute(0, 2, 3, 1, 4).reshape(batch, kv_heads, group, blocks * block_size)
-    scores = _numerics.round_to_bfloat16(scores * scale)
+    queries = q.reshape(batch, kv_heads, group, head_dim).transpose(0, 1)  # (kv, batch, group, dim)
+    scores = _matmul(queries, keys, fidelity, q_bits, kv_bits, transpose_b=True).transpose(0, 1)
+    scores = _numerics.round_to_bfloat16(scores * scale)  # (batch, kv, group, length)
     if additive_mask is not None:
-        additive = additive_mask.to(scores.device)[..., :length].reshape(batch, kv_heads, group, length)
-        scores[..., :length] += additive
-    keep = torch.arange(blocks * block_size, device=scores.device) < length
+        scores = scores + additive_mask.to(scores.device).reshape(batch, kv_heads, group, length)
     if allowed is not None:
-        keep = keep & torch.nn.functional.pad(allowed.to(scores.device), (0, blocks * block_size - length))
-    scores = scores.masked_fill(~keep, NEG_INF)
+        scores = scores.masked_fill(~allowed.to(scores.device), NEG_INF)
     if sink is not None:
         sink_col = (
             sink.to(scores.device, scores.dtype).reshape(1, kv_heads, group, 1).expand(batch, -1, -1, -1)
@@ -175,10 +167,9 @@ def attend_blocks(
     probs = torch.nan_to_num(probs, nan=0.0)  # users with every key masked
     if sink is not None:
         probs = probs[..., :-1]
-    probs = _numerics.round_to_bfloat16(probs)
-    probs = probs.reshape(batch, kv_heads, group, blocks, block_size).permute(0, 3, 1, 2, 4)
-    out = _matmul(probs, v_blocks, fidelity, 7, kv_bits)  # (b, blocks, kv, g, head_dim), float32
-    return out.sum(dim=1).reshape(batch, q_heads, head_dim)
+    probs = _numerics.round_to_bfloat16(probs).transpose(0, 1)  # (kv, batch, group, length)
+    out = _matmul(probs, values, fidelity, 7, kv_bits, rounded=output_bfloat16)  # probs: bfloat16 values
+    return out.transpose(0, 1).reshape(batch, q_heads, head_dim)
 
 
 def causal_allowed(q_positions: torch.Tensor, k_len: int, sliding_window: int | None) -> torch.Tensor:

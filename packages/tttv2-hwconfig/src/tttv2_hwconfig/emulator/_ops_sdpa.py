@@ -13,7 +13,7 @@ import torch
 from . import _compiled
 from ._attention_math import (
     attend,
-    attend_blocks,
+    attend_decode,
     bytes_per_element,
     causal_allowed,
     fp32_dest_acc,
@@ -555,6 +555,17 @@ def _gather_pages(op: str, cache: torch.Tensor, table: torch.Tensor, length: int
     return gathered[:, :, :length]
 
 
+def _gather_heads_first(op: str, cache: torch.Tensor, table: torch.Tensor, length: int) -> torch.Tensor:
+    """The first ``length`` positions of every user, KV head first: (kv_heads, batch, length, head_dim),
+    gathered by block (each user's positions of a head are one matrix)."""
+    _, heads, block_size, dim = cache.shape
+    blocks = _used_blocks(op, cache, table, length)
+    batch, used = blocks.shape
+    gathered = cache.index_select(0, blocks.reshape(-1)).reshape(batch, used, heads, block_size, dim)
+    # index_select of whole blocks is a memcpy; a strided source would be copied whole first
+    return gathered.permute(2, 0, 1, 3, 4).reshape(heads, batch, used * block_size, dim)[:, :, :length]
+
+
 def _positions(op: str, batch: int, cur_pos, cur_pos_tensor, is_causal: bool):
     """Per-user positions as a python list (the values are the same on every device)."""
     if not is_causal:
@@ -762,13 +773,10 @@ def _decode(
         def compute(q_shard, k_shard, v_shard, table, mask, sink):
             additive = mask[0].unsqueeze(2)[..., :length] if mask is not None else None
             if table is not None:
-                blocks = _used_blocks(op, k_shard, table, length)
-                shape = (batch, blocks.shape[1], nkv, k_shard.shape[2], dh)
-                out = attend_blocks(
+                out = attend_decode(
                     q_shard[0],
-                    k_shard.index_select(0, blocks.reshape(-1)).reshape(shape),
-                    v_shard.index_select(0, blocks.reshape(-1)).reshape(shape),
-                    length,
+                    _gather_heads_first(op, k_shard, table, length),
+                    _gather_heads_first(op, v_shard, table, length),
                     scale_value,
                     allowed,
                     fidelity,
@@ -776,6 +784,7 @@ def _decode(
                     sink=None if sink is None else sink[:, 0],
                     q_bits=q_bits,
                     kv_bits=kv_bits,
+                    output_bfloat16=out_dtype == DataType.BFLOAT16,
                 )
                 return out.unsqueeze(0)  # (1, batch, nh, dh)
             queries = q_shard[0].unsqueeze(2)  # (batch, nh, 1, dh)
