@@ -5,6 +5,8 @@ the emulator's bfloat16 output (and bfloat16 intermediates without fp32 accumula
 bfloat16 ulps (2^-8 relative each) on values of order 1-4, hence rtol = atol = 0.03.
 """
 
+import contextlib
+
 import pytest
 import torch
 from tttv2_hwconfig import ttnn
@@ -247,6 +249,25 @@ def test_pre_all_gather_stats_layout(device):
     torch.testing.assert_close(layer_stats[..., 32], x.sum(-1), rtol=0.008, atol=0.03)
     zero_columns = [c for c in range(64) if c not in (0, 32)]
     assert rms_stats[..., 1:].abs().max() == 0 and layer_stats[..., zero_columns].abs().max() == 0
+
+
+@pytest.mark.parametrize("rms", [True, False], ids=["rms", "layer"])
+def test_distributed_halves_in_shapes_only_mode(device, rms):
+    """A shapes-only run (meta data) records both halves with the numeric run's shapes."""
+    from tttv2_hwconfig import shapes_only
+
+    pre = ttnn.rms_norm_pre_all_gather if rms else ttnn.layer_norm_pre_all_gather
+    post = ttnn.rms_norm_post_all_gather if rms else ttnn.layer_norm_post_all_gather
+    shapes = []
+    for meta in (False, True):
+        context = shapes_only() if meta else contextlib.nullcontext()
+        with context:
+            x = to_dev(device, torch.randn(1, 1, 32, 64))
+            stats = pre(x)
+            out = post(x, stats, epsilon=1e-5)
+        assert out.shards[0].is_meta == meta
+        shapes.append((tuple(stats.shape), tuple(out.shape)))
+    assert shapes[0] == shapes[1]
 
 
 def fractured_over(device, axis):

@@ -736,7 +736,7 @@ def layer_norm(
 def _stat_tiles(values: list[torch.Tensor]) -> torch.Tensor:
     """Pack per-row statistics ``(..., rows, 1)`` into one 32-wide tile column each (value in column 0)."""
     rows_shape = values[0].shape[:-1]
-    out = torch.zeros(*rows_shape, TILE_SIZE * len(values), dtype=torch.float32)
+    out = torch.zeros(*rows_shape, TILE_SIZE * len(values), dtype=torch.float32, device=values[0].device)
     for index, value in enumerate(values):
         out[..., index * TILE_SIZE : index * TILE_SIZE + 1] = value
     return out
