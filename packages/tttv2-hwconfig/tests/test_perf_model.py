@@ -13,6 +13,7 @@ from tttv2_hwconfig.perf_model import (
     PerfConstants,
     Prediction,
     host_sampling_s,
+    is_ccl_op,
     predict_op,
     predict_op_latency_s,
     predict_trace,
@@ -241,3 +242,14 @@ def test_tokens_per_s_per_user():
     assert tokens_per_s_per_user(0.020) == pytest.approx(50.0)
     with pytest.raises(ValueError, match="decode_step_latency_s"):
         tokens_per_s_per_user(0.0)
+
+
+def test_the_local_halves_of_a_distributed_norm_are_not_collectives():
+    # rms/layer_norm_pre_all_gather compute per-chip statistics and *_post_all_gather normalizes with the
+    # gathered ones; the all-gather between them is its own op (TTTv1 ccl.py tt_distributed_rmsnorm).
+    for name in ("ttnn.rms_norm_pre_all_gather", "ttnn.layer_norm_post_all_gather"):
+        assert not is_ccl_op(name), name
+        prediction = predict_op(op(name=name, bytes_moved=4096), "TG", constants=CONSTANTS)
+        assert prediction.ccl_s == 0.0 and prediction.bound != "CCL", name
+    for name in ("ttnn.all_gather", "ttnn.experimental.all_gather_async", "ttnn.reduce_scatter"):
+        assert is_ccl_op(name), name
