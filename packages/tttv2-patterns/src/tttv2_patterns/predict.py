@@ -123,6 +123,7 @@ def predict_model(
     program: str = "tttv2",
     traced: bool | None = None,
     constants=None,
+    decode_position: int | None = None,
 ) -> ModelPrediction:
     """PREDICT decode tokens/s/user and time to first token of the model of an HF config on ``device``.
 
@@ -135,12 +136,18 @@ def predict_model(
         program: "tttv2" (the family's defaults) or "tttv1-precision" (see ``FamilyBuilder.impl_config``).
         traced: predict the decode step replayed from a trace; default: whether TTTv2 traces decode.
         constants: ``tttv2_hwconfig.PerfConstants`` (default: the fitted ones).
+        decode_position: KV-cache position of the predicted decode step, i.e. the positions its
+            attention reads (default ``prompt_len``: the first generated token). A published speed
+            averaged over N generated tokens is the step at about ``prompt_len + N / 2``.
     """
     raw = config if isinstance(config, dict) else read_hf_config(config)
     spec_name = device_spec(device).name
     traced = TRACED_DECODE_AVAILABLE if traced is None else bool(traced)
+    position = prompt_len if decode_position is None else int(decode_position)
+    if position < prompt_len:
+        raise ValueError(f"decode_position must be >= prompt_len ({prompt_len}), got {position}")
     family = family_for(raw)
-    spec = family.spec(raw, max_batch_size=batch, max_seq_len=prompt_len + 32)
+    spec = family.spec(raw, max_batch_size=batch, max_seq_len=position + 32)
     mesh = open_device(spec_name)
     with shapes_only():
         model = shapes_only_model(spec, family.impl_config(spec, mesh, strategy, program), mesh)
@@ -152,9 +159,10 @@ def predict_model(
         prefill_records = trace.since(0)  # since the clear(): refuses a window the bound cut
         trace.clear()
         # Every user of the decode batch has the same prompt: one prefill's program is recorded (TTFT is
-        # per user), the others count as filled without running it again.
-        model.kv_cache.filled.after_prefill(list(range(1, batch)), [prompt_len] * (batch - 1))
-        model.decode_forward(token_ids=[1] * batch, cache_position=prompt_len, user_ids=list(range(batch)))
+        # per user), the others count as filled without running it again; so do the tokens generated
+        # before ``position`` (a shapes-only cache holds no values).
+        model.kv_cache.filled.after_prefill(list(range(batch)), [position] * batch)
+        model.decode_forward(token_ids=[1] * batch, cache_position=position, user_ids=list(range(batch)))
         decode_records = trace.since(0)
         trace.clear()
     constants = constants or PerfConstants.fitted()
