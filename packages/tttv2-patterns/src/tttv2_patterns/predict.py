@@ -33,6 +33,7 @@ from tttv2_hwconfig.perf_model import (
 from tttv2_patterns.decode_trace import DECODE_ROWS
 from tttv2_patterns.model_families import family_for
 from tttv2_patterns.shapes_only import shapes_only_model
+from tttv2_patterns.tttv1_mesh_ops import is_2d_mesh, replaced, tttv1_2d_mesh_records
 
 # TTTv2's decode step is traced by default (CausalLM(enable_trace=True)); predictions say which.
 TRACED_DECODE_AVAILABLE = True
@@ -40,6 +41,8 @@ TRACED_DECODE_AVAILABLE = True
 # (tt-metal models/tt_transformers/demo/simple_text_demo.py: ``argmax_on_device = False if
 # (batch_size > 1 or temperature != 0)``) reads every step's logits back; TTTv2 samples on device.
 HOST_SAMPLING_PROGRAMS = ("tttv1-precision",)
+# Programs whose decode layer on a 2D mesh (TG) runs TTTv1's collectives (``tttv1_mesh_ops``).
+TTTV1_2D_MESH_PROGRAMS = ("tttv1-precision",)
 _LAYER = re.compile(r"(?:^|\.)layers\.(\d+)\.")
 
 
@@ -165,6 +168,8 @@ def predict_model(
         model.decode_forward(token_ids=[1] * batch, cache_position=position, user_ids=list(range(batch)))
         decode_records = trace.since(0)
         trace.clear()
+    if program in TTTV1_2D_MESH_PROGRAMS and is_2d_mesh(mesh):  # TTTv1's collectives replace TTTv2's
+        decode_records = [r for r in decode_records if not replaced(r)] + tttv1_2d_mesh_records(spec, mesh)
     constants = constants or PerfConstants.fitted()
     prefill = predict_trace(prefill_records, spec_name, traced=False, constants=constants)
     decode = predict_trace(decode_records, spec_name, traced=traced, constants=constants)
