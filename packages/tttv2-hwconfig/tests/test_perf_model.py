@@ -13,6 +13,7 @@ from tttv2_hwconfig.perf_model import (
     PerfConstants,
     Prediction,
     host_sampling_s,
+    is_ccl_op,
     predict_op,
     predict_op_latency_s,
     predict_trace,
@@ -218,16 +219,20 @@ def test_matrix_engine_ops_take_their_own_fixed_time():
     assert predict_op(op(name="ttnn.linear"), "N150", constants=CONSTANTS).overhead_s == 5e-6
 
 
-def test_host_sampling_is_the_logits_read_over_pcie_plus_host_time_per_logit():
+def test_host_sampling_is_the_logits_read_at_the_measured_read_rate_plus_host_time_per_logit():
+    # tt-metal benchmark_rw_buffer CI goldens, "Read/2048/67108864/0/0" median (64 MiB DRAM, 2 KiB pages).
+    wormhole_read = 1.2457837846017511e10  # benchmark_rw_buffer_golden.json (2025-11-13)
+    blackhole_read = 14658990171.84644  # benchmark_rw_buffer_blackhole_golden.json (2026-05-15)
     pcie_gen4_x16 = 16e9 * 16 * 128 / 130 / 8  # docs.tenstorrent.com Wormhole: "PCI Express 4.0 x16"
-    pcie_gen5_x16 = 500e9 / 8  # tt-system-firmware Blackhole: "16 PCIe 5.0 lanes for 500 Gb/s"
     logits = 32 * 128256
     none = PerfConstants(0.0, 0.0, 0.0)
-    assert host_sampling_s("N150", 32, 128256, constants=none) == pytest.approx(logits * 2 / pcie_gen4_x16)
-    assert host_sampling_s("P150", 32, 128256, constants=none) == pytest.approx(logits * 2 / pcie_gen5_x16)
+    assert host_sampling_s("N150", 32, 128256, constants=none) == pytest.approx(logits * 2 / wormhole_read)
+    assert host_sampling_s("P150", 32, 128256, constants=none) == pytest.approx(logits * 2 / blackhole_read)
+    # The measured read reaches well under the link's peak (a peak would predict 2.5x less time).
+    assert host_sampling_s("N150", 32, 128256, constants=none) > 2 * logits * 2 / pcie_gen4_x16
     measured = PerfConstants(0.0, 0.0, 0.0, host_sampling_s_per_logit=5e-9)
     assert host_sampling_s("N150", 32, 128256, constants=measured) == pytest.approx(
-        logits * 2 / pcie_gen4_x16 + logits * 5e-9
+        logits * 2 / wormhole_read + logits * 5e-9
     )
     with pytest.raises(ValueError, match="batch_rows and vocab must be >= 1"):
         host_sampling_s("N150", 0, 128256)
@@ -237,3 +242,14 @@ def test_tokens_per_s_per_user():
     assert tokens_per_s_per_user(0.020) == pytest.approx(50.0)
     with pytest.raises(ValueError, match="decode_step_latency_s"):
         tokens_per_s_per_user(0.0)
+
+
+def test_the_local_halves_of_a_distributed_norm_are_not_collectives():
+    # rms/layer_norm_pre_all_gather compute per-chip statistics and *_post_all_gather normalizes with the
+    # gathered ones; the all-gather between them is its own op (TTTv1 ccl.py tt_distributed_rmsnorm).
+    for name in ("ttnn.rms_norm_pre_all_gather", "ttnn.layer_norm_post_all_gather"):
+        assert not is_ccl_op(name), name
+        prediction = predict_op(op(name=name, bytes_moved=4096), "TG", constants=CONSTANTS)
+        assert prediction.ccl_s == 0.0 and prediction.bound != "CCL", name
+    for name in ("ttnn.all_gather", "ttnn.experimental.all_gather_async", "ttnn.reduce_scatter"):
+        assert is_ccl_op(name), name

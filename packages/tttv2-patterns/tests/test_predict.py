@@ -43,6 +43,26 @@ def test_tttv1_program_pays_host_sampling_at_batch_above_one(device_name):
     assert v1_full.decode_step_s == pytest.approx(device_only + expected)
 
 
+def test_decode_position_moves_the_step_along_the_generation():
+    config = {
+        **TINY_LLAMA,
+        "max_position_embeddings": 2048,
+        "architectures": ["LlamaForCausalLM"],
+        "model_type": "llama",
+    }
+
+    def kv_time(prediction):
+        return sum(op.memory_s for op in prediction.decode.ops if "scaled_dot_product_attention" in op.name)
+
+    first = predict_model(config, device="N150", batch=32, prompt_len=32)
+    later = predict_model(config, device="N150", batch=32, prompt_len=32, decode_position=1000)
+    # SDPA decode reads the KV cache in k_chunk_size chunks: 1001 positions are more chunks than 33.
+    assert kv_time(later) > 2 * kv_time(first) > 0
+    assert later.decode_ops == first.decode_ops
+    with pytest.raises(ValueError, match="decode_position must be >= prompt_len"):
+        predict_model(config, device="N150", prompt_len=32, decode_position=31)
+
+
 @pytest.mark.parametrize(
     ("architecture", "attention_dtype"),
     [("LlamaForCausalLM", "bfloat8_b"), ("Qwen2ForCausalLM", "bfloat16")],
@@ -71,6 +91,12 @@ def test_tttv1_precision_all_reduces_as_tttv1_on_2d_meshes_only(device):
     assert {(layer.attention.collective, layer.ffn.collective) for layer in impl.layers} == {
         (expected, expected)
     }
+    # TTTv1 runs no DRAM-sharded decode matmul on TG (attention.py / mlp.py: "TODO ... when TG supports
+    # DRAM sharded matmuls"); elsewhere its decode matmuls are DRAM-sharded.
+    sharded = not (rows > 1 and cols > 1)
+    assert {
+        (layer.attention.decode_dram_sharded, layer.ffn.decode_dram_sharded) for layer in impl.layers
+    } == {(sharded, sharded)}
     default = builder.impl_config(spec, device, "performance")
     assert {layer.ffn.collective for layer in default.layers} == {"all_reduce"}
 

@@ -13,6 +13,10 @@ Every figure below carries its public source in a comment. Abbreviations used in
               asic_fmax) and tt-system-firmware release v19.5.0 (Jan 2026: every p150 presents
               120 Tensix cores), quoted in tenstorrent/tt-metal issue #47014 / PR #47015; its
               Blackhole overview: "16 PCIe 5.0 lanes for 500 Gb/s of throughput"
+- [RW-BUFFER] tenstorrent/tt-metal tests/tt_metal/tt_metal/perf_microbenchmark/dispatch/
+              benchmark_rw_buffer_golden.json (Wormhole CI host, 2025-11-13, commit 0e9b656) and
+              benchmark_rw_buffer_blackhole_golden.json (2026-05-15, commit 040a27c): the CI goldens of
+              ``benchmark_rw_buffer`` (ReadShard of a 64 MiB DRAM buffer, 2 KiB pages, median of 11)
 - [SOC-WH]    tenstorrent/tt-metal tt_metal/soc_descriptors/wormhole_b0_80_arch.yaml
 - [SOC-BH]    tenstorrent/tt-metal tt_metal/soc_descriptors/blackhole_140_arch.yaml
 - [CORE-WH]   tt_metal/core_descriptors/wormhole_b0_80_arch{,_eth_dispatch}.yaml (shipped in the
@@ -93,12 +97,18 @@ CCL_LINK_EFFICIENCY: Mapping[str, Mapping[str, float]] = types.MappingProxyType(
         "blackhole": types.MappingProxyType({"linear": 0.5 * 0.81, "ring": 0.5 * 0.815}),
     }
 )
-# The card's host link, per direction (a peak; the perf model uses it only for logits read back by a
-# demo that samples on the host). [WH-INSTALL] the n150/n300 need a "PCI Express 4.0 x16 slot":
-# 16 GT/s x 16 lanes x 128/130 / 8 bits = 31.5 GB/s. [BH-FW] Blackhole: "16 PCIe 5.0 lanes for
-# 500 Gb/s of throughput" = 62.5 GB/s.
+# The card's host link, per direction (a peak, for reference). [WH-INSTALL] the n150/n300 need a
+# "PCI Express 4.0 x16 slot": 16 GT/s x 16 lanes x 128/130 / 8 bits = 31.5 GB/s. [BH-FW] Blackhole:
+# "16 PCIe 5.0 lanes for 500 Gb/s of throughput" = 62.5 GB/s.
 HOST_LINK_BYTES_PER_S: Mapping[str, float] = types.MappingProxyType(
     {"wormhole_b0": 16e9 * 16 * 128 / 130 / 8, "blackhole": 500e9 / 8}
+)
+# What a blocking device-to-host read of a DRAM buffer achieves (MEASURED by tt-metal's CI, not
+# fitted): [RW-BUFFER] median bytes_per_second of "Read/2048/67108864/0/0" (page 2 KiB, 64 MiB, DRAM,
+# device 0): 12.46 GB/s on Wormhole (40 % of the link's peak), 14.66 GB/s on Blackhole. The perf model
+# uses it only for logits read back by a demo that samples on the host.
+HOST_READ_BYTES_PER_S: Mapping[str, float] = types.MappingProxyType(
+    {"wormhole_b0": 1.2457837846017511e10, "blackhole": 14658990171.84644}
 )
 # ASSUMED (neither cited nor fitted; see docs/perf_model.md): an L1-resident operand streams through a
 # core's NoC port at 32 bytes/cycle per direction, two NoCs per core.

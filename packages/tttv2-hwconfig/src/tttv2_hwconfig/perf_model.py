@@ -40,7 +40,7 @@ from .catalog import (
     CCL_HOP_LATENCY_S,
     CCL_LINK_EFFICIENCY,
     DRAM_SHARDED_EFFICIENCY,
-    HOST_LINK_BYTES_PER_S,
+    HOST_READ_BYTES_PER_S,
     INTERLEAVED_DRAM_SLOWDOWN,
     L1_BYTES_PER_CYCLE_PER_CORE,
     MATRIX_FLOPS_PER_CYCLE_PER_CORE_LOFI,
@@ -53,6 +53,7 @@ from .catalog import (
 # Substrings of op names that run on the matrix engine at the 4096 FLOP/cycle/core (LoFi) rate.
 MATRIX_ENGINE_OPS = ("linear", "matmul", "scaled_dot_product_attention", "conv")
 CCL_OPS = ("all_gather", "reduce_scatter", "all_reduce")
+LOCAL_NORM_HALVES = ("_pre_all_gather", "_post_all_gather")
 PREDICTION_LABEL = "PREDICTED (perf model, not measured)"
 BOUNDS = ("compute", "DRAM", "L1", "CCL", "dispatch", "host")
 FIT_FILE = "perf_fit.json"
@@ -231,6 +232,10 @@ def is_matrix_engine_op(name: str) -> bool:
 
 
 def is_ccl_op(name: str) -> bool:
+    """True for collectives; not for the local halves of a distributed norm (``*_pre_all_gather``,
+    ``*_post_all_gather``: per-chip statistics and normalization, no chip-to-chip traffic)."""
+    if any(name.endswith(half) for half in LOCAL_NORM_HALVES):
+        return False
     return any(key in name for key in CCL_OPS)
 
 
@@ -311,8 +316,8 @@ def host_sampling_s(
 ) -> float:
     """PREDICTED host time of one decode step that samples on the host instead of the device.
 
-    The step reads ``batch_rows x vocab`` bfloat16 logits back over the card's host link
-    (``HOST_LINK_BYTES_PER_S``, a peak) and the host CPU untilizes them and takes the argmax
+    The step reads ``batch_rows x vocab`` bfloat16 logits back at what a blocking read of a DRAM
+    buffer achieves (``HOST_READ_BYTES_PER_S``, tt-metal's measured CI golden) and the host CPU takes the argmax
     (``constants.host_sampling_s_per_logit``, MEASURED with the real wheel on a CI host, not on a
     device's host). TTTv2 samples on the device; TTTv1's demo does this whenever batch > 1.
     """
@@ -321,7 +326,7 @@ def host_sampling_s(
     if batch_rows < 1 or vocab < 1:
         raise ValueError(f"host_sampling_s: batch_rows and vocab must be >= 1, got {batch_rows} and {vocab}")
     logits = batch_rows * vocab
-    return logits * 2 / HOST_LINK_BYTES_PER_S[spec.arch] + logits * constants.host_sampling_s_per_logit
+    return logits * 2 / HOST_READ_BYTES_PER_S[spec.arch] + logits * constants.host_sampling_s_per_logit
 
 
 def tokens_per_s_per_user(decode_step_latency_s: float) -> float:

@@ -99,6 +99,12 @@ def _tttv1_2d_mesh_all_reduce(impl, device) -> None:
     for layer in impl.layers:
         layer.attention.collective = "all_gather_reduce"
         layer.ffn.collective = "all_gather_reduce"
+        # TTTv1 runs no DRAM-sharded decode matmul on TG: attention.py forward_decode ("TODO: Fix this
+        # once self.TG supports dram-sharded matmuls": wo by ttnn.matmul on a 4x8 core grid) and mlp.py
+        # ("TODO: Fix this when TG supports DRAM sharded matmuls": FF1_3_TG_PROGCFG / FF2_TG_PROGCFG are
+        # 1D matmul configs over interleaved weights, or the default config below hidden 4096).
+        layer.attention.decode_dram_sharded = False
+        layer.ffn.decode_dram_sharded = False
         shared = getattr(layer.ffn, "shared_expert", None)
         if shared is not None:
             shared.collective = "all_gather_reduce"

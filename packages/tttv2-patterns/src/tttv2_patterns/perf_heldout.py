@@ -49,6 +49,7 @@ HELD_OUT_ROWS = (
 def evaluate(rows=HELD_OUT_ROWS, out=sys.stdout) -> float:
     """PREDICT every row (TTTv1 precision, traced), print the table; returns the mean absolute error."""
     from tttv2_patterns.model_families import family_for  # noqa: PLC0415
+    from tttv2_patterns.perf_calibration import tttv1_decode_position  # noqa: PLC0415
     from tttv2_patterns.predict import predict_model  # noqa: PLC0415
 
     configs = family_for({"architectures": ["LlamaForCausalLM"]}).configs()
@@ -61,7 +62,7 @@ def evaluate(rows=HELD_OUT_ROWS, out=sys.stdout) -> float:
         try:
             result = predict_model(
                 configs[model], device, batch=batch, prompt_len=128, strategy=strategy,
-                program="tttv1-precision", traced=True,
+                program="tttv1-precision", traced=True, decode_position=tttv1_decode_position(128),
             )  # fmt: skip
         except (ValueError, RuntimeError) as error:  # a program that does not fit or validate is reported
             print(

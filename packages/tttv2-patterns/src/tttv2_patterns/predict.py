@@ -33,6 +33,7 @@ from tttv2_hwconfig.perf_model import (
 from tttv2_patterns.decode_trace import DECODE_ROWS
 from tttv2_patterns.model_families import family_for
 from tttv2_patterns.shapes_only import shapes_only_model
+from tttv2_patterns.tttv1_mesh_ops import is_2d_mesh, replaced, tttv1_2d_mesh_records
 
 # TTTv2's decode step is traced by default (CausalLM(enable_trace=True)); predictions say which.
 TRACED_DECODE_AVAILABLE = True
@@ -40,6 +41,8 @@ TRACED_DECODE_AVAILABLE = True
 # (tt-metal models/tt_transformers/demo/simple_text_demo.py: ``argmax_on_device = False if
 # (batch_size > 1 or temperature != 0)``) reads every step's logits back; TTTv2 samples on device.
 HOST_SAMPLING_PROGRAMS = ("tttv1-precision",)
+# Programs whose decode layer on a 2D mesh (TG) runs TTTv1's collectives (``tttv1_mesh_ops``).
+TTTV1_2D_MESH_PROGRAMS = ("tttv1-precision",)
 _LAYER = re.compile(r"(?:^|\.)layers\.(\d+)\.")
 
 
@@ -123,6 +126,7 @@ def predict_model(
     program: str = "tttv2",
     traced: bool | None = None,
     constants=None,
+    decode_position: int | None = None,
 ) -> ModelPrediction:
     """PREDICT decode tokens/s/user and time to first token of the model of an HF config on ``device``.
 
@@ -135,12 +139,18 @@ def predict_model(
         program: "tttv2" (the family's defaults) or "tttv1-precision" (see ``FamilyBuilder.impl_config``).
         traced: predict the decode step replayed from a trace; default: whether TTTv2 traces decode.
         constants: ``tttv2_hwconfig.PerfConstants`` (default: the fitted ones).
+        decode_position: KV-cache position of the predicted decode step, i.e. the positions its
+            attention reads (default ``prompt_len``: the first generated token). A published speed
+            averaged over N generated tokens is the step at about ``prompt_len + N / 2``.
     """
     raw = config if isinstance(config, dict) else read_hf_config(config)
     spec_name = device_spec(device).name
     traced = TRACED_DECODE_AVAILABLE if traced is None else bool(traced)
+    position = prompt_len if decode_position is None else int(decode_position)
+    if position < prompt_len:
+        raise ValueError(f"decode_position must be >= prompt_len ({prompt_len}), got {position}")
     family = family_for(raw)
-    spec = family.spec(raw, max_batch_size=batch, max_seq_len=prompt_len + 32)
+    spec = family.spec(raw, max_batch_size=batch, max_seq_len=position + 32)
     mesh = open_device(spec_name)
     with shapes_only():
         model = shapes_only_model(spec, family.impl_config(spec, mesh, strategy, program), mesh)
@@ -152,11 +162,14 @@ def predict_model(
         prefill_records = trace.since(0)  # since the clear(): refuses a window the bound cut
         trace.clear()
         # Every user of the decode batch has the same prompt: one prefill's program is recorded (TTFT is
-        # per user), the others count as filled without running it again.
-        model.kv_cache.filled.after_prefill(list(range(1, batch)), [prompt_len] * (batch - 1))
-        model.decode_forward(token_ids=[1] * batch, cache_position=prompt_len, user_ids=list(range(batch)))
+        # per user), the others count as filled without running it again; so do the tokens generated
+        # before ``position`` (a shapes-only cache holds no values).
+        model.kv_cache.filled.after_prefill(list(range(batch)), [position] * batch)
+        model.decode_forward(token_ids=[1] * batch, cache_position=position, user_ids=list(range(batch)))
         decode_records = trace.since(0)
         trace.clear()
+    if program in TTTV1_2D_MESH_PROGRAMS and is_2d_mesh(mesh):  # TTTv1's collectives replace TTTv2's
+        decode_records = [r for r in decode_records if not replaced(r)] + tttv1_2d_mesh_records(spec, mesh)
     constants = constants or PerfConstants.fitted()
     prefill = predict_trace(prefill_records, spec_name, traced=False, constants=constants)
     decode = predict_trace(decode_records, spec_name, traced=traced, constants=constants)
