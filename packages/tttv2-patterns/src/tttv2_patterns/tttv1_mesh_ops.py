@@ -28,9 +28,8 @@ all-gather on axis 0) and, in the MLP, reduce-scatters w1 and w3 (axis 1) and al
 
 So ``tttv1-precision`` on a 2D mesh replaces TTTv2's per-layer collectives (its ``all_gather_async``
 and ``fast_reduce_nc`` records) with these; everything else in the layer stays TTTv2's program. The
-ops run through the emulator on zero tensors of TTTv1's per-chip shapes (numerically: the emulator's
-``rms_norm_pre_all_gather`` does not run on ``meta`` tensors, and these tensors are one tile row), once
-per distinct layer shape; the perf model charges their records as any other op: no new constant.
+ops run through the emulator on zero tensors of TTTv1's per-chip shapes (numerically, outside
+``shapes_only()``: these tensors are one tile row), once per distinct layer shape; the perf model charges their records as any other op: no new constant.
 """
 
 from __future__ import annotations
