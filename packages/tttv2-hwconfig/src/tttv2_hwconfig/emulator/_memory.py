@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from ._types import TILE_SIZE, BufferType, ShardOrientation, ShardStrategy, TensorMemoryLayout
@@ -37,19 +38,22 @@ class CoreRange:
         return size.x * size.y
 
     def cores(self) -> list[CoreCoord]:
-        return [
-            CoreCoord(x, y)
-            for y in range(self.start.y, self.end.y + 1)
-            for x in range(self.start.x, self.end.x + 1)
-        ]
+        return list(_range_cores(self.start.x, self.start.y, self.end.x, self.end.y))
+
+
+@functools.lru_cache(maxsize=4096)
+def _range_cores(start_x: int, start_y: int, end_x: int, end_y: int) -> tuple[CoreCoord, ...]:
+    """The cores of a range, row by row (memoized: core grids are rebuilt by every op that shards)."""
+    return tuple(CoreCoord(x, y) for y in range(start_y, end_y + 1) for x in range(start_x, end_x + 1))
 
 
 class CoreRangeSet:
     def __init__(self, core_ranges):
         self._ranges = tuple(sorted(core_ranges, key=lambda r: (r.start.y, r.start.x)))
-        seen: set[CoreCoord] = set()
-        for core_range in self._ranges:
-            for core in core_range.cores():
+        self._cores = tuple(core for r in self._ranges for core in r.cores())
+        if len(self._ranges) > 1 and len(set(self._cores)) != len(self._cores):
+            seen: set[CoreCoord] = set()
+            for core in self._cores:
                 if core in seen:
                     raise ValueError(f"CoreRangeSet ranges overlap at core {core}")
                 seen.add(core)
@@ -61,11 +65,11 @@ class CoreRangeSet:
         return sum(r.num_cores() for r in self._ranges)
 
     def cores(self) -> list[CoreCoord]:
-        return [core for r in self._ranges for core in r.cores()]
+        return list(self._cores)
 
     def bounding_box(self) -> CoreRange:
-        xs = [c.x for c in self.cores()]
-        ys = [c.y for c in self.cores()]
+        xs = [r.start.x for r in self._ranges] + [r.end.x for r in self._ranges]
+        ys = [r.start.y for r in self._ranges] + [r.end.y for r in self._ranges]
         return CoreRange(CoreCoord(min(xs), min(ys)), CoreCoord(max(xs), max(ys)))
 
     def __eq__(self, other):
@@ -94,6 +98,7 @@ class CoreGrid:
         return self.x * self.y
 
 
+@functools.lru_cache(maxsize=1024)  # a CoreRangeSet is immutable: sharing one is safe
 def num_cores_to_corerangeset(
     target_num_cores: int, grid_size: CoreCoord, row_wise: bool = False
 ) -> CoreRangeSet:
