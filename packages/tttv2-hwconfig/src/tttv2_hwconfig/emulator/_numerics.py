@@ -151,6 +151,14 @@ def _fast_bfloat16_is_exact() -> bool:
 _ROUND_TO_BFLOAT16 = _round_to_bfloat16_cast if _fast_bfloat16_is_exact() else _round_to_bfloat16_bits
 
 
+def bfloat16_values(x: torch.Tensor) -> torch.Tensor:
+    """A torch bfloat16 tensor as float32, NaNs canonical: what :func:`round_to_bfloat16` returns for
+    the same values (the conversion is exact; only NaN payloads need rewriting)."""
+    if x.dtype != torch.bfloat16:
+        raise TypeError(f"bfloat16_values: expected a bfloat16 tensor, got {x.dtype}")
+    return x.to(torch.float32).nan_to_num_(nan=float("nan"), posinf=float("inf"), neginf=float("-inf"))
+
+
 def round_to_bfloat16(x: torch.Tensor) -> torch.Tensor:
     """Round float32 values to bfloat16 exactly as the ttnn host conversion does.
 

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 import torch
 
-from . import _compiled, _gemm
+from . import _compiled, _gemm, _numerics
 from . import _matmul_validation as validation
 from ._activations import activation_flops, apply_activations, resolve_activation
 from ._device import Arch
@@ -217,8 +217,9 @@ def _fidelity_matmul(
     :func:`stored_fraction_bits`); slices that keep them all are the operand itself. Other truncated
     slices of ``b`` (usually a weight) are cached on the torch tensor itself unless ``cache_b`` is
     False (an operand made for this call, e.g. gathered KV-cache pages).
-    ``rounded_to_bfloat16``: the caller rounds the result to bfloat16 before anything reads it, so
-    a one-phase product of bfloat16-exact slices may run as a bfloat16 GEMM (``_gemm``).
+    ``rounded_to_bfloat16``: nothing reads the float32 sum, so the result is returned rounded to
+    bfloat16 (NaNs canonical, as ``round_to_bfloat16`` gives them), and a one-phase product of
+    bfloat16-exact slices may run as a bfloat16 GEMM (``_gemm``).
     """
     terms = _FIDELITY_TERMS[fidelity]
     if rounded_to_bfloat16 and _gemm.BFLOAT16_GEMM and len(terms) == 1 and not a.is_meta:
@@ -247,14 +248,14 @@ def _fidelity_matmul(
             b_part = b_part.transpose(-1, -2)
         term = torch.matmul(a_part, b_part)
         out = term if out is None else out + term
-    return out
+    return _numerics.round_to_bfloat16(out) if rounded_to_bfloat16 else out
 
 
 _BFLOAT16_FRACTION_BITS = 7
 
 
 def _bfloat16_matmul(a, b, transpose_a, transpose_b, *, a_high: int, b_high: int, a_bits, b_bits, cache_b):
-    """One-phase product of bfloat16-exact slices on the bfloat16 GEMM, as float32 (bfloat16 values).
+    """One-phase product of bfloat16-exact slices on the bfloat16 GEMM, as float32 bfloat16 values.
 
     ``b``'s bfloat16 slice is cached on it (``cache_b``): the copy the GEMM reads, at half the
     bytes of a float32 one; no float32 slice is kept.
@@ -271,7 +272,7 @@ def _bfloat16_matmul(a, b, transpose_a, transpose_b, *, a_high: int, b_high: int
         a_part = a_part.transpose(-1, -2)
     if transpose_b:
         b_part = b_part.transpose(-1, -2)
-    return torch.matmul(a_part, b_part).to(torch.float32)
+    return _numerics.bfloat16_values(torch.matmul(a_part, b_part))
 
 
 # --- op ---------------------------------------------------------------------------------------
@@ -484,14 +485,18 @@ def _run(
             row = bias_shard.reshape(-1, bias_shard.shape[-1])[:1, : out.shape[-1]]
             out = out + row
         if activations:
-            if not fp32_acc:
+            if not fp32_acc and not rounded:
                 out = _to_bfloat16(out)
             out = apply_activations(out, activations)
-        return _to_bfloat16(out) if round_last else out
+            return _to_bfloat16(out) if round_last else out
+        return _to_bfloat16(out) if round_last and not rounded else out
 
     args = (input_tensor_a, input_tensor_b) + ((bias,) if bias is not None else ())
     shards = shard_map(compute, *args)
-    out = new_tensor(op, shards, out_dtype, Layout.TILE, device, out_memory_config)
+    already_rounded = rounded and not activations and out_dtype == DataType.BFLOAT16
+    out = new_tensor(
+        op, shards, out_dtype, Layout.TILE, device, out_memory_config, already_rounded=already_rounded
+    )
     if optional_output_tensor is not None:
         if tuple(optional_output_tensor.shape) != tuple(out.shape):
             fail(
