@@ -38,7 +38,7 @@ def _cpu_has_bfloat16_dot() -> bool:
     return False
 
 
-def _gemm_is_float32_accumulation() -> bool:
+def _gemm_is_float32_accumulation(gemm=torch.matmul) -> bool:
     """bfloat16 GEMM vs the exact products summed in float64 then rounded to bfloat16: every element
     within one bfloat16 step of it, and nearly all equal (only the accumulation order may differ)."""
     generator = torch.Generator().manual_seed(20261204)
@@ -46,7 +46,7 @@ def _gemm_is_float32_accumulation() -> bool:
         a = torch.randn(m, k, generator=generator).to(torch.bfloat16)
         b = torch.randn(k, n, generator=generator).to(torch.bfloat16)
         exact = (a.double() @ b.double()).float().to(torch.bfloat16).float()
-        got = (a @ b).float()
+        got = gemm(a, b).float()
         step = exact.abs().clamp_min(1e-30) * 2.0**-7
         if not bool(((got - exact).abs() <= step).all()) or float((got == exact).float().mean()) < 0.99:
             return False
