@@ -140,8 +140,8 @@ def attend_decode(
     kv_bits: int = 23,
     output_bfloat16: bool = False,
 ) -> torch.Tensor:
-    """:func:`attend` of one query per user, with K/V laid out KV head first, as gathered from a paged
-    cache (one copy, no per-user transposes).
+    """:func:`attend` of one query per user (flash decode), K/V laid out KV head first: gathered from a
+    paged cache by block, or a view of a contiguous one.
 
     Args:
         q: (batch, q_heads, head_dim).

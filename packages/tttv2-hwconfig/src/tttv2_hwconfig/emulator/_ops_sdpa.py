@@ -771,38 +771,25 @@ def _decode(
             allowed = None
 
         def compute(q_shard, k_shard, v_shard, table, mask, sink):
-            additive = mask[0].unsqueeze(2)[..., :length] if mask is not None else None
             if table is not None:
-                out = attend_decode(
-                    q_shard[0],
-                    _gather_heads_first(op, k_shard, table, length),
-                    _gather_heads_first(op, v_shard, table, length),
-                    scale_value,
-                    allowed,
-                    fidelity,
-                    additive_mask=additive,
-                    sink=None if sink is None else sink[:, 0],
-                    q_bits=q_bits,
-                    kv_bits=kv_bits,
-                    output_bfloat16=out_dtype == DataType.BFLOAT16,
-                )
-                return out.unsqueeze(0)  # (1, batch, nh, dh)
-            queries = q_shard[0].unsqueeze(2)  # (batch, nh, 1, dh)
-            keys, values = k_shard[:, :, :length], v_shard[:, :, :length]
-            out = attend(
-                queries,
+                keys = _gather_heads_first(op, k_shard, table, length)
+                values = _gather_heads_first(op, v_shard, table, length)
+            else:  # the contiguous cache (batch, kv_heads, seq, head_dim), KV head first as a view
+                keys, values = k_shard[:, :, :length].transpose(0, 1), v_shard[:, :, :length].transpose(0, 1)
+            out = attend_decode(
+                q_shard[0],
                 keys,
                 values,
                 scale_value,
                 allowed,
                 fidelity,
-                additive_mask=additive,
+                additive_mask=mask[0].unsqueeze(2)[..., :length] if mask is not None else None,
                 sink=None if sink is None else sink[:, 0],
                 q_bits=q_bits,
                 kv_bits=kv_bits,
                 output_bfloat16=out_dtype == DataType.BFLOAT16,
             )
-            return out.squeeze(2).unsqueeze(0)  # (1, batch, nh, dh)
+            return out.unsqueeze(0)  # (1, batch, nh, dh)
 
         shards = shard_map(compute, q, k, v, page_table, attn_mask, attention_sink)
         return [round_shards(shards, out_dtype)], positions
