@@ -389,3 +389,42 @@ def test_scale_default_is_inverse_sqrt_head_dim(device):
     )
     expected = ref_attention(q, k, v, causal_mask(32, 32), scale=1 / math.sqrt(64))
     torch.testing.assert_close(host(out), expected, **TOL)
+
+
+@pytest.mark.parametrize("live_users", [1, 5, 32])
+def test_paged_decode_skips_idle_users_blocks_bit_for_bit(device, live_users, monkeypatch):
+    """Idle users (position -1) have their K/V blocks left unread: outputs are bit-identical to
+    gathering every user's blocks, idle users' outputs are zeros."""
+    from tttv2_hwconfig.emulator import _ops_sdpa
+
+    batch, heads, kv_heads, dim, block, blocks = 32, 9, 3, 64, 32, 256
+    gen = torch.Generator().manual_seed(7)
+    q = to_dev(torch.randn(1, batch, heads, dim, generator=gen), device)
+    caches = [
+        to_dev(torch.randn(blocks, kv_heads, block, dim, generator=gen), device, dtype=ttnn.bfloat8_b)
+        for _ in range(2)
+    ]
+    table = ttnn.from_torch(
+        torch.randperm(blocks, generator=gen)[: batch * 8].reshape(batch, 8).int(),
+        dtype=ttnn.int32,
+        device=device,
+    )
+    positions = torch.tensor([37 if u < live_users else -1 for u in range(batch)], dtype=torch.int32)
+    cur = ttnn.from_torch(positions, dtype=ttnn.int32, device=device)
+
+    def decode():
+        out = ttnn.transformer.paged_scaled_dot_product_attention_decode(
+            q, *caches, page_table_tensor=table, cur_pos_tensor=cur, scale=0.125
+        )
+        return host(out).float()
+
+    skipping = decode()
+    gather_all = _ops_sdpa._gather_heads_first
+    monkeypatch.setattr(
+        _ops_sdpa,
+        "_gather_heads_first",
+        lambda op, cache, tbl, length, live=None: gather_all(op, cache, tbl, length),
+    )
+    reading_all = decode()
+    assert torch.equal(skipping.view(torch.int32), reading_all.view(torch.int32))
+    assert not skipping[:, live_users:].any()

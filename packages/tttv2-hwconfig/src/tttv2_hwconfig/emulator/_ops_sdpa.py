@@ -555,15 +555,33 @@ def _gather_pages(op: str, cache: torch.Tensor, table: torch.Tensor, length: int
     return gathered[:, :, :length]
 
 
-def _gather_heads_first(op: str, cache: torch.Tensor, table: torch.Tensor, length: int) -> torch.Tensor:
+def _gather_heads_first(
+    op: str, cache: torch.Tensor, table: torch.Tensor, length: int, live: list[int] | None = None
+) -> torch.Tensor:
     """The first ``length`` positions of every user, KV head first: (kv_heads, batch, length, head_dim),
-    gathered by block (each user's positions of a head are one matrix)."""
+    gathered by block (each user's positions of a head are one matrix).
+
+    ``live``: the users the kernel reads (position >= 0; None: all). A skipped user's positions are
+    zeros: every one of its keys is masked, so its output is zeros whatever they hold, and the other
+    users' matmuls keep their batch count (and so their bits).
+    """
     _, heads, block_size, dim = cache.shape
-    blocks = _used_blocks(op, cache, table, length)
-    batch, used = blocks.shape
-    gathered = cache.index_select(0, blocks.reshape(-1)).reshape(batch, used, heads, block_size, dim)
+    batch = table.shape[0]
+    if live is not None and len(live) == batch:
+        live = None
+    rows = table if live is None else table[torch.tensor(live, dtype=torch.int64)]
+    blocks = _used_blocks(op, cache, rows, length)
+    used = blocks.shape[1]
+    gathered = cache.index_select(0, blocks.reshape(-1)).reshape(rows.shape[0], used, heads, block_size, dim)
     # index_select of whole blocks is a memcpy; a strided source would be copied whole first
-    return gathered.permute(2, 0, 1, 3, 4).reshape(heads, batch, used * block_size, dim)[:, :, :length]
+    gathered = gathered.permute(2, 0, 1, 3, 4)  # (heads, users, used, block_size, dim)
+    if live is None:
+        out = gathered.reshape(heads, batch, used * block_size, dim)
+    else:
+        out = cache.new_zeros(heads, batch, used, block_size, dim)
+        out[:, torch.tensor(live, dtype=torch.int64)] = gathered
+        out = out.reshape(heads, batch, used * block_size, dim)
+    return out[:, :, :length]
 
 
 def _positions(op: str, batch: int, cur_pos, cur_pos_tensor, is_causal: bool):
@@ -770,10 +788,12 @@ def _decode(
         else:
             allowed = None
 
+        live = None if positions is None else [user for user, pos in enumerate(positions) if pos >= 0]
+
         def compute(q_shard, k_shard, v_shard, table, mask, sink):
             if table is not None:
-                keys = _gather_heads_first(op, k_shard, table, length)
-                values = _gather_heads_first(op, v_shard, table, length)
+                keys = _gather_heads_first(op, k_shard, table, length, live)
+                values = _gather_heads_first(op, v_shard, table, length, live)
             else:  # the contiguous cache (batch, kv_heads, seq, head_dim), KV head first as a view
                 keys, values = k_shard[:, :, :length].transpose(0, 1), v_shard[:, :, :length].transpose(0, 1)
             out = attend_decode(
