@@ -317,11 +317,12 @@ def _round_to_block_float_int32(x: torch.Tensor, mantissa_bits: int, pad_value: 
     shared_exponent = exponent.amax(dim=-1, keepdim=True)
     mantissa = ((grouped & 0x7FFFFF) | (1 << 23)) >> (shared_exponent - exponent).clamp_(max=31)
     drop_bits = 24 - mantissa_bits
-    remainder = mantissa & ((1 << drop_bits) - 1)
-    magnitude = mantissa >> drop_bits
-    tie = 1 << (drop_bits - 1)
-    round_up = (remainder > tie) | ((remainder == tie) & ((magnitude & 1) == 1))
-    magnitude = (magnitude + round_up).clamp_(max=(1 << mantissa_bits) - 1)
+    # Round to nearest even by carry: adding half a step less one, plus the kept lsb, carries into
+    # the kept bits exactly when the reference's remainder > tie, or == tie with an odd lsb.
+    lsb = (mantissa >> drop_bits) & 1
+    magnitude = ((mantissa + ((1 << (drop_bits - 1)) - 1)).add_(lsb) >> drop_bits).clamp_(
+        max=(1 << mantissa_bits) - 1
+    )
     magnitude = magnitude.masked_fill_(exponent == 0, 0)  # +-0 and denormals pack as +0
     decoded = magnitude.to(torch.float32).view(torch.int32) + (
         (shared_exponent - (126 + mantissa_bits)) << 23
