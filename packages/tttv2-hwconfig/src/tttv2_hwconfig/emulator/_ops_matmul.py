@@ -224,12 +224,11 @@ def _fidelity_matmul(
     terms = _FIDELITY_TERMS[fidelity]
     if rounded_to_bfloat16 and _gemm.BFLOAT16_GEMM and len(terms) == 1 and not a.is_meta:
         (srca_high, srca_low), (srcb_high, srcb_low) = terms[0]
-        if (
-            not srca_low
-            and not srcb_low
-            and min(srca_high, _SRC_REGISTER_FRACTION_BITS, b_bits) <= _BFLOAT16_FRACTION_BITS
-            and min(srcb_high, _SRC_REGISTER_FRACTION_BITS, a_bits) <= _BFLOAT16_FRACTION_BITS
-        ):
+        bfloat16_bits = _STORED_FRACTION_BITS[DataType.BFLOAT16]
+        # Each slice keeps min(its phase's bits, the source register's, the operand's own) fraction bits.
+        a_kept = min(srcb_high, _SRC_REGISTER_FRACTION_BITS, a_bits)
+        b_kept = min(srca_high, _SRC_REGISTER_FRACTION_BITS, b_bits)
+        if not srca_low and not srcb_low and max(a_kept, b_kept) <= bfloat16_bits:
             return _bfloat16_matmul(
                 a, b, transpose_a, transpose_b, a_high=srcb_high, b_high=srca_high,
                 a_bits=a_bits, b_bits=b_bits, cache_b=cache_b,
@@ -249,9 +248,6 @@ def _fidelity_matmul(
         term = torch.matmul(a_part, b_part)
         out = term if out is None else out + term
     return _numerics.round_to_bfloat16(out) if rounded_to_bfloat16 else out
-
-
-_BFLOAT16_FRACTION_BITS = 7
 
 
 def _bfloat16_matmul(a, b, transpose_a, transpose_b, *, a_high: int, b_high: int, a_bits, b_bits, cache_b):

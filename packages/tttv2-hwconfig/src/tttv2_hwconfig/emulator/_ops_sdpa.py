@@ -544,14 +544,21 @@ def _used_blocks(op: str, cache: torch.Tensor, table: torch.Tensor, length: int)
     return blocks
 
 
+def _gather_blocks(op: str, cache: torch.Tensor, table: torch.Tensor, length: int) -> torch.Tensor:
+    """The cache blocks holding each user's (row of ``table``) first ``length`` positions, in order:
+    (users, blocks, kv_heads, block_size, head_dim). An ``index_select`` of whole blocks is a memcpy
+    (a strided source would be copied whole first)."""
+    _, heads, block_size, dim = cache.shape
+    blocks = _used_blocks(op, cache, table, length)
+    return cache.index_select(0, blocks.reshape(-1)).reshape(*blocks.shape, heads, block_size, dim)
+
+
 def _gather_pages(op: str, cache: torch.Tensor, table: torch.Tensor, length: int) -> torch.Tensor:
     """The first ``length`` positions of every user: (batch, kv_heads, length, head_dim), each user's
     and head's positions one contiguous matrix (a view of the gathered blocks, cut at ``length``)."""
-    _, heads, block_size, dim = cache.shape
-    blocks = _used_blocks(op, cache, table, length)
-    used = blocks.shape[1]
-    gathered = cache.index_select(0, blocks.reshape(-1)).reshape(table.shape[0], used, heads, block_size, dim)
-    gathered = gathered.permute(0, 2, 1, 3, 4).reshape(table.shape[0], heads, used * block_size, dim)
+    gathered = _gather_blocks(op, cache, table, length)
+    batch, used, heads, block_size, dim = gathered.shape
+    gathered = gathered.permute(0, 2, 1, 3, 4).reshape(batch, heads, used * block_size, dim)
     return gathered[:, :, :length]
 
 
@@ -565,23 +572,16 @@ def _gather_heads_first(
     zeros: every one of its keys is masked, so its output is zeros whatever they hold, and the other
     users' matmuls keep their batch count (and so their bits).
     """
-    _, heads, block_size, dim = cache.shape
     batch = table.shape[0]
-    if live is not None and len(live) == batch:
-        live = None
-    rows = table if live is None else table[torch.tensor(live, dtype=torch.int64)]
-    blocks = _used_blocks(op, cache, rows, length)
-    used = blocks.shape[1]
-    gathered = cache.index_select(0, blocks.reshape(-1)).reshape(rows.shape[0], used, heads, block_size, dim)
-    # index_select of whole blocks is a memcpy; a strided source would be copied whole first
-    gathered = gathered.permute(2, 0, 1, 3, 4)  # (heads, users, used, block_size, dim)
-    if live is None:
-        out = gathered.reshape(heads, batch, used * block_size, dim)
-    else:
+    users = None if live is None or len(live) == batch else torch.tensor(live, dtype=torch.int64)
+    gathered = _gather_blocks(op, cache, table if users is None else table[users], length)
+    gathered = gathered.permute(2, 0, 1, 3, 4)  # (heads, users, blocks, block_size, dim)
+    heads, _, used, block_size, dim = gathered.shape
+    if users is not None:
         out = cache.new_zeros(heads, batch, used, block_size, dim)
-        out[:, torch.tensor(live, dtype=torch.int64)] = gathered
-        out = out.reshape(heads, batch, used * block_size, dim)
-    return out[:, :, :length]
+        out[:, users] = gathered
+        gathered = out
+    return gathered.reshape(heads, batch, used * block_size, dim)[:, :, :length]
 
 
 def _positions(op: str, batch: int, cur_pos, cur_pos_tensor, is_causal: bool):
