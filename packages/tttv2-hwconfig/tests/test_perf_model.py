@@ -251,5 +251,11 @@ def test_the_local_halves_of_a_distributed_norm_are_not_collectives():
         assert not is_ccl_op(name), name
         prediction = predict_op(op(name=name, bytes_moved=4096), "TG", constants=CONSTANTS)
         assert prediction.ccl_s == 0.0 and prediction.bound != "CCL", name
-    for name in ("ttnn.all_gather", "ttnn.experimental.all_gather_async", "ttnn.reduce_scatter"):
+    for name in (
+        "ttnn.all_gather",
+        "ttnn.experimental.all_gather_async",
+        "ttnn.reduce_scatter",
+        "ttnn.all_reduce",
+    ):
         assert is_ccl_op(name), name
+    assert not is_ccl_op("ttnn.experimental.fast_reduce_nc")  # the local sum after TTTv1's 2D all-gather

@@ -53,7 +53,6 @@ from .catalog import (
 # Substrings of op names that run on the matrix engine at the 4096 FLOP/cycle/core (LoFi) rate.
 MATRIX_ENGINE_OPS = ("linear", "matmul", "scaled_dot_product_attention", "conv")
 CCL_OPS = ("all_gather", "reduce_scatter", "all_reduce")
-LOCAL_NORM_HALVES = ("_pre_all_gather", "_post_all_gather")
 PREDICTION_LABEL = "PREDICTED (perf model, not measured)"
 BOUNDS = ("compute", "DRAM", "L1", "CCL", "dispatch", "host")
 FIT_FILE = "perf_fit.json"
@@ -232,11 +231,10 @@ def is_matrix_engine_op(name: str) -> bool:
 
 
 def is_ccl_op(name: str) -> bool:
-    """True for collectives; not for the local halves of a distributed norm (``*_pre_all_gather``,
-    ``*_post_all_gather``: per-chip statistics and normalization, no chip-to-chip traffic)."""
-    if any(name.endswith(half) for half in LOCAL_NORM_HALVES):
-        return False
-    return any(key in name for key in CCL_OPS)
+    """True for collectives: ops whose own name (after the last dot) starts with a collective's
+    (``all_gather``, ``all_gather_async``, ``reduce_scatter_minimal_async``...). Not a distributed
+    norm's local halves (``rms_norm_pre_all_gather``: per-chip statistics, no chip-to-chip traffic)."""
+    return name.rsplit(".", 1)[-1].startswith(CCL_OPS)
 
 
 def dram_efficiency(spec: DeviceSpec, sharded: bool) -> float:
