@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import torch
 from tttv2_hwconfig import op_scope, ttnn
 
-from tttv2_blocks.ccl import AllReduce
+from tttv2_blocks.ccl import AllReduce, is_2d_mesh
 from tttv2_blocks.config import (
     PRECISION,
     LinearImplConfig,
@@ -264,8 +264,7 @@ class Attention(Module):
             raise TypeError(
                 f"{name}: impl_config must be an AttentionImplConfig, got {type(impl_config).__name__}"
             )
-        rows, cols = tuple(device.shape)
-        self.is_2d_mesh = rows > 1 and cols > 1
+        self.is_2d_mesh = is_2d_mesh(device)
         self.tp = head_tensor_parallel(device)
         self.all_reduce = AllReduce(device, impl_config.collective, where=f"{name}.collective")
         self.layout = HeadLayout(spec.num_heads, spec.num_kv_heads, self.tp)

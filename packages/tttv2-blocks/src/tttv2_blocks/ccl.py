@@ -32,6 +32,12 @@ ALL_REDUCE_COMPOSITIONS = ("all_reduce", "all_gather_reduce")
 _TTTV1_ALL_GATHER_KNOBS = {"chunks_per_sync": 10, "num_workers_per_link": 2, "num_buffers_per_channel": 2}
 
 
+def is_2d_mesh(device) -> bool:
+    """More than one device along both mesh axes (TG): the blocks reduce along each axis in turn."""
+    rows, cols = tuple(device.shape)
+    return rows > 1 and cols > 1
+
+
 def collective_kwargs(device, cluster_axis: int | None = None) -> dict:
     """``cluster_axis``, ``topology`` and ``num_links`` for a collective on ``device`` along ``cluster_axis``.
 

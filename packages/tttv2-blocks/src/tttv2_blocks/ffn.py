@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import torch
 from tttv2_hwconfig import op_scope, ttnn
 
-from tttv2_blocks.ccl import AllReduce
+from tttv2_blocks.ccl import AllReduce, is_2d_mesh
 from tttv2_blocks.config import PRECISION, LinearImplConfig, check_strategy_and_mode
 from tttv2_blocks.defaults import get_default_impl_config
 from tttv2_blocks.linear_op import ACTIVATION_DTYPES, LinearOp
@@ -266,8 +266,7 @@ class FeedForward(Module):
         """Sum the row-parallel partial outputs over the mesh (two steps on a 2D mesh)."""
         if self.num_devices == 1:
             return out
-        rows, cols = tuple(self.device.shape)
-        if rows > 1 and cols > 1:
+        if is_2d_mesh(self.device):
             out = self.all_reduce(out, 1)
             return self.all_reduce(out, 0)
         return self.all_reduce(out)

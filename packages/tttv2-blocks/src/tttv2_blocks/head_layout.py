@@ -22,13 +22,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tttv2_blocks.ccl import is_2d_mesh
+
 
 def head_tensor_parallel(device) -> int:
     """How many devices the attention heads split over: a 2D mesh's columns (TG: 4; the heads replicate
     over its rows), else every device of the mesh. ``Attention`` and the decode residual's input
     configs (tttv2-patterns) both read it, so they cannot disagree."""
-    rows, cols = tuple(device.shape)
-    return cols if rows > 1 and cols > 1 else device.get_num_devices()
+    return tuple(device.shape)[1] if is_2d_mesh(device) else device.get_num_devices()
 
 
 @dataclass(frozen=True)

@@ -93,8 +93,9 @@ def _tttv1_2d_mesh_all_reduce(impl, device) -> None:
     attention output and FF2 take ``use_composite=True`` (reduce-scatter + all-gather) and FF1/FF3
     reduce-scatter; see ``docs/perf_model.md`` (tttv2-hwconfig) for what else differs on TG.
     """
-    rows, cols = tuple(device.shape)
-    if rows == 1 or cols == 1:
+    from tttv2_blocks.ccl import is_2d_mesh  # noqa: PLC0415
+
+    if not is_2d_mesh(device):
         return
     for layer in impl.layers:
         layer.attention.collective = "all_gather_reduce"

@@ -18,6 +18,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from tttv2_blocks.ccl import is_2d_mesh
 from tttv2_hwconfig import PerfConstants, device_spec, open_device, shapes_only
 from tttv2_hwconfig.catalog import MATRIX_FLOPS_PER_CYCLE_PER_CORE_LOFI, fidelity_phases
 from tttv2_hwconfig.perf_model import (
@@ -33,7 +34,7 @@ from tttv2_hwconfig.perf_model import (
 from tttv2_patterns.decode_trace import DECODE_ROWS
 from tttv2_patterns.model_families import family_for
 from tttv2_patterns.shapes_only import shapes_only_model
-from tttv2_patterns.tttv1_mesh_ops import is_2d_mesh, replaced, tttv1_2d_mesh_records
+from tttv2_patterns.tttv1_mesh_ops import replaced, tttv1_2d_mesh_records
 
 # TTTv2's decode step is traced by default (CausalLM(enable_trace=True)); predictions say which.
 TRACED_DECODE_AVAILABLE = True

@@ -50,11 +50,6 @@ LARGE_HIDDEN = 8192  # TTTv1: use_composite / reduce-scatter MLP when self.dim =
 _HOST_OPS = ("ttnn.from_torch", "ttnn.to_device")  # the inputs' creation, not TTTv1 decode ops
 
 
-def is_2d_mesh(device) -> bool:
-    rows, cols = tuple(device.shape)
-    return rows > 1 and cols > 1
-
-
 def replaced(record) -> bool:
     """A decoder-layer collective of TTTv2's program that ``run_tttv1_2d_mesh_ops`` stands in for."""
     return record.name in REPLACED_OPS and record.scope.startswith("layers.")
