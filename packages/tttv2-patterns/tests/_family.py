@@ -5,8 +5,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
 import torch
-from tttv2_patterns import DecoderLayerSpec
+from tttv2_patterns import DecoderLayerSpec, model_families
 from tttv2_patterns.family import ModelFactory
 from tttv2_patterns.family.hf_specs import attention_spec, feed_forward_spec, rms_norm_spec
 
@@ -25,6 +26,9 @@ TINY_LLAMA = dict(
     eos_token_id=None,
     pad_token_id=None,
 )
+
+# TINY_LLAMA as a config.json reads, for the predictions (shapes only) of tests/test_predict*.
+TINY_LLAMA_CONFIG = {**TINY_LLAMA, "architectures": ["LlamaForCausalLM"], "model_type": "llama"}
 
 
 def write_tiny_llama(folder: Path, *, max_shard_size: str | None = None, seed: int = 0, **overrides) -> Path:
@@ -93,3 +97,9 @@ class TinyLlama(ModelFactory):
             attention_norm=rms_norm_spec(config),
             ffn_norm=rms_norm_spec(config),
         )
+
+
+@pytest.fixture
+def tiny_family_only(monkeypatch):
+    """Config lookups (``model_families.family_for``) find only :class:`TinyLlama`, not the installed zoo."""
+    monkeypatch.setattr(model_families, "_all_factories", lambda: [TinyLlama])

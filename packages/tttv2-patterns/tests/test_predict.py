@@ -6,16 +6,16 @@ stale KV entries. No threshold on the figures themselves: the calibration tests 
 """
 
 import pytest
-from _family import TINY_LLAMA, TinyLlama
+from _family import (
+    TINY_LLAMA,
+    TinyLlama,
+    tiny_family_only,  # noqa: F401 - the fixture, used by every test here
+)
+from _family import TINY_LLAMA_CONFIG as CONFIG
 from tttv2_patterns import model_families
 from tttv2_patterns.predict import predict_model
 
-CONFIG = {**TINY_LLAMA, "architectures": ["LlamaForCausalLM"], "model_type": "llama"}
-
-
-@pytest.fixture(autouse=True)
-def tiny_family_only(monkeypatch):
-    monkeypatch.setattr(model_families, "_all_factories", lambda: [TinyLlama])
+pytestmark = pytest.mark.usefixtures("tiny_family_only")
 
 
 def test_a_decode_batch_of_32_users_is_predicted(device_name):
@@ -44,12 +44,7 @@ def test_tttv1_program_pays_host_sampling_at_batch_above_one(device_name):
 
 
 def test_decode_position_moves_the_step_along_the_generation():
-    config = {
-        **TINY_LLAMA,
-        "max_position_embeddings": 2048,
-        "architectures": ["LlamaForCausalLM"],
-        "model_type": "llama",
-    }
+    config = {**CONFIG, "max_position_embeddings": 2048}
 
     def kv_time(prediction):
         return sum(op.memory_s for op in prediction.decode.ops if "scaled_dot_product_attention" in op.name)

@@ -12,7 +12,11 @@ reduce-scatters with an all-gather of ``w2_in``.
 from collections import Counter
 
 import pytest
-from _family import TINY_LLAMA, TinyLlama
+from _family import (
+    TINY_LLAMA_CONFIG,
+    TinyLlama,
+    tiny_family_only,  # noqa: F401 - the fixture, used by every test here
+)
 from tttv2_hwconfig import open_device
 from tttv2_patterns import model_families
 from tttv2_patterns.tttv1_mesh_ops import SCOPE, tttv1_2d_mesh_records
@@ -26,19 +30,13 @@ FR, MEM, MM, PRE = (
 )
 # Every width TTTv1 shards over the 8 rows or 4 columns of the mesh is a whole number of tiles.
 TG_LLAMA = {
-    **TINY_LLAMA,
+    **TINY_LLAMA_CONFIG,
     "hidden_size": 512,
     "intermediate_size": 1024,
     "num_attention_heads": 8,
     "num_key_value_heads": 8,
-    "architectures": ["LlamaForCausalLM"],
-    "model_type": "llama",
 }
-
-
-@pytest.fixture(autouse=True)
-def tiny_family_only(monkeypatch):
-    monkeypatch.setattr(model_families, "_all_factories", lambda: [TinyLlama])
+pytestmark = pytest.mark.usefixtures("tiny_family_only")
 
 
 def _spec(**overrides):
