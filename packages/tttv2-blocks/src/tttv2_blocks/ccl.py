@@ -29,7 +29,7 @@ __all__ = ["ALL_REDUCE_COMPOSITIONS", "AllReduce", "check_composition", "collect
 
 ALL_REDUCE_COMPOSITIONS = ("all_reduce", "all_gather_reduce")
 # TTTv1 ccl.py tt_all_reduce / tt_all_gather: the tuning knobs every all_gather_async call passes.
-_TTTV1_ALL_GATHER_KNOBS = {"chunks_per_sync": 10, "num_workers_per_link": 2, "num_buffers_per_channel": 2}
+TTTV1_ALL_GATHER_KNOBS = {"chunks_per_sync": 10, "num_workers_per_link": 2, "num_buffers_per_channel": 2}
 
 
 def is_2d_mesh(device) -> bool:
@@ -49,6 +49,14 @@ def collective_kwargs(device, cluster_axis: int | None = None) -> dict:
         return {"cluster_axis": cluster_axis}
     topology = ttnn.Topology.Ring if settings.topology == "ring" else ttnn.Topology.Linear
     return {"cluster_axis": cluster_axis, "topology": topology, "num_links": settings.num_links}
+
+
+def all_gather_semaphores(device) -> list:
+    """One ``all_gather_async``'s global semaphores, as TTTv1's ``TT_CCL`` makes them on every core of the
+    grid: ``[first, second, barrier]`` (``multi_device_global_semaphore=[first, second]``)."""
+    grid = device.compute_with_storage_grid_size()
+    cores = ttnn.CoreRangeSet([ttnn.CoreRange(ttnn.CoreCoord(0, 0), ttnn.CoreCoord(grid.x - 1, grid.y - 1))])
+    return [ttnn.create_global_semaphore(device, cores, 0) for _ in range(3)]
 
 
 def check_composition(value, where: str) -> str:
@@ -77,16 +85,11 @@ class AllReduce:
         self._semaphores: dict[int | None, list] = {}
         self._turn: dict[int | None, int] = {}
         if self.composition == "all_gather_reduce":
-            grid = device.compute_with_storage_grid_size()
-            cores = ttnn.CoreRangeSet(
-                [ttnn.CoreRange(ttnn.CoreCoord(0, 0), ttnn.CoreCoord(grid.x - 1, grid.y - 1))]
-            )
             for axis in (0, 1, None):
                 if group_size(device, axis) > 1:
-                    # Double-buffered: per buffer two all-gather semaphores and one barrier.
                     self._semaphores[axis] = [
-                        [ttnn.create_global_semaphore(device, cores, 0) for _ in range(3)] for _ in range(2)
-                    ]
+                        all_gather_semaphores(device) for _ in range(2)
+                    ]  # double-buffered
                     self._turn[axis] = 0
 
     def __call__(self, x, cluster_axis: int | None = None):
@@ -118,7 +121,7 @@ class AllReduce:
             barrier_semaphore=barrier,
             memory_config=config,
             **collective_kwargs(self.device, cluster_axis),
-            **_TTTV1_ALL_GATHER_KNOBS,
+            **TTTV1_ALL_GATHER_KNOBS,
         )
         out = ttnn.experimental.fast_reduce_nc(
             gathered, dims=[0], output=None, compute_kernel_config=None, memory_config=config

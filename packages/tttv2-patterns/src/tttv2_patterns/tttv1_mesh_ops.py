@@ -37,7 +37,7 @@ from __future__ import annotations
 import dataclasses
 
 import torch
-from tttv2_blocks.ccl import collective_kwargs
+from tttv2_blocks.ccl import TTTV1_ALL_GATHER_KNOBS, all_gather_semaphores, collective_kwargs, group_size
 from tttv2_blocks.program_configs import width_sharded_activation_memory_config
 from tttv2_hwconfig import is_shapes_only, ttnn
 
@@ -45,7 +45,6 @@ SCOPE = "tttv1_2d_mesh"
 ROWS = TILE = 32  # decode activations are one tile row
 # Per-layer records of TTTv2's own collectives that TTTv1's replace on a 2D mesh.
 REPLACED_OPS = ("ttnn.experimental.all_gather_async", "ttnn.experimental.fast_reduce_nc")
-_KNOBS = {"chunks_per_sync": 10, "num_workers_per_link": 2, "num_buffers_per_channel": 2}  # ccl.py
 LARGE_HIDDEN = 8192  # TTTv1: use_composite / reduce-scatter MLP when self.dim == 8192
 _HOST_OPS = ("ttnn.from_torch", "ttnn.to_device")  # the inputs' creation, not TTTv1 decode ops
 
@@ -89,11 +88,7 @@ class _Ops:
         self.rows, self.cols = tuple(device.shape)
         grid = self.grid = device.compute_with_storage_grid_size()
         self.cores = grid.x * grid.y
-        cores = ttnn.CoreRangeSet(
-            [ttnn.CoreRange(ttnn.CoreCoord(0, 0), ttnn.CoreCoord(grid.x - 1, grid.y - 1))]
-        )
-        # TT_CCL's double-buffered semaphores: two per all-gather plus a barrier.
-        self.semaphores = [ttnn.create_global_semaphore(device, cores, 0) for _ in range(3)]
+        self.semaphores = all_gather_semaphores(device)
 
     def tensor(self, width: int, dtype=ttnn.bfloat16, rows: int = ROWS):
         return ttnn.from_torch(
@@ -114,7 +109,7 @@ class _Ops:
         config = ttnn.L1_MEMORY_CONFIG
         if sharded:
             shape = list(x.shape)
-            shape[dim] *= self.rows if axis == 0 else self.cols
+            shape[dim] *= group_size(self.device, axis)
             config = self.width_sharded(shape[0] * shape[1] * shape[2], shape[3])
         return ttnn.experimental.all_gather_async(
             x,
@@ -124,7 +119,7 @@ class _Ops:
             barrier_semaphore=self.semaphores[2],
             memory_config=config,
             **kwargs,
-            **_KNOBS,
+            **TTTV1_ALL_GATHER_KNOBS,
         )
 
     def width_sharded(self, height: int, width: int):
