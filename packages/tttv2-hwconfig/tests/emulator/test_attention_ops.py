@@ -419,10 +419,10 @@ def test_paged_decode_skips_idle_users_blocks_bit_for_bit(device, live_users, mo
         return host(out).float()
 
     skipping = decode()
-    gather_all = _ops_sdpa._gather_heads_first
+    gather_all = _ops_sdpa._gather_pages
     monkeypatch.setattr(
         _ops_sdpa,
-        "_gather_heads_first",
+        "_gather_pages",
         lambda op, cache, tbl, length, live=None: gather_all(op, cache, tbl, length),
     )
     reading_all = decode()

@@ -126,52 +126,6 @@ def attend(
     return out.reshape(batch, q_heads, q_len, head_dim)
 
 
-def attend_decode(
-    q: torch.Tensor,
-    keys: torch.Tensor,
-    values: torch.Tensor,
-    scale: float,
-    allowed: torch.Tensor | None,
-    fidelity,
-    additive_mask: torch.Tensor | None = None,
-    sink: torch.Tensor | None = None,
-    *,
-    q_bits: int = 23,
-    kv_bits: int = 23,
-    output_bfloat16: bool = False,
-) -> torch.Tensor:
-    """:func:`attend` of one query per user (flash decode), K/V laid out KV head first: gathered from a
-    paged cache by block, or a view of a contiguous one.
-
-    Args:
-        q: (batch, q_heads, head_dim).
-        keys, values: (kv_heads, batch, length, head_dim), each user's positions one matrix.
-        allowed: bool, broadcastable to (batch, 1, 1, length); additive_mask: (batch, q_heads, 1, length).
-    """
-    batch, q_heads, head_dim = q.shape
-    kv_heads, _, length, _ = keys.shape
-    group = q_heads // kv_heads
-    queries = q.reshape(batch, kv_heads, group, head_dim).transpose(0, 1)  # (kv, batch, group, dim)
-    scores = _matmul(queries, keys, fidelity, q_bits, kv_bits, transpose_b=True).transpose(0, 1)
-    scores = _numerics.round_to_bfloat16(scores * scale)  # (batch, kv, group, length)
-    if additive_mask is not None:
-        scores = scores + additive_mask.to(scores.device).reshape(batch, kv_heads, group, length)
-    if allowed is not None:
-        scores = scores.masked_fill(~allowed.to(scores.device), NEG_INF)
-    if sink is not None:
-        sink_col = (
-            sink.to(scores.device, scores.dtype).reshape(1, kv_heads, group, 1).expand(batch, -1, -1, -1)
-        )
-        scores = torch.cat([scores, sink_col], dim=-1)
-    probs = torch.softmax(scores, dim=-1)
-    probs = torch.nan_to_num(probs, nan=0.0)  # users with every key masked
-    if sink is not None:
-        probs = probs[..., :-1]
-    probs = _numerics.round_to_bfloat16(probs).transpose(0, 1)  # (kv, batch, group, length)
-    out = _matmul(probs, values, fidelity, 7, kv_bits, rounded=output_bfloat16)  # probs: bfloat16 values
-    return out.transpose(0, 1).reshape(batch, q_heads, head_dim)
-
-
 def causal_allowed(q_positions: torch.Tensor, k_len: int, sliding_window: int | None) -> torch.Tensor:
     """(q_len, k_len) bool: key j is visible to the query at absolute position p when j <= p
     and, with a sliding window w, j > p - w."""

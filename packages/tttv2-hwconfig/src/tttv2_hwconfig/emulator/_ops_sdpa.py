@@ -13,7 +13,6 @@ import torch
 from . import _compiled
 from ._attention_math import (
     attend,
-    attend_decode,
     bytes_per_element,
     causal_allowed,
     fp32_dest_acc,
@@ -553,35 +552,26 @@ def _gather_blocks(op: str, cache: torch.Tensor, table: torch.Tensor, length: in
     return cache.index_select(0, blocks.reshape(-1)).reshape(*blocks.shape, heads, block_size, dim)
 
 
-def _gather_pages(op: str, cache: torch.Tensor, table: torch.Tensor, length: int) -> torch.Tensor:
-    """The first ``length`` positions of every user: (batch, kv_heads, length, head_dim), each user's
-    and head's positions one contiguous matrix (a view of the gathered blocks, cut at ``length``)."""
-    gathered = _gather_blocks(op, cache, table, length)
-    batch, used, heads, block_size, dim = gathered.shape
-    gathered = gathered.permute(0, 2, 1, 3, 4).reshape(batch, heads, used * block_size, dim)
-    return gathered[:, :, :length]
-
-
-def _gather_heads_first(
+def _gather_pages(
     op: str, cache: torch.Tensor, table: torch.Tensor, length: int, live: list[int] | None = None
 ) -> torch.Tensor:
-    """The first ``length`` positions of every user, KV head first: (kv_heads, batch, length, head_dim),
-    gathered by block (each user's positions of a head are one matrix).
+    """The first ``length`` positions of every user: (batch, kv_heads, length, head_dim), each user's
+    and head's positions one contiguous matrix (a view of the gathered blocks, cut at ``length``).
 
-    ``live``: the users the kernel reads (position >= 0; None: all). A skipped user's positions are
-    zeros: every one of its keys is masked, so its output is zeros whatever they hold, and the other
-    users' matmuls keep their batch count (and so their bits).
+    ``live``: the users the kernel reads (flash decode: position >= 0; None: all). A skipped user's
+    positions are zeros: every one of its keys is masked, so its output is zeros whatever they hold,
+    and the other users' matmuls keep their batch count (and so their bits).
     """
     batch = table.shape[0]
     users = None if live is None or len(live) == batch else torch.tensor(live, dtype=torch.int64)
     gathered = _gather_blocks(op, cache, table if users is None else table[users], length)
-    gathered = gathered.permute(2, 0, 1, 3, 4)  # (heads, users, blocks, block_size, dim)
-    heads, _, used, block_size, dim = gathered.shape
+    gathered = gathered.permute(0, 2, 1, 3, 4)  # (users, heads, blocks, block_size, dim)
+    _, heads, used, block_size, dim = gathered.shape
     if users is not None:
-        out = cache.new_zeros(heads, batch, used, block_size, dim)
-        out[:, users] = gathered
+        out = cache.new_zeros(batch, heads, used, block_size, dim)
+        out[users] = gathered
         gathered = out
-    return gathered.reshape(heads, batch, used * block_size, dim)[:, :, :length]
+    return gathered.reshape(batch, heads, used * block_size, dim)[:, :, :length]
 
 
 def _positions(op: str, batch: int, cur_pos, cur_pos_tensor, is_causal: bool):
@@ -792,12 +782,12 @@ def _decode(
 
         def compute(q_shard, k_shard, v_shard, table, mask, sink):
             if table is not None:
-                keys = _gather_heads_first(op, k_shard, table, length, live)
-                values = _gather_heads_first(op, v_shard, table, length, live)
-            else:  # the contiguous cache (batch, kv_heads, seq, head_dim), KV head first as a view
-                keys, values = k_shard[:, :, :length].transpose(0, 1), v_shard[:, :, :length].transpose(0, 1)
-            out = attend_decode(
-                q_shard[0],
+                keys = _gather_pages(op, k_shard, table, length, live)
+                values = _gather_pages(op, v_shard, table, length, live)
+            else:  # the contiguous cache (batch, kv_heads, seq, head_dim)
+                keys, values = k_shard[:, :, :length], v_shard[:, :, :length]
+            out = attend(
+                q_shard[0].unsqueeze(2),  # (batch, nh, 1, dh)
                 keys,
                 values,
                 scale_value,
@@ -809,7 +799,7 @@ def _decode(
                 kv_bits=kv_bits,
                 output_bfloat16=out_dtype == DataType.BFLOAT16,
             )
-            return out.unsqueeze(0)  # (1, batch, nh, dh)
+            return out.squeeze(2).unsqueeze(0)  # (1, batch, nh, dh)
 
         shards = shard_map(compute, q, k, v, page_table, attn_mask, attention_sink)
         return [round_shards(shards, out_dtype)], positions
