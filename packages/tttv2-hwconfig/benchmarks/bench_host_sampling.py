@@ -3,11 +3,13 @@
 TTTv1's demo samples on the host whenever batch > 1 (tt-metal ``models/tt_transformers/demo/
 simple_text_demo.py``: ``argmax_on_device = False if (batch_size > 1 or temperature != 0)``): every
 decode step the [1, 1, 32, vocab] bfloat16 logits, untilized on the device first (tt-metal issue
-#16097: ``ttnn.untilize(tt_out_gathered, use_multicore=True)``), come back to the host, where
-``ttnn.to_torch`` makes a torch tensor and torch takes the argmax over the vocabulary. This script
-times exactly that host work with the real ``ttnn`` wheel on this machine's CPU (no device: the
-tensor is a host tensor, so the PCIe read is not in the figure; the perf model adds it from the
-card's host link rate).
+#16097: ``ttnn.untilize(tt_out_gathered, use_multicore=True)``), come back to the host, where the
+generator makes them a float32 torch tensor (``ttnn.to_torch(...).float()``) and ``sample_host``
+(``models/tt_transformers/tt/common.py``) takes ``torch.argmax(pt_input, dim=-1)`` over the
+vocabulary. This script times exactly that host work with the real ``ttnn`` wheel on this machine's
+CPU (no device: the tensor is a host tensor, so the PCIe read is not in the figure; the perf model
+adds it from the card's host link rate). The argmax runs on float32 as TTTv1's does: on bfloat16
+torch's argmax is 4x slower here.
 
 Run it in a venv with the real wheel (python3.12, ``ttnn==0.81.1``, ``numpy<2``), e.g. the
 conformance session's::
@@ -39,13 +41,14 @@ import ttnn  # noqa: E402
 
 
 def time_host_sampling(batch: int, vocab: int, repeats: int) -> float:
-    """Fastest of ``repeats`` timings (the machine's uncontended figure: other load only adds) of ``ttnn.to_torch`` (row-major bfloat16 -> torch) plus argmax for [1, 1, batch, vocab]."""
+    """Fastest of ``repeats`` timings (the machine's uncontended figure: other load only adds) of
+    ``ttnn.to_torch`` (row-major bfloat16 -> torch), ``.float()`` and argmax for [1, 1, batch, vocab]."""
     logits = torch.randn(1, 1, batch, vocab, dtype=torch.float32).to(torch.bfloat16)
     tiles = ttnn.from_torch(logits, dtype=ttnn.bfloat16, layout=ttnn.ROW_MAJOR_LAYOUT)
     samples = []
     for _ in range(repeats):
         start = time.perf_counter()
-        host = ttnn.to_torch(tiles)
+        host = ttnn.to_torch(tiles).float()
         tokens = torch.argmax(host[0, 0, :batch, :vocab], dim=-1)
         samples.append(time.perf_counter() - start)
     assert tokens.shape == (batch,)

@@ -259,3 +259,47 @@ def test_the_local_halves_of_a_distributed_norm_are_not_collectives():
     ):
         assert is_ccl_op(name), name
     assert not is_ccl_op("ttnn.experimental.fast_reduce_nc")  # the local sum after TTTv1's 2D all-gather
+
+
+def _decode_matmul(weight_dtype, weight_bytes, name="ttnn.linear"):
+    activation = 32 * 4096 * 2  # [32, 4096] bfloat16 activation, L1 width-sharded
+    record = op(name=name, flops=matmul_flops(32, 4096, 4096), bytes_moved=activation + weight_bytes)
+    record.input_memory, record.input_nbytes = (
+        ("L1_WIDTH_SHARDED", "DRAM_WIDTH_SHARDED"),
+        (activation, weight_bytes),
+    )
+    record.input_dtypes = ("bfloat16", weight_dtype)
+    record.output_memory, record.output_nbytes, record.output_dtypes = (), (), ()
+    return record, activation
+
+
+def test_bfp4_weights_of_matmuls_stream_slowdown_times_slower_on_wormhole_only():
+    # Tiles of 32x32: bfloat4_b 576 bytes, bfloat8_b 1088 (16 shared-exponent bytes + 1 or 0.5 byte per value).
+    bfp4, bfp8 = 4096 * 4096 // 1024 * 576, 4096 * 4096 // 1024 * 1088
+    slow = PerfConstants(op_fixed_s=0.0, ccl_fixed_s=0.0, host_untraced_op_s=0.0, bfp4_stream_slowdown=1.3)
+    record, _ = _decode_matmul("bfloat4_b", bfp4)
+    prediction = predict_op(record, "N150", constants=slow)
+    assert prediction.memory_s == pytest.approx(bfp4 * 1.3 / WH_SHARDED_BYTES_PER_S)
+    assert prediction.bfp4_memory_s == pytest.approx(prediction.memory_s)
+    # A bfloat8_b weight reads at the DRAM-sharded rate whatever the slowdown.
+    record8, _ = _decode_matmul("bfloat8_b", bfp8)
+    assert predict_op(record8, "N150", constants=slow).memory_s == pytest.approx(
+        bfp8 / WH_SHARDED_BYTES_PER_S
+    )
+    assert predict_op(record8, "N150", constants=slow).bfp4_memory_s == 0.0
+    # Blackhole's DRAM-sharded efficiency was measured on a bfp4-MLP model: no second factor there.
+    plain = PerfConstants(op_fixed_s=0.0, ccl_fixed_s=0.0, host_untraced_op_s=0.0)
+    assert (
+        predict_op(record, "P150", constants=slow).memory_s
+        == predict_op(record, "P150", constants=plain).memory_s
+    )
+    # Only matrix-engine ops: a data-movement op reading bfp4 from DRAM is not slowed.
+    moved, _ = _decode_matmul("bfloat4_b", bfp4, name="ttnn.to_memory_config")
+    assert (
+        predict_op(moved, "N150", constants=slow).memory_s
+        == predict_op(moved, "N150", constants=plain).memory_s
+    )
+
+
+def test_fitted_bfp4_slowdown_is_a_slowdown():
+    assert PerfConstants.fitted().bfp4_stream_slowdown >= 1.0

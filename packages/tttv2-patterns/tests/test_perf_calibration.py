@@ -21,6 +21,7 @@ def test_refit_reproduces_the_shipped_constants():
     assert refit.op_fixed_s == pytest.approx(shipped.op_fixed_s, rel=1e-9)
     assert refit.matmul_op_fixed_s == pytest.approx(shipped.matmul_op_fixed_s, rel=1e-9)
     assert refit.step_fixed_s == pytest.approx(shipped.step_fixed_s, rel=1e-9)
+    assert refit.bfp4_stream_slowdown == pytest.approx(shipped.bfp4_stream_slowdown, rel=1e-9)
 
 
 def test_every_calibration_residual_is_within_10_percent():
@@ -34,13 +35,14 @@ def test_no_op_is_fitted_below_the_cited_dispatch_time():
     assert shipped.op_fixed_s >= floor and shipped.matmul_op_fixed_s >= floor
 
 
-def _synthetic(op_s, matmul_s, step_s, rows):
-    return [
-        CalibrationPoint(
-            "m", "N150", 1.0 / (base + (ops - mm) * op_s + mm * matmul_s + step_s), base, ops, 0, mm
-        )
-        for ops, mm, base in rows
-    ]
+def _synthetic(op_s, matmul_s, step_s, rows, slowdown=1.0, bfp4_ops=()):
+    points = []
+    for index, (ops, mm, base) in enumerate(rows):
+        terms = tuple(bfp4_ops[: index + 1]) if bfp4_ops else ()  # a different bfp4 share per row
+        bfp4 = sum(max(other, dram + b4 * slowdown) for other, dram, b4 in terms)
+        published = 1.0 / (base + bfp4 + (ops - mm) * op_s + mm * matmul_s + step_s)
+        points.append(CalibrationPoint("m", "N150", published, base, ops, 0, mm, terms))
+    return points
 
 
 def test_fit_recovers_known_constants_from_synthetic_points():
@@ -58,3 +60,20 @@ def test_fit_keeps_every_op_at_or_above_the_dispatch_floor():
     rows = [(400, 100, 4e-3), (850, 200, 20e-3), (950, 190, 5e-3)]
     found = fit(_synthetic(1e-6, 30e-6, 3e-3, rows), PerfConstants(0.0, 0.0, 0.0))
     assert found.op_fixed_s == pytest.approx(device_spec("N150").dispatch_overhead_s)
+
+
+def test_fit_recovers_a_known_bfp4_slowdown():
+    # Rows whose bfp4 weight reads differ in share: the slowdown they were made with is found again.
+    truth = PerfConstants(op_fixed_s=10e-6, ccl_fixed_s=0.0, host_untraced_op_s=0.0, step_fixed_s=3e-3)
+    rows = [(400, 100, 4e-3), (850, 200, 20e-3), (950, 190, 5e-3), (500, 60, 9e-3), (700, 150, 2e-3)]
+    bfp4 = [(10e-6, 5e-6, 2e-3), (10e-6, 0.0, 6e-3), (1e-6, 1e-6, 1e-3), (0.0, 0.0, 4e-3), (0.0, 2e-6, 3e-3)]
+    found = fit(_synthetic(10e-6, 20e-6, 3e-3, rows, slowdown=1.5, bfp4_ops=bfp4), truth)
+    assert found.bfp4_stream_slowdown == pytest.approx(1.5, rel=1e-3)
+    assert found.op_fixed_s == pytest.approx(10e-6, rel=1e-3)
+    assert found.step_fixed_s == pytest.approx(3e-3, rel=1e-3)
+
+
+def test_stored_points_keep_the_bfp4_weight_reads_apart():
+    # Every calibration row runs TTTv1's bfp4 MLP (PERF.md "bfp4 MLP"): 3 matmuls per layer read bfp4.
+    for point in stored_points():
+        assert point.bfp4_ops and all(b4 > 0 for _, _, b4 in point.bfp4_ops), point.model

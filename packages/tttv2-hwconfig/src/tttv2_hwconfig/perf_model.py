@@ -9,6 +9,7 @@ Per op, on one chip (the busiest chip of a mesh: ops are recorded per chip)::
 
     compute_s  = flops / (cores_used * clock * FLOP/cycle/core(engine) / phases(math_fidelity))
     dram_s     = DRAM bytes / (peak DRAM bandwidth * efficiency(access pattern))
+                 (a matrix-engine op's bfloat4_b DRAM operands on Wormhole: times bfp4_stream_slowdown)
     l1_s       = L1 bytes / (cores_used * L1 bytes/cycle/core * clock)
     ccl_s      = ccl_fixed + hops * hop_latency + ccl_bytes / (links * link bandwidth * efficiency(topology))
                  (links: the num_links the emulator recorded for the op, else the axis's catalog links)
@@ -52,6 +53,11 @@ from .catalog import (
 
 # Substrings of op names that run on the matrix engine at the 4096 FLOP/cycle/core (LoFi) rate.
 MATRIX_ENGINE_OPS = ("linear", "matmul", "scaled_dot_product_attention", "conv")
+# Architectures whose matrix-engine ops read bfloat4_b DRAM operands bfp4_stream_slowdown times slower:
+# the factor is fitted on Wormhole rows; Blackhole's DRAM-sharded efficiency ([PR-54242], 55 %) was
+# measured end to end on a bfp4-MLP Llama, so it already holds its bfp4 reads.
+BFP4_SLOWDOWN_ARCHS = ("wormhole_b0",)
+BFP4_DTYPE = "bfloat4_b"  # OpRecord dtype names are lower case
 CCL_OPS = ("all_gather", "reduce_scatter", "all_reduce")
 PREDICTION_LABEL = "PREDICTED (perf model, not measured)"
 BOUNDS = ("compute", "DRAM", "L1", "CCL", "dispatch", "host")
@@ -77,9 +83,13 @@ class PerfConstants:
         matmul_op_fixed_s: FITTED fixed time of a matrix-engine op (linear / matmul / SDPA) in
             place of ``op_fixed_s``: multi-core matmuls set up more circular buffers and multicasts
             than an element-wise op. ``None``: ``op_fixed_s`` for every op.
-        host_sampling_s_per_logit: MEASURED host CPU seconds per logit to untilize read-back
-            logits and take their argmax (``benchmarks/bench_host_sampling.py`` with the real
-            ttnn wheel); used by ``host_sampling_s`` for programs that sample on the host.
+        host_sampling_s_per_logit: MEASURED host CPU seconds per logit to turn read-back logits
+            into torch and take their argmax as TTTv1's demo does (``benchmarks/bench_host_sampling.py``
+            with the real ttnn wheel); used by ``host_sampling_s`` for programs that sample on the host.
+        bfp4_stream_slowdown: FITTED factor on the DRAM time of a matrix-engine op's bfloat4_b DRAM
+            operands on Wormhole (``BFP4_SLOWDOWN_ARCHS``): the decode matmuls consume bfp4 weights
+            slower than the DRAM-sharded rate that bfp8 weights reach (``docs/perf_model.md``).
+            1.0: no slowdown (the constants of earlier fits).
     """
 
     op_fixed_s: float
@@ -88,6 +98,7 @@ class PerfConstants:
     step_fixed_s: float = 0.0
     matmul_op_fixed_s: float | None = None
     host_sampling_s_per_logit: float = 0.0
+    bfp4_stream_slowdown: float = 1.0
 
     FIELDS = (
         "op_fixed_s",
@@ -96,6 +107,7 @@ class PerfConstants:
         "step_fixed_s",
         "matmul_op_fixed_s",
         "host_sampling_s_per_logit",
+        "bfp4_stream_slowdown",
     )
 
     @classmethod
@@ -124,6 +136,7 @@ class OpPrediction:
     l1_s: float = 0.0
     host_s: float = 0.0
     traced: bool = True
+    bfp4_memory_s: float = 0.0  # of memory_s, the time of bfloat4_b DRAM operands (slowdown included)
 
     @property
     def device_s(self) -> float:
@@ -288,12 +301,15 @@ def predict_op(
         return OpPrediction(
             name, scope, 0.0, 0.0, ccl_s, overhead_s, 0.0, constants.host_untraced_op_s, traced
         )
-    dram_bytes, l1_bytes, sharded = _split_bytes(record, bytes_moved)
+    dram_bytes, bfp4_bytes, l1_bytes, sharded = _split_bytes(record, bytes_moved)
     compute_s = flops / (_flops_per_s_per_core(name, record, spec) * cores)
-    memory_s = dram_bytes / (spec.dram_bandwidth_bytes_per_s * dram_efficiency(spec, sharded))
+    dram_rate = spec.dram_bandwidth_bytes_per_s * dram_efficiency(spec, sharded)
+    slow = is_matrix_engine_op(name) and spec.arch in BFP4_SLOWDOWN_ARCHS
+    bfp4_s = bfp4_bytes * (constants.bfp4_stream_slowdown if slow else 1.0) / dram_rate
+    memory_s = (dram_bytes - bfp4_bytes) / dram_rate + bfp4_s
     l1_s = l1_bytes / (cores * L1_BYTES_PER_CYCLE_PER_CORE * spec.clock_hz)
     return OpPrediction(
-        name, scope, compute_s, memory_s, 0.0, overhead_s, l1_s, constants.host_untraced_op_s, traced
+        name, scope, compute_s, memory_s, 0.0, overhead_s, l1_s, constants.host_untraced_op_s, traced, bfp4_s
     )
 
 
@@ -334,17 +350,24 @@ def tokens_per_s_per_user(decode_step_latency_s: float) -> float:
     return 1.0 / decode_step_latency_s
 
 
-def _split_bytes(record, bytes_moved: int) -> tuple[float, float, bool]:
-    """(DRAM bytes, L1 bytes, reads a DRAM-sharded tensor) of an op, scaled to its ``bytes_moved``."""
+def _split_bytes(record, bytes_moved: int) -> tuple[float, float, float, bool]:
+    """(DRAM bytes, of them bfloat4_b, L1 bytes, reads a DRAM-sharded tensor) of an op, scaled to its
+    ``bytes_moved``."""
     memory = tuple(getattr(record, "input_memory", ())) + tuple(getattr(record, "output_memory", ()))
     nbytes = tuple(getattr(record, "input_nbytes", ())) + tuple(getattr(record, "output_nbytes", ()))
+    dtypes = tuple(getattr(record, "input_dtypes", ())) + tuple(getattr(record, "output_dtypes", ()))
     if not memory or len(memory) != len(nbytes) or sum(nbytes) == 0:
-        return float(bytes_moved), 0.0, False
+        return float(bytes_moved), 0.0, 0.0, False
+    if len(dtypes) != len(memory):
+        dtypes = ("",) * len(memory)
     dram = sum(n for kind, n in zip(memory, nbytes) if kind.startswith("DRAM"))
+    bfp4 = sum(
+        n for kind, n, d in zip(memory, nbytes, dtypes) if kind.startswith("DRAM") and d.lower() == BFP4_DTYPE
+    )
     l1 = sum(n for kind, n in zip(memory, nbytes) if kind.startswith("L1"))
     scale = bytes_moved / sum(nbytes)  # ops that touch part of a tensor (a KV-cache row) record less
     sharded = any(kind.startswith("DRAM") and kind.endswith("SHARDED") for kind in memory)
-    return dram * scale, l1 * scale, sharded
+    return dram * scale, bfp4 * scale, l1 * scale, sharded
 
 
 def _flops_per_s_per_core(name: str, record, spec: DeviceSpec) -> float:
