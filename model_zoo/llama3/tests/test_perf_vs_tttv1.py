@@ -1,4 +1,6 @@
-"""TTTv2's own program beside TTTv1's precisions (issue 17's third target), on the smallest calibration row."""
+"""TTTv2's own program beside TTTv1's precisions (issue 17's third target), on the smallest config.
+
+Here, not in tttv2-patterns' tests: the table reads the Llama configs this family ships."""
 
 import io
 
