@@ -5,6 +5,10 @@ tokens/s/user), the rows of models this repository has a family config for, othe
 calibration rows (``perf_calibration.CALIBRATION_ROWS``).
 
     python -m tttv2_patterns.perf_heldout        # PREDICTED vs published, mean absolute error
+    python -m tttv2_patterns.perf_heldout --ttft # time to first token vs PERF.md's TTFT column
+
+Time to first token is not calibrated (the prefill runs untraced, its host time per op is
+``host_untraced_op_s``, assumed) and not a target; ``--ttft`` reports it beside PERF.md's.
 """
 
 from __future__ import annotations
@@ -43,6 +47,22 @@ HELD_OUT_ROWS = (
     ("Llama-3.1-8B", "N300", 32, "performance", 33.5, "Short-Context, Batch-32"),
     ("Llama-3.1-8B", "T3K", 32, "performance", 45.6, "Short-Context, Batch-32"),
     ("Llama-3.1-70B", "T3K", 32, "performance", 14.8, "Short-Context, Batch-32"),
+)
+
+# (config name, device, published TTFT ms): PERF.md, Performance table, the rows with a TTFT figure.
+TTFT_ROWS = (
+    ("Llama-3.2-1B", "N150", 26.0),
+    ("Llama-3.2-1B", "N300", 22.0),
+    ("Llama-3.2-1B", "T3K", 32.0),
+    ("Llama-3.2-3B", "N150", 55.0),
+    ("Llama-3.2-3B", "N300", 39.0),
+    ("Llama-3.2-3B", "T3K", 52.0),
+    ("Llama-3.1-8B", "N150", 104.0),
+    ("Llama-3.1-8B", "N300", 67.0),
+    ("Llama-3.1-8B", "P100", 84.0),
+    ("Llama-3.1-8B", "P150", 76.0),
+    ("Llama-3.1-8B", "T3K", 53.0),
+    ("Llama-3.1-70B", "T3K", 164.0),
 )
 
 
@@ -85,5 +105,37 @@ def evaluate(rows=HELD_OUT_ROWS, out=sys.stdout) -> float:
     return mae
 
 
+def evaluate_ttft(rows=TTFT_ROWS, out=sys.stdout) -> float:
+    """PREDICT every row's time to first token (prefill of 128 tokens, TTTv1 precision); returns the MAE."""
+    from tttv2_patterns.model_families import family_for  # noqa: PLC0415
+    from tttv2_patterns.predict import predict_model  # noqa: PLC0415
+
+    configs = family_for({"architectures": ["LlamaForCausalLM"]}).configs()
+    print(f"{'model':<14} {'device':<6} {'published TTFT ms':>17} {'PREDICTED':>9} {'error':>7}", file=out)
+    errors = []
+    for model, device, published in rows:
+        result = predict_model(configs[model], device, batch=1, prompt_len=128, program="tttv1-precision")
+        predicted = result.ttft_s * 1e3
+        errors.append(abs(predicted / published - 1.0))
+        print(
+            f"{model:<14} {device:<6} {published:>17.1f} {predicted:>9.1f} {100 * (predicted / published - 1):>6.1f}%",
+            file=out,
+            flush=True,
+        )
+    mae = sum(errors) / len(errors)
+    print(f"time to first token, mean absolute error: {100 * mae:.1f}% over {len(errors)} rows", file=out)
+    return mae
+
+
+def main(argv=None) -> int:
+    import argparse  # noqa: PLC0415
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ttft", action="store_true", help="time to first token instead of decode speed")
+    args = parser.parse_args(argv)
+    (evaluate_ttft if args.ttft else evaluate)()
+    return 0
+
+
 if __name__ == "__main__":
-    evaluate()
+    raise SystemExit(main())
