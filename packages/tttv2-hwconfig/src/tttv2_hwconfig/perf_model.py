@@ -71,10 +71,10 @@ class PerfConstants:
     Attributes:
         op_fixed_s: FITTED device time of every op beyond its roofline terms, traced (dispatch and
             kernel launch; [ISSUE-12074] measured ~4000 cycles of it).
-        ccl_fixed_s: FITTED per-invocation cost of a collective (entry/exit barriers, fabric
-            connection; [CCL-BW] names it and says it is not a constant).
-            Not fitted (0): left free, the fit drives it negative, i.e. the cited CCL terms already
-            charge TTTv1's collectives at least what its measured speeds allow.
+        ccl_fixed_s: per-invocation cost of a collective (entry/exit barriers, fabric connection;
+            [CCL-BW] names it and says it is not a constant). CITED, not fitted: tt-metal issue
+            #11398 measured 20-27 us of AllGather dispatch latency in traced Llama decode
+            (``perf_fit.json`` holds the midpoint).
         host_untraced_op_s: host time to enqueue one op without trace. Not calibrated: no published
             figure of an untraced TTTv1 decode exists; perf_fit.json says where the value comes from.
         step_fixed_s: FITTED time of a decode step outside its ops (writing the step's inputs,
