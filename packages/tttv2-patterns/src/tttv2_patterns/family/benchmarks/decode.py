@@ -180,6 +180,15 @@ def _row(side: str, batch: int, step_s: float) -> str:
     return f"{side:<34} {batch:>5} {step_s * 1e3:>15.1f} {1.0 / step_s:>14.1f} {batch / step_s:>10.1f}"
 
 
+def _gemm_in_use() -> str:
+    """Which host GEMM the emulator's matmuls run on: the speed ratios depend on it."""
+    from tttv2_hwconfig.emulator import _gemm  # noqa: PLC0415 - emulator internals, benchmark only
+
+    if _gemm.BFLOAT16_GEMM:
+        return "bfloat16 (the CPU's bfloat16 dot-product instructions)"
+    return f"float32 (no bfloat16 dot-product instructions here, or {_gemm.ENV_VAR}=0)"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tttv2_patterns.family.benchmarks.decode",
@@ -219,6 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"checkpoint {checkpoint_dir}; prompt of {len(prompt_ids)} tokens; torch threads {torch.get_num_threads()}"
     )
+    print(f"emulated matrix engine GEMM: {_gemm_in_use()}")
     interleave_hf = not (args.skip_tttv2 or args.hf_separately)
     if not interleave_hf:
         hf_results = {
