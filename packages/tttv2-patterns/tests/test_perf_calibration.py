@@ -39,7 +39,7 @@ def _synthetic(op_s, matmul_s, step_s, rows, slowdown=1.0, bfp4_ops=()):
     points = []
     for index, (ops, mm, base) in enumerate(rows):
         terms = tuple(bfp4_ops[: index + 1]) if bfp4_ops else ()  # a different bfp4 share per row
-        bfp4 = sum(max(other, dram + b4 * slowdown) for other, dram, b4 in terms)
+        bfp4 = sum(n * max(other, dram + b4 * slowdown) for other, dram, b4, n in terms)
         published = 1.0 / (base + bfp4 + (ops - mm) * op_s + mm * matmul_s + step_s)
         points.append(CalibrationPoint("m", "N150", published, base, ops, 0, mm, terms))
     return points
@@ -66,7 +66,13 @@ def test_fit_recovers_a_known_bfp4_slowdown():
     # Rows whose bfp4 weight reads differ in share: the slowdown they were made with is found again.
     truth = PerfConstants(op_fixed_s=10e-6, ccl_fixed_s=0.0, host_untraced_op_s=0.0, step_fixed_s=3e-3)
     rows = [(400, 100, 4e-3), (850, 200, 20e-3), (950, 190, 5e-3), (500, 60, 9e-3), (700, 150, 2e-3)]
-    bfp4 = [(10e-6, 5e-6, 2e-3), (10e-6, 0.0, 6e-3), (1e-6, 1e-6, 1e-3), (0.0, 0.0, 4e-3), (0.0, 2e-6, 3e-3)]
+    bfp4 = [
+        (10e-6, 5e-6, 2e-3, 2),
+        (10e-6, 0.0, 6e-3, 1),
+        (1e-6, 1e-6, 1e-3, 3),
+        (0.0, 0.0, 4e-3, 1),
+        (0.0, 2e-6, 3e-3, 16),
+    ]
     found = fit(_synthetic(10e-6, 20e-6, 3e-3, rows, slowdown=1.5, bfp4_ops=bfp4), truth)
     assert found.bfp4_stream_slowdown == pytest.approx(1.5, rel=1e-3)
     assert found.op_fixed_s == pytest.approx(10e-6, rel=1e-3)
@@ -74,6 +80,9 @@ def test_fit_recovers_a_known_bfp4_slowdown():
 
 
 def test_stored_points_keep_the_bfp4_weight_reads_apart():
-    # Every calibration row runs TTTv1's bfp4 MLP (PERF.md "bfp4 MLP"): 3 matmuls per layer read bfp4.
+    # Every calibration row runs TTTv1's bfp4 MLP (PERF.md "bfp4 MLP"): 3 matmuls per layer read bfp4
+    # (1B: 16 layers, 8B: 32), stored once per distinct op with its count.
+    layers = {"Llama-3.2-1B": 16, "Llama-3.1-8B": 32}
     for point in stored_points():
-        assert point.bfp4_ops and all(b4 > 0 for _, _, b4 in point.bfp4_ops), point.model
+        assert all(b4 > 0 for _, _, b4, _ in point.bfp4_ops), point.model
+        assert sum(n for *_, n in point.bfp4_ops) == 3 * layers[point.model], point.model

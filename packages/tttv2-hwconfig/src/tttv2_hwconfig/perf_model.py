@@ -361,9 +361,7 @@ def _split_bytes(record, bytes_moved: int) -> tuple[float, float, float, bool]:
     if len(dtypes) != len(memory):
         dtypes = ("",) * len(memory)
     dram = sum(n for kind, n in zip(memory, nbytes) if kind.startswith("DRAM"))
-    bfp4 = sum(
-        n for kind, n, d in zip(memory, nbytes, dtypes) if kind.startswith("DRAM") and d.lower() == BFP4_DTYPE
-    )
+    bfp4 = sum(n for kind, n, d in zip(memory, nbytes, dtypes) if kind.startswith("DRAM") and d == BFP4_DTYPE)
     l1 = sum(n for kind, n in zip(memory, nbytes) if kind.startswith("L1"))
     scale = bytes_moved / sum(nbytes)  # ops that touch part of a tensor (a KV-cache row) record less
     sharded = any(kind.startswith("DRAM") and kind.endswith("SHARDED") for kind in memory)

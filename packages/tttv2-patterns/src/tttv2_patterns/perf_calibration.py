@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections import Counter
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -61,6 +62,26 @@ def tttv1_decode_position(prompt_len: int) -> int:
     return prompt_len + TTTV1_GENERATED_TOKENS // 2
 
 
+# PERF.md's rows: a 128-token prefill, the decode step traced and at TTTv1's mean timed position.
+PERF_MD_PROMPT_LEN = 128
+
+
+def predict_perf_md_row(
+    model: str, device: str, *, batch: int = 1, strategy: str = "performance", program: str = "tttv1-precision",
+    constants: PerfConstants | None = None,
+):  # fmt: skip
+    """``predict_model`` of one PERF.md row: the llama3 family's shipped ``model`` config on ``device``
+    as PERF.md measured it (calibration, held-out, TTFT and TTTv2-vs-TTTv1 tables all use this)."""
+    from tttv2_patterns.model_families import family_for  # noqa: PLC0415
+    from tttv2_patterns.predict import predict_model  # noqa: PLC0415
+
+    config = family_for({"architectures": ["LlamaForCausalLM"]}).configs()[model]
+    return predict_model(
+        config, device, batch=batch, prompt_len=PERF_MD_PROMPT_LEN, strategy=strategy, program=program,
+        traced=True, constants=constants, decode_position=tttv1_decode_position(PERF_MD_PROMPT_LEN),
+    )  # fmt: skip
+
+
 # Where TTTv2's predicted program differs from TTTv1's (PERF.md states TTTv1's settings).
 PROGRAM_DIFFERENCES = (
     "MLP precision: TTTv1 bfp8 MLP in layer 32 of the 8B; TTTv2 tttv1-precision: bfp4 gate/up/down in every layer",
@@ -79,12 +100,13 @@ class CalibrationPoint:
     ops: int
     collectives: int
     matmul_ops: int = 0  # of ``ops``, those on the matrix engine (perf_model.is_matrix_engine_op)
-    # (compute-or-L1 s, other DRAM s, bfloat4_b DRAM s at slowdown 1) of each op reading bfp4 from DRAM
-    bfp4_ops: tuple[tuple[float, float, float], ...] = ()
+    # (compute-or-L1 s, other DRAM s, bfloat4_b DRAM s at slowdown 1, how many ops) of the ops reading
+    # bfp4 from DRAM, equal ops counted once (every decoder layer repeats the same few)
+    bfp4_ops: tuple[tuple[float, float, float, int], ...] = ()
 
     def bfp4_s(self, slowdown: float) -> float:
         """Roofline seconds of the ops that read bfloat4_b DRAM operands, at ``slowdown``."""
-        return sum(max(other, dram + bfp4 * slowdown) for other, dram, bfp4 in self.bfp4_ops)
+        return sum(count * max(other, dram + bfp4 * slowdown) for other, dram, bfp4, count in self.bfp4_ops)
 
     def predicted_s(self, constants: PerfConstants) -> float:
         matmul_fixed = constants.fixed_s("matmul")
@@ -106,31 +128,17 @@ def measure_points(rows=CALIBRATION_ROWS) -> list[CalibrationPoint]:
     """Shapes-only runs of each row's model on its device, with the fitted constants set to zero."""
     from tttv2_hwconfig.perf_model import is_ccl_op, is_matrix_engine_op  # noqa: PLC0415
 
-    from tttv2_patterns.model_families import family_for  # noqa: PLC0415
-    from tttv2_patterns.predict import predict_model  # noqa: PLC0415
-
-    configs = family_for({"architectures": ["LlamaForCausalLM"]}).configs()
-    zero = PerfConstants(
-        op_fixed_s=0.0, ccl_fixed_s=0.0, host_untraced_op_s=0.0, step_fixed_s=0.0
-    )  # slowdown 1
+    zero = PerfConstants(op_fixed_s=0.0, ccl_fixed_s=0.0, host_untraced_op_s=0.0, step_fixed_s=0.0)
     points = []
     for model, device, published in rows:
-        result = predict_model(
-            configs[model],
-            device,
-            batch=1,
-            prompt_len=128,
-            program="tttv1-precision",
-            traced=True,
-            constants=zero,
-            decode_position=tttv1_decode_position(128),
-        )
+        result = predict_perf_md_row(model, device, constants=zero)
         collectives = sum(1 for op in result.decode.ops if is_ccl_op(op.name))
         matmuls = sum(1 for op in result.decode.ops if is_matrix_engine_op(op.name))
         bfp4 = [op for op in result.decode.ops if op.bfp4_memory_s > 0]
-        terms = tuple(
+        counts = Counter(
             (max(op.compute_s, op.l1_s), op.memory_s - op.bfp4_memory_s, op.bfp4_memory_s) for op in bfp4
         )
+        terms = tuple((*term, count) for term, count in counts.items())
         base = result.decode_step_s - sum(op.latency_s for op in bfp4)
         points.append(
             CalibrationPoint(model, device, published, base, result.decode_ops, collectives, matmuls, terms)
@@ -158,21 +166,17 @@ def fit(points: list[CalibrationPoint], keep: PerfConstants) -> PerfConstants:
     """
     import numpy as np  # noqa: PLC0415 - the "calibration" extra
 
-    def best_at(slowdown: float) -> tuple[float, PerfConstants]:
-        return _fit_fixed_times(points, keep, slowdown)
-
-    low, high, count = _SLOWDOWNS
     if not any(p.bfp4_ops for p in points):  # nothing reads bfp4: the slowdown changes no row
         return _fit_fixed_times(points, keep, 1.0)[1]
-    grid = [float(x) for x in np.linspace(low, high, count)]
 
-    def key(trial):  # the smallest error; on a tie, the smaller slowdown
-        return trial[0], trial[2]
+    def best(slowdowns) -> PerfConstants:  # the smallest error; on a tie, the smaller slowdown
+        fits = [_fit_fixed_times(points, keep, float(s)) for s in slowdowns]
+        return min(fits, key=lambda fitted: (fitted[0], fitted[1].bfp4_stream_slowdown))[1]
 
-    error, best, slowdown = min(((*best_at(s), s) for s in grid), key=key)
+    low, high, count = _SLOWDOWNS
+    coarse = best(np.linspace(low, high, count)).bfp4_stream_slowdown
     step = (high - low) / (count - 1)
-    fine = np.linspace(max(low, slowdown - step), min(high, slowdown + step), _SLOWDOWN_REFINE)
-    return min(((*best_at(float(s)), float(s)) for s in fine), key=key)[1]
+    return best(np.linspace(max(low, coarse - step), min(high, coarse + step), _SLOWDOWN_REFINE))
 
 
 def _fit_fixed_times(
@@ -267,11 +271,10 @@ def write_fit(points: list[CalibrationPoint], constants: PerfConstants, path: Pa
 def stored_points(path: Path | None = None) -> list[CalibrationPoint]:
     """The calibration points recorded in ``perf_fit.json`` by the last ``--write``."""
     data = json.loads((path or fit_file()).read_text())
-    points = []
-    for point in data.get("points", []):
-        terms = tuple(tuple(term) for term in point.pop("bfp4_ops", ()))
-        points.append(CalibrationPoint(**point, bfp4_ops=terms))
-    return points
+    return [
+        CalibrationPoint(**{**point, "bfp4_ops": tuple(tuple(term) for term in point.get("bfp4_ops", ()))})
+        for point in data.get("points", [])
+    ]
 
 
 def main(argv=None) -> int:

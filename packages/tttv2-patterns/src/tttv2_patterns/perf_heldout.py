@@ -68,11 +68,8 @@ TTFT_ROWS = (
 
 def evaluate(rows=HELD_OUT_ROWS, out=sys.stdout) -> float:
     """PREDICT every row (TTTv1 precision, traced), print the table; returns the mean absolute error."""
-    from tttv2_patterns.model_families import family_for  # noqa: PLC0415
-    from tttv2_patterns.perf_calibration import tttv1_decode_position  # noqa: PLC0415
-    from tttv2_patterns.predict import predict_model  # noqa: PLC0415
+    from tttv2_patterns.perf_calibration import predict_perf_md_row  # noqa: PLC0415
 
-    configs = family_for({"architectures": ["LlamaForCausalLM"]}).configs()
     print(
         f"{'model':<14} {'device':<6} {'batch':>5} {'strategy':<11} {'published':>9} {'PREDICTED':>9} {'error':>7}",
         file=out,
@@ -80,10 +77,7 @@ def evaluate(rows=HELD_OUT_ROWS, out=sys.stdout) -> float:
     errors = []
     for model, device, batch, strategy, published, _table in rows:
         try:
-            result = predict_model(
-                configs[model], device, batch=batch, prompt_len=128, strategy=strategy,
-                program="tttv1-precision", traced=True, decode_position=tttv1_decode_position(128),
-            )  # fmt: skip
+            result = predict_perf_md_row(model, device, batch=batch, strategy=strategy)
         except (ValueError, RuntimeError) as error:  # a program that does not fit or validate is reported
             print(
                 f"{model:<14} {device:<6} {batch:>5} {strategy:<11} {published:>9.1f} {'FAILS':>9}  {error}"[
@@ -107,14 +101,12 @@ def evaluate(rows=HELD_OUT_ROWS, out=sys.stdout) -> float:
 
 def evaluate_ttft(rows=TTFT_ROWS, out=sys.stdout) -> float:
     """PREDICT every row's time to first token (prefill of 128 tokens, TTTv1 precision); returns the MAE."""
-    from tttv2_patterns.model_families import family_for  # noqa: PLC0415
-    from tttv2_patterns.predict import predict_model  # noqa: PLC0415
+    from tttv2_patterns.perf_calibration import predict_perf_md_row  # noqa: PLC0415
 
-    configs = family_for({"architectures": ["LlamaForCausalLM"]}).configs()
     print(f"{'model':<14} {'device':<6} {'published TTFT ms':>17} {'PREDICTED':>9} {'error':>7}", file=out)
     errors = []
     for model, device, published in rows:
-        result = predict_model(configs[model], device, batch=1, prompt_len=128, program="tttv1-precision")
+        result = predict_perf_md_row(model, device)
         predicted = result.ttft_s * 1e3
         errors.append(abs(predicted / published - 1.0))
         print(

@@ -13,8 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tttv2_patterns.perf_calibration import CALIBRATION_ROWS, tttv1_decode_position
-from tttv2_patterns.predict import predict_model
+from tttv2_patterns.perf_calibration import CALIBRATION_ROWS, predict_perf_md_row
 
 PROGRAMS = ("tttv2", "tttv1-precision")
 
@@ -24,22 +23,7 @@ def compare(model: str, device: str, *, rows: int = 6, out=sys.stdout) -> dict[s
 
     Returns the PREDICTED tokens/s/user by program (and ``"published"`` where TTTv1 has a figure).
     """
-    from tttv2_patterns.model_families import family_for  # noqa: PLC0415
-
-    config = family_for({"architectures": ["LlamaForCausalLM"]}).configs()[model]
-    results = {
-        program: predict_model(
-            config,
-            device,
-            batch=1,
-            prompt_len=128,
-            strategy="performance",
-            program=program,
-            traced=True,
-            decode_position=tttv1_decode_position(128),
-        )  # fmt: skip
-        for program in PROGRAMS
-    }
+    results = {program: predict_perf_md_row(model, device, program=program) for program in PROGRAMS}
     speeds = {program: result.tokens_per_s_per_user for program, result in results.items()}
     published = {(m, d): p for m, d, p in CALIBRATION_ROWS}.get((model, device))
     head = f"TTTv1 published {published:.1f}" if published is not None else "no TTTv1 figure published"
