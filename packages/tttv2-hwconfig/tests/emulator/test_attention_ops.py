@@ -423,8 +423,39 @@ def test_paged_decode_skips_idle_users_blocks_bit_for_bit(device, live_users, mo
     monkeypatch.setattr(
         _ops_sdpa,
         "_gather_pages",
-        lambda op, cache, tbl, length, live=None: gather_all(op, cache, tbl, length),
+        lambda op, cache, tbl, length, live=None, role="k": gather_all(op, cache, tbl, length),
     )
     reading_all = decode()
     assert torch.equal(skipping.view(torch.int32), reading_all.view(torch.int32))
     assert not skipping[:, live_users:].any()
+
+
+def test_paged_decode_user_gone_idle_reads_zeros_again(device):
+    """The idle users' zero rows live in a reused buffer: a user that goes idle between two calls
+    gets zeros again (its previous call's keys and values are not left in the buffer), and the
+    live users' outputs match a call on a fresh buffer bit for bit."""
+    from tttv2_hwconfig.emulator import _ops_sdpa
+
+    batch, heads, kv_heads, dim, block, blocks = 8, 4, 2, 64, 32, 64
+    gen = torch.Generator().manual_seed(11)
+    q = to_dev(torch.randn(1, batch, heads, dim, generator=gen), device)
+    order = torch.randperm(blocks, generator=gen)[: batch * 4].reshape(batch, 4)
+    k_cache, v_cache = (torch.randn(blocks, kv_heads, block, dim, generator=gen) for _ in range(2))
+    v_cache[order[1]] = float("inf")  # user 1's values: inf * 0 would be NaN if they stayed
+    caches = [to_dev(c, device, dtype=ttnn.bfloat16) for c in (k_cache, v_cache)]
+    table = ttnn.from_torch(order.int(), dtype=ttnn.int32, device=device)
+
+    def decode(positions):
+        cur = ttnn.from_torch(torch.tensor(positions, dtype=torch.int32), dtype=ttnn.int32, device=device)
+        out = ttnn.transformer.paged_scaled_dot_product_attention_decode(
+            q, *caches, page_table_tensor=table, cur_pos_tensor=cur, scale=0.125
+        )
+        return host(out).float()
+
+    assert not decode([40, 40, 40, 40, -1, -1, -1, -1])[:, 1].isfinite().all()  # users 0-3 fill the buffer
+    later = [40, -1, 40, -1, -1, -1, -1, 40]
+    reused = decode(later)
+    _ops_sdpa._IDLE_ZEROS._buffers.clear()
+    fresh = decode(later)
+    assert torch.equal(reused.view(torch.int32), fresh.view(torch.int32))
+    assert not reused[:, [1, 3, 4, 5, 6]].any() and reused[:, [0, 2, 7]].abs().sum() > 0

@@ -31,3 +31,16 @@ def test_the_accumulation_check_rejects_a_gemm_that_rounds_partial_sums():
 
     assert _gemm._gemm_is_float32_accumulation(float32_then_rounded)
     assert not _gemm._gemm_is_float32_accumulation(bfloat16_partial_sums)
+
+
+def test_packed_weights_only_with_the_bfloat16_gemm(monkeypatch):
+    monkeypatch.setattr(_gemm, "BFLOAT16_GEMM", False)
+    assert _gemm._packed_enabled() is False
+
+
+@pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="torch built without oneDNN")
+def test_the_packed_weight_gemm_is_the_exact_product_rounded_once():
+    """The reordered-weight GEMM a cached weight runs on passes the same check as the plain one."""
+    if not _gemm._cpu_has_bfloat16_dot():
+        pytest.skip("no bfloat16 dot-product instructions: oneDNN's bfloat16 path is not the one used")
+    assert _gemm._gemm_is_float32_accumulation(lambda a, b: _gemm.packed_linear(a, _gemm.pack_weight(b.t())))

@@ -11,6 +11,12 @@ which the device's differs from both (the fidelity contract: accumulation order 
 It is used only where the CPU has those instructions (elsewhere torch emulates bfloat16 and is
 slower than float32) and after an import-time check against float64 arithmetic;
 ``TTTV2_EMULATOR_BF16_GEMM=0`` / ``=1`` turns it off / on regardless of the CPU.
+
+A weight (a cached bfloat16 operand) is reordered once into oneDNN's blocked layout
+(:func:`pack_weight`, the packing torch's own CPU compiler uses for frozen linears) and multiplied
+with :func:`packed_linear`: ``torch.matmul`` reorders it again at every call, which cost about half
+of each decode matmul. The packed GEMM passes the same import-time check; where the op is missing
+or fails it, the plain bfloat16 GEMM runs.
 """
 
 from __future__ import annotations
@@ -63,3 +69,25 @@ def _enabled() -> bool:
 
 
 BFLOAT16_GEMM = _enabled()
+
+
+def pack_weight(weight_nk: torch.Tensor) -> torch.Tensor:
+    """``weight_nk`` (out_features, in_features) bfloat16, in oneDNN's blocked layout (an opaque tensor)."""
+    return torch.ops.mkldnn._reorder_linear_weight(weight_nk.contiguous())
+
+
+def packed_linear(a: torch.Tensor, packed: torch.Tensor) -> torch.Tensor:
+    """``a`` (..., in_features) bfloat16 times a :func:`pack_weight` result: (..., out_features) bfloat16."""
+    return torch.ops.mkldnn._linear_pointwise(a, packed, None, "none", [], "")
+
+
+def _packed_enabled() -> bool:
+    if not BFLOAT16_GEMM or not torch.backends.mkldnn.is_available():
+        return False
+    try:
+        return _gemm_is_float32_accumulation(lambda a, b: packed_linear(a, pack_weight(b.t())))
+    except (AttributeError, RuntimeError, NotImplementedError):  # op missing from this torch build
+        return False
+
+
+PACKED_WEIGHTS = _packed_enabled()

@@ -256,8 +256,17 @@ def _bfloat16_matmul(a, b, transpose_a, transpose_b, *, a_high: int, b_high: int
     ``b``'s bfloat16 slice is cached on it (``cache_b``): the copy the GEMM reads, at half the
     bytes of a float32 one; no float32 slice is kept.
     """
-    key = ("bfloat16", b_high)
     b_cache = _weight_cache(b) if cache_b else None
+    if b_cache is not None and _gemm.PACKED_WEIGHTS and not transpose_a and all(d == 1 for d in b.shape[:-2]):
+        key = ("bfloat16-packed", b_high, transpose_b)
+        packed = b_cache.get(key)
+        if packed is None:
+            weight = _operand_slice(b, b_high, 0, None, b_bits).to(torch.bfloat16)
+            weight = weight.reshape(b.shape[-2:])
+            packed = b_cache[key] = _gemm.pack_weight(weight if transpose_b else weight.t())
+        a_part = _operand_slice(a, a_high, 0, None, a_bits).to(torch.bfloat16)
+        return _numerics.bfloat16_values(_gemm.packed_linear(a_part, packed))
+    key = ("bfloat16", b_high)
     b_part = b_cache.get(key) if b_cache is not None else None
     if b_part is None:
         b_part = _operand_slice(b, b_high, 0, None, b_bits).to(torch.bfloat16)

@@ -553,14 +553,21 @@ def _gather_blocks(op: str, cache: torch.Tensor, table: torch.Tensor, length: in
 
 
 def _gather_pages(
-    op: str, cache: torch.Tensor, table: torch.Tensor, length: int, live: list[int] | None = None
+    op: str,
+    cache: torch.Tensor,
+    table: torch.Tensor,
+    length: int,
+    live: list[int] | None = None,
+    role: str = "k",
 ) -> torch.Tensor:
     """The first ``length`` positions of every user: (batch, kv_heads, length, head_dim), each user's
     and head's positions one contiguous matrix (a view of the gathered blocks, cut at ``length``).
 
     ``live``: the users the kernel reads (flash decode: position >= 0; None: all). A skipped user's
     positions are zeros: every one of its keys is masked, so its output is zeros whatever they hold,
-    and the other users' matmuls keep their batch count (and so their bits).
+    and the other users' matmuls keep their batch count (and so their bits). ``role``: which of the
+    op's caches this is ("k" / "v"); the result then lives in a buffer reused by the next call of
+    that role (:class:`_IdleZeroBuffers`).
     """
     batch = table.shape[0]
     users = None if live is None or len(live) == batch else torch.tensor(live, dtype=torch.int64)
@@ -568,10 +575,42 @@ def _gather_pages(
     gathered = gathered.permute(0, 2, 1, 3, 4)  # (users, heads, blocks, block_size, dim)
     _, heads, used, block_size, dim = gathered.shape
     if users is not None:
-        out = cache.new_zeros(batch, heads, used, block_size, dim)
+        shape = (batch, heads, used, block_size, dim)
+        out = cache.new_zeros(shape) if cache.is_meta else _IDLE_ZEROS.take(role, shape, cache.dtype, live)
         out[users] = gathered
         gathered = out
     return gathered.reshape(batch, heads, used * block_size, dim)[:, :, :length]
+
+
+class _IdleZeroBuffers:
+    """Reused (batch, ...) buffers whose idle users' rows are zeros, for :func:`_gather_pages`.
+
+    A fresh zeroed buffer per call cost more than the attention itself at batch 1 (one per layer,
+    K and V; the allocation's page faults and fill). The live users' rows are overwritten by every
+    caller; only rows of users that were live in the previous call and are idle now are zeroed
+    again. A buffer is read before the next call of the same ``role`` (K or V) and shape.
+    """
+
+    def __init__(self):
+        self._buffers: dict = {}
+
+    def take(self, role: str, shape: tuple, dtype: torch.dtype, live: list[int]) -> torch.Tensor:
+        key = (role, shape, dtype)
+        entry = self._buffers.get(key)
+        if entry is None:
+            if len(self._buffers) >= 16:  # a bounded pool: shapes follow the sequence length
+                self._buffers.clear()
+            entry = self._buffers[key] = [torch.zeros(shape, dtype=dtype), set()]
+        buffer, dirty = entry
+        live_set = set(live)
+        stale = sorted(dirty - live_set)
+        if stale:
+            buffer[torch.tensor(stale, dtype=torch.int64)] = 0
+        entry[1] = live_set
+        return buffer
+
+
+_IDLE_ZEROS = _IdleZeroBuffers()
 
 
 def _positions(op: str, batch: int, cur_pos, cur_pos_tensor, is_causal: bool):
@@ -782,8 +821,8 @@ def _decode(
 
         def compute(q_shard, k_shard, v_shard, table, mask, sink):
             if table is not None:
-                keys = _gather_pages(op, k_shard, table, length, live)
-                values = _gather_pages(op, v_shard, table, length, live)
+                keys = _gather_pages(op, k_shard, table, length, live, "k")
+                values = _gather_pages(op, v_shard, table, length, live, "v")
             else:  # the contiguous cache (batch, kv_heads, seq, head_dim)
                 keys, values = k_shard[:, :, :length], v_shard[:, :, :length]
             out = attend(
