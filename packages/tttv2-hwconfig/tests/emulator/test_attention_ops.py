@@ -362,6 +362,21 @@ def test_create_and_concat_heads_prefill_round_trip(device):
     assert list(k_t.shape) == [1, nkv, dim, seq]
 
 
+def test_head_moves_never_alias_their_input(device):
+    """bfloat16 head splits / merges skip the (identity) re-rounding, yet each output has its own
+    buffer: with one position the merge is a pure view of its input, and is copied."""
+    nq, nkv, dim = 4, 2, 32
+    fused = to_dev(bf16(torch.randn(1, 1, 1, (nq + 2 * nkv) * dim)), device)
+    q, k, v = ttnn.experimental.nlp_create_qkv_heads(fused, num_heads=nq, num_kv_heads=nkv, transpose_k_heads=False)
+    merged = ttnn.experimental.nlp_concat_heads(q)
+
+    def storage(t):
+        return t.shards[0].untyped_storage().data_ptr()
+
+    assert len({storage(t) for t in (fused, q, k, v, merged)}) == 5
+    torch.testing.assert_close(host(merged), host(fused)[..., : nq * dim], atol=0, rtol=0)
+
+
 def test_create_and_concat_heads_decode(device):
     batch, nq, nkv, dim = 3, 6, 2, 64
     fused = bf16(torch.randn(1, 1, batch, (nq + 2 * nkv) * dim))

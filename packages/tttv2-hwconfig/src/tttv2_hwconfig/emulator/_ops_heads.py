@@ -189,6 +189,18 @@ R_CCD_SUBGRID_CORES = rule(
 )
 
 
+
+def _same_values(dtype: DataType) -> bool:
+    """A head split / merge of ``dtype`` data stores the values it reads: rounding bfloat16 or float32
+    values to their own dtype is the identity, so the move skips it (block floats are rounded again)."""
+    return dtype in (DataType.BFLOAT16, DataType.FLOAT32)
+
+
+def _own(x: torch.Tensor) -> torch.Tensor:
+    """``x`` contiguous and in its own storage: an op's output never aliases its input's buffer."""
+    x = x.contiguous()
+    return x.clone() if x._base is not None else x
+
 def _on_device(op: str, name: str, tensor, rule_) -> None:
     require_tensor(op, name, tensor)
     check(tensor.device() is not None, rule_, f"{name} is on host")
@@ -432,7 +444,9 @@ def nlp_create_qkv_heads_decode(
     q_width, kv_width = num_heads * head_dim, num_kv_heads * head_dim
 
     def split(x, start, heads):
-        return x[0, 0, :, start : start + heads * head_dim].reshape(1, batch, heads, head_dim).contiguous()
+        return _own(x[0, 0, :, start : start + heads * head_dim].reshape(1, batch, heads, head_dim))
+
+    moved = _same_values(input_tensor.dtype)
 
     q = new_tensor(
         op,
@@ -441,6 +455,7 @@ def nlp_create_qkv_heads_decode(
         Layout.TILE,
         device,
         q_config,
+        already_rounded=moved,
     )
     k = new_tensor(
         op,
@@ -449,6 +464,7 @@ def nlp_create_qkv_heads_decode(
         Layout.TILE,
         device,
         k_config,
+        already_rounded=moved,
     )
     v = new_tensor(
         op,
@@ -457,6 +473,7 @@ def nlp_create_qkv_heads_decode(
         Layout.TILE,
         device,
         q_config,
+        already_rounded=moved,
     )
     record(op, device, [input_tensor], [q, k, v], cores_used=needed)
     return q, k, v
@@ -517,7 +534,7 @@ def nlp_concat_heads(input_tensor: Tensor, *, memory_config: MemoryConfig | None
     b, heads, s, head_dim = input_tensor.shape
 
     def merge(x):
-        return x.permute(0, 2, 1, 3).reshape(b, 1, s, heads * head_dim).contiguous()
+        return _own(x.permute(0, 2, 1, 3).reshape(b, 1, s, heads * head_dim))
 
     device = input_tensor.device()
     out = new_tensor(
@@ -527,6 +544,7 @@ def nlp_concat_heads(input_tensor: Tensor, *, memory_config: MemoryConfig | None
         Layout.TILE,
         device,
         out_config,
+        already_rounded=_same_values(input_tensor.dtype),
     )
     record(op, device, [input_tensor], [out])
     return out
@@ -605,9 +623,17 @@ def nlp_concat_heads_decode(
     )
 
     def merge(x):
-        return x[0, :, :num_heads, :].reshape(1, 1, batch, num_heads * head_dim).contiguous()
+        return _own(x[0, :, :num_heads, :].reshape(1, 1, batch, num_heads * head_dim))
 
-    out = new_tensor(op, shard_map(merge, input_tensor), input_tensor.dtype, Layout.TILE, device, out_config)
+    out = new_tensor(
+        op,
+        shard_map(merge, input_tensor),
+        input_tensor.dtype,
+        Layout.TILE,
+        device,
+        out_config,
+        already_rounded=_same_values(input_tensor.dtype),
+    )
     record(op, device, [input_tensor], [out], cores_used=num_heads)
     return out
 
