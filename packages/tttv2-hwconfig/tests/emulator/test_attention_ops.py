@@ -367,7 +367,9 @@ def test_head_moves_never_alias_their_input(device):
     buffer: with one position the merge is a pure view of its input, and is copied."""
     nq, nkv, dim = 4, 2, 32
     fused = to_dev(bf16(torch.randn(1, 1, 1, (nq + 2 * nkv) * dim)), device)
-    q, k, v = ttnn.experimental.nlp_create_qkv_heads(fused, num_heads=nq, num_kv_heads=nkv, transpose_k_heads=False)
+    q, k, v = ttnn.experimental.nlp_create_qkv_heads(
+        fused, num_heads=nq, num_kv_heads=nkv, transpose_k_heads=False
+    )
     merged = ttnn.experimental.nlp_concat_heads(q)
 
     def storage(t):

@@ -315,6 +315,36 @@ def test_replay_runs_captured_torch_programs_bit_equal_to_eager(device):
         assert torch.equal(composed(out, device), composed(eager, device))
 
 
+def test_generated_replay_code_equals_walking_the_call_list(device):
+    """Each program's generated straight-line function gives the interpreter's bits, including ops
+    with nested arguments (a list of shapes), several results and in-place calls (bfloat8_b output)."""
+    from tttv2_hwconfig.emulator import _compiled
+
+    def ops(x, w, b):
+        y = ttnn.linear(x, w, bias=b)
+        q, k, v = ttnn.experimental.nlp_create_qkv_heads_decode(
+            ttnn.concat([y, y, y], dim=-1), num_heads=1, num_kv_heads=1
+        )
+        squared = ttnn.mul(y, y, dtype=ttnn.bfloat8_b)
+        return ttnn.add(q, v), ttnn.rms_norm(squared, epsilon=1e-5), squared
+
+    x, w, b = make_inputs(device)
+    trace_id, outs = capture(device, ops, x, w, b)
+    steps = [s for s in _steps(device, trace_id) if isinstance(s.program, _compiled.Program)]
+    assert len(steps) >= 5
+    for step in steps:
+        results = []
+        for replay in (step.program.interpret, step.program.run):
+            new_x = torch.randn(1, 1, 32, 64, generator=torch.Generator().manual_seed(3))
+            ttnn.copy_host_to_device_tensor(host(new_x), x)
+            for t in step.out_tensors:  # a replay that forgot to write its outputs would show NaNs
+                t._shards = [torch.full_like(shard, float("nan")) for shard in t.shards]
+            assert replay(step.arg_tensors, step.out_tensors)
+            results.append([t.shards[0].clone().view(torch.int32) for t in step.out_tensors])
+        assert all(torch.equal(a, b) for a, b in zip(*results)), step.function.__qualname__
+    ttnn.release_trace(device, trace_id)
+
+
 def test_an_op_reading_device_values_through_python_is_re_run_at_replay(device):
     """embedding checks its indices on the host (int(ids.max())): no torch program, the op re-runs."""
     from tttv2_hwconfig.emulator import _compiled
@@ -408,3 +438,20 @@ def test_paged_decode_replays_as_op_kernels_bit_equal_to_eager(device):
     ttnn.copy_host_to_device_tensor(int_host([64, 0, 0, 0]), positions)
     with pytest.raises(ValueError, match="outside the cache capacity"):
         ttnn.execute_trace(device, trace_id)  # the runtime precondition still runs in the kernel
+
+
+def test_capture_drops_calls_that_return_their_input_but_keeps_in_place_ones():
+    from tttv2_hwconfig.emulator import _compiled
+
+    x, i = torch.randn(4), torch.arange(4, dtype=torch.int32)
+    cases = [
+        (torch.Tensor.to, (x, torch.float32), {}, True),
+        (torch.Tensor.contiguous, (x,), {}, True),
+        (torch.Tensor.add_, (x, 1.0), {}, False),
+        (torch.Tensor.__iand__, (i, 3), {}, False),
+        (torch.add, (x, 1.0), {"out": x}, False),
+        (torch.Tensor.to, (x, torch.bfloat16), {}, False),
+    ]
+    for func, args, kwargs, dropped in cases:
+        result = func(*args, **kwargs)
+        assert _compiled._returns_its_input(func, args, kwargs, result) is dropped, func

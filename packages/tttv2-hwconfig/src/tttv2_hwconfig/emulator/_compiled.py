@@ -223,9 +223,14 @@ def flat_tensors(value, out: list | None = None) -> list:
 
 
 class Program:
-    """One captured op as torch calls over slots (see the module docstring)."""
+    """One captured op as torch calls over slots (see the module docstring).
 
-    __slots__ = ("inputs", "calls", "writes", "size", "guards")
+    :meth:`run` executes it as straight-line Python generated once (:func:`_generate`): each slot a
+    local variable, each constant a closure variable, so a replayed call costs what the torch call
+    costs. :meth:`interpret` walks the same call list (the reference it is tested against).
+    """
+
+    __slots__ = ("inputs", "calls", "writes", "size", "guards", "_replay")
 
     def __init__(self, inputs, calls, writes, size, guards=()):
         # (arg position or None, shard index or None, torch tensor, its version at capture): cached
@@ -235,14 +240,29 @@ class Program:
         self.calls = calls  # [(func, kind, args or template, kwargs or template, fills, result slot(s))]
         self.writes = writes  # [(which: "arg"/"out", position, [slot per shard])]
         self.size = size
+        self._replay = None
 
-    def run(self, arg_tensors: list, out_tensors: list) -> bool:
-        """Replay; False (nothing done) when a guarded source changed since the capture."""
+    def _unchanged(self, arg_tensors: list) -> bool:
         for position, shard, source, version in self.guards:
             if source._version != version or (
                 position is not None and arg_tensors[position]._shards[shard] is not source
             ):
                 return False
+        return True
+
+    def run(self, arg_tensors: list, out_tensors: list) -> bool:
+        """Replay; False (nothing done) when a guarded source changed since the capture."""
+        if self.guards and not self._unchanged(arg_tensors):
+            return False
+        if self._replay is None:
+            self._replay = _generate(self)
+        self._replay(arg_tensors, out_tensors)
+        return True
+
+    def interpret(self, arg_tensors: list, out_tensors: list) -> bool:
+        """:meth:`run` by walking the call list (no generated code)."""
+        if self.guards and not self._unchanged(arg_tensors):
+            return False
         values = [None] * self.size
         for position, shard, slot in self.inputs:
             values[slot] = arg_tensors[position]._shards[shard]
@@ -268,6 +288,69 @@ class Program:
 _CONSTANT, _FLAT, _NESTED = 0, 1, 2
 
 
+class _Source:
+    """The generated replay function's text and the constants it closes over."""
+
+    def __init__(self):
+        self.lines: list[str] = []
+        self.constants: list = []
+
+    def constant(self, value) -> str:
+        self.constants.append(value)
+        return f"c{len(self.constants) - 1}"
+
+    def expression(self, template) -> str:
+        """Python source building ``template`` (:class:`_Slot` / :class:`_Seq` / a constant)."""
+        if type(template) is _Slot:
+            return f"s{template.index}"
+        if type(template) is not _Seq:
+            return self.constant(template)
+        if template.kind is dict:
+            items = ", ".join(f"{self.constant(k)}: {self.expression(v)}" for k, v in template.items.items())
+            return "{" + items + "}"
+        items = "".join(f"{self.expression(v)}, " for v in template.items)
+        if template.kind is list:
+            return f"[{items}]"
+        if template.kind is tuple:
+            return f"({items})"
+        return f"{self.constant(template.kind)}(({items}))"  # a tuple subclass (torch.Size...)
+
+
+def _generate(program: Program):
+    """``replay(arg_tensors, out_tensors)``: ``program`` as straight-line Python (see :class:`Program`)."""
+    src = _Source()
+    body = src.lines
+    for position, shard, slot in program.inputs:
+        body.append(f"s{slot} = A[{position}]._shards[{shard}]")
+    for func, kind, args, kwargs, fills, result_slots in program.calls:
+        f = src.constant(func)
+        if kind == _NESTED:
+            call = f"{f}(*{src.expression(args)}, **{src.expression(kwargs)})"
+        else:
+            filled = dict(fills)
+            parts = [f"s{filled[i]}" if i in filled else src.constant(a) for i, a in enumerate(args)]
+            if kwargs:
+                parts.append(f"**{src.constant(kwargs)}")
+            call = f"{f}({', '.join(parts)})"
+        if type(result_slots) is int:
+            body.append(f"s{result_slots} = {call}")
+        elif result_slots:
+            targets = "".join(f"s{slot}, " for slot in result_slots)
+            body.append(f"({targets}) = {src.constant(_tensors)}({call}, [])[:{len(result_slots)}]")
+        else:
+            body.append(call)
+    for which, position, slots in program.writes:
+        shards = ", ".join(f"s{slot}" for slot in slots)
+        body.append(f"{'A' if which == 'arg' else 'O'}[{position}]._shards = [{shards}]")
+    names = ", ".join(f"c{i}" for i in range(len(src.constants)))
+    text = f"def make({names}):\n    def replay(A, O):\n"
+    text += "".join(f"        {line}\n" for line in body or ["pass"])
+    text += "    return replay\n"
+    namespace: dict = {}
+    exec(compile(text, "<tttv2 trace replay>", "exec"), namespace)  # noqa: S102 - our own generated code
+    return namespace["make"](*src.constants)
+
+
 def _call(func, call_args: tuple, call_kwargs: dict, slots: dict):
     """(func, kind, args, kwargs, fills) of one recorded call: how its slot arguments are filled in."""
     fills = [
@@ -285,6 +368,16 @@ def _call(func, call_args: tuple, call_kwargs: dict, slots: dict):
     args_t = _template(call_args, slots) or _Seq(tuple, list(call_args))
     kwargs_t = _template(call_kwargs, slots) or _Seq(dict, dict(call_kwargs))
     return func, _NESTED, args_t, kwargs_t, ()
+
+
+def _returns_its_input(func, call_args: tuple, call_kwargs: dict, result) -> bool:
+    """An out-of-place call that handed back its first argument itself: a no-op (the shapes, dtypes and
+    strides it decided on are pinned by the capture). In-place calls (``add_``, ``__iand__``, ``out=``)
+    also return their input and are kept."""
+    if not call_args or result is not call_args[0] or "out" in call_kwargs:
+        return False
+    name = _name(func)
+    return not (name.endswith("_") or (name.startswith("__i") and name.endswith("__")))
 
 
 def _kernel(recorder: _Recorder, arg_tensors: list, outputs):
@@ -333,6 +426,8 @@ def capture(function, args: tuple, kwargs: dict):
         produced = _tensors(result, [])
         if not produced and _name(func) in _METADATA:
             continue  # shape, dtype... : no side effect, and its value was used as a constant already
+        if _returns_its_input(func, call_args, call_kwargs, result):
+            continue  # x.to(x.dtype), x.contiguous() on a contiguous x: the same tensor at every replay
         call = _call(func, call_args, call_kwargs, slots)
         result_slots = None
         if isinstance(result, torch.Tensor):

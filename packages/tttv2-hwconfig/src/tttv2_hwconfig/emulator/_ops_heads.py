@@ -189,7 +189,6 @@ R_CCD_SUBGRID_CORES = rule(
 )
 
 
-
 def _same_values(dtype: DataType) -> bool:
     """A head split / merge of ``dtype`` data stores the values it reads: rounding bfloat16 or float32
     values to their own dtype is the identity, so the move skips it (block floats are rounded again)."""
@@ -200,6 +199,7 @@ def _own(x: torch.Tensor) -> torch.Tensor:
     """``x`` contiguous and in its own storage: an op's output never aliases its input's buffer."""
     x = x.contiguous()
     return x.clone() if x._base is not None else x
+
 
 def _on_device(op: str, name: str, tensor, rule_) -> None:
     require_tensor(op, name, tensor)

@@ -632,7 +632,7 @@ def _norm(
     def compute(x, residual, gamma, beta):
         if residual is not None:
             x = _intermediate(x + residual, fp32_acc)
-        sum_x = x.sum(dim=-1, keepdim=True)
+        sum_x = None if rms else x.sum(dim=-1, keepdim=True)  # RMS norm does not center
         sum_x2 = (x * x).sum(dim=-1, keepdim=True)
         return _normalize(
             x, sum_x, sum_x2, width, epsilon, _row(gamma, width), _row(beta, width), fp32_acc, rms
