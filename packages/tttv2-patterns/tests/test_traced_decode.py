@@ -7,7 +7,7 @@ import pytest
 import torch
 from tttv2_hwconfig import ttnn, watch_host_transfers
 from tttv2_patterns import CausalLM, SamplingParams
-from tttv2_patterns.decode_trace import DECODE_ROWS, padded_prefill_len
+from tttv2_patterns.decode_trace import DECODE_ROWS, SINGLE_USER_ROWS, decode_rows, padded_prefill_len
 from tttv2_patterns.sampling import filter_logits
 
 PROMPTS = [[1, 5, 7, 9, 200, 13], [3, 4, 100, 200, 300, 5, 6, 17, 23, 42, 77], [400, 2]]
@@ -50,6 +50,44 @@ def test_traced_and_untraced_decode_are_bit_identical(llama_spec_with_checkpoint
     assert not untraced._decode_traces.traces
 
 
+def _single_user(model, steps=4):
+    out = model.prefill_forward(PROMPTS[1:2])
+    logits, tokens = [], []
+    for _ in range(steps):
+        out = model.decode_forward(out)
+        logits.append(out.logits)
+        tokens.append(out.next_tokens)
+    return torch.stack(logits), torch.stack(tokens)
+
+
+def test_a_single_greedy_user_decodes_in_the_one_row_bucket(llama_spec_with_checkpoint, device, monkeypatch):
+    """One user, greedy: the one-row program, traced bit for bit as untraced, choosing the tokens the
+    32-row program chooses (its logits equal to the bfloat16 GEMM's addition order)."""
+    from tttv2_patterns import causal_lm
+
+    traced = _model(llama_spec_with_checkpoint, device)
+    one_row_logits, one_row_tokens = _single_user(traced)
+    assert list(traced._decode_traces.traces) == [SINGLE_USER_ROWS]
+    untraced_logits, untraced_tokens = _single_user(
+        _model(llama_spec_with_checkpoint, device, enable_trace=False)
+    )
+    assert torch.equal(one_row_logits.view(torch.int32), untraced_logits.view(torch.int32))
+    assert torch.equal(one_row_tokens, untraced_tokens)
+
+    monkeypatch.setattr(causal_lm, "decode_rows", lambda users, device_sampling: DECODE_ROWS)
+    padded = _model(llama_spec_with_checkpoint, device)
+    padded_logits, padded_tokens = _single_user(padded)
+    assert list(padded._decode_traces.traces) == [DECODE_ROWS]
+    assert torch.equal(one_row_tokens, padded_tokens)
+    torch.testing.assert_close(one_row_logits, padded_logits, atol=0.05, rtol=0.02)
+
+
+def test_the_row_bucket_of_a_step():
+    assert decode_rows(1, device_sampling=False) == SINGLE_USER_ROWS == 1
+    assert decode_rows(1, device_sampling=True) == DECODE_ROWS  # ttnn.sampling takes 32 rows
+    assert decode_rows(2, device_sampling=False) == decode_rows(32, device_sampling=False) == DECODE_ROWS
+
+
 def test_device_greedy_tokens_equal_host_argmax(llama_spec_with_checkpoint, device):
     logits, tokens = _run(_model(llama_spec_with_checkpoint, device))
     for step_logits, step_tokens in zip(logits, tokens):
@@ -59,7 +97,7 @@ def test_device_greedy_tokens_equal_host_argmax(llama_spec_with_checkpoint, devi
 def test_traced_step_moves_only_its_inputs_in_and_token_ids_out(llama_spec_with_checkpoint, device):
     model = _model(llama_spec_with_checkpoint, device)
     out = model.decode_forward(model.prefill_forward(PROMPTS))  # compile run + capture
-    persistent = model._decode_inputs
+    persistent = model._decode_inputs[DECODE_ROWS]
     trace = device.trace
     trace.clear()
     with watch_host_transfers() as transfers:

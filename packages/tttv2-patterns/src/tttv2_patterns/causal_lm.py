@@ -12,7 +12,13 @@ from tttv2_hwconfig import close_device, op_scope, ttnn
 from tttv2_patterns import config_tree
 from tttv2_patterns.building import build_block
 from tttv2_patterns.checkpoint import Checkpoint
-from tttv2_patterns.decode_trace import DECODE_ROWS, DecodeInputs, DecodeTraces, padded_prefill_len
+from tttv2_patterns.decode_trace import (
+    DECODE_ROWS,
+    DecodeInputs,
+    DecodeTraces,
+    decode_rows,
+    padded_prefill_len,
+)
 from tttv2_patterns.decoder_layer import DecoderLayer
 from tttv2_patterns.device_sampling import (
     DeviceSampler,
@@ -122,7 +128,7 @@ class CausalLM(Module):
         self.final_norm = build_block(spec.final_norm, impl.final_norm, device, "final_norm")
         self.lm_head = build_block(spec.lm_head, impl.lm_head, device, "lm_head")
         self.kv_cache = ModelKVCache(self)
-        self._decode_inputs: DecodeInputs | None = None
+        self._decode_inputs: dict[int, DecodeInputs] = {}  # per row bucket
         self._decode_traces = DecodeTraces(device)
         self._sampler = DeviceSampler(device, DECODE_ROWS)
         self._built_config = config_tree.leaves(impl)
@@ -343,9 +349,11 @@ class CausalLM(Module):
     ) -> ForwardOutput:
         """One decode step for a batch of users, each at its own position.
 
-        The step always runs 32 rows (idle rows at position -1, skipped by the cache update and SDPA);
-        with ``enable_trace`` it replays a captured trace whose inputs (token ids, positions, rotation
-        indices, page table) are persistent device tensors written in place before the replay.
+        The step runs 32 rows (idle rows at position -1, skipped by the cache update and SDPA), or one
+        row for a single user sampled greedily (``decode_trace.decode_rows``: the device cost is the
+        same tile, the emulator's is far smaller); with ``enable_trace`` it replays the row bucket's
+        captured trace, whose inputs (token ids, positions, rotation indices, page table) are
+        persistent device tensors written in place before the replay.
 
         Args:
             previous: a ``ForwardOutput``; its ``next_tokens`` are fed at its ``positions`` for its users.
@@ -355,7 +363,7 @@ class CausalLM(Module):
             sampling: how ``next_tokens`` are chosen on the device (default: greedy ``ttnn.argmax``);
                 sampling needs ``1 <= top_k <= 32`` and runs right after the traced step.
             seed: seed of the device sampling draws (None continues the device generator).
-            return_logits: read the logits back (a host transfer of ``32 x vocab`` values); False reads
+            return_logits: read the logits back (a host transfer of ``rows x vocab`` values); False reads
                 only the token ids and returns ``logits=None``.
 
         Returns:
@@ -400,18 +408,8 @@ class CausalLM(Module):
         if vocab is not None and any(not 0 <= t < vocab for t in tokens):
             raise ValueError(f"decode_forward: token ids {tokens} must be in [0, vocab_size={vocab})")
         self.kv_cache.filled.check_decode(user_ids, positions)
-        values = DecodeInputs.host_values(tokens, positions, self.kv_cache.page_table.rows(user_ids))
-        with op_scope(self.module_path):
-            if self._decode_inputs is None:
-                self._decode_inputs = DecodeInputs.allocate(values, self.device)
-            else:
-                self._decode_inputs.write(values)
-        if self.enable_trace:
-            logits_tt, greedy_tt = self._decode_traces.run(
-                DECODE_ROWS, self._decode_step, self._decode_inputs
-            )
-        else:
-            logits_tt, greedy_tt = self._decode_step(self._decode_inputs)
+        rows = decode_rows(len(tokens), device_sampling=sampling.do_sample)
+        logits_tt, greedy_tt = self._run_decode_step(tokens, positions, user_ids, rows)
         with op_scope(self.module_path):
             tokens_tt = (
                 greedy_tt if not sampling.do_sample else self._sampler.sample(logits_tt, sampling, seed)
@@ -422,8 +420,21 @@ class CausalLM(Module):
         self.kv_cache.filled.after_decode(user_ids, positions)
         return ForwardOutput(logits, next_tokens, [p + 1 for p in positions], user_ids)
 
+    def _run_decode_step(self, tokens: list[int], positions: list[int], user_ids: list[int], rows: int):
+        """Write the step's inputs into the ``rows`` bucket's persistent tensors and run (or replay) it."""
+        values = DecodeInputs.host_values(tokens, positions, self.kv_cache.page_table.rows(user_ids), rows)
+        with op_scope(self.module_path):
+            inputs = self._decode_inputs.get(rows)
+            if inputs is None:
+                inputs = self._decode_inputs[rows] = DecodeInputs.allocate(values, self.device)
+            else:
+                inputs.write(values)
+        if self.enable_trace:
+            return self._decode_traces.run(rows, self._decode_step, inputs)
+        return self._decode_step(inputs)
+
     def _decode_step(self, inputs: DecodeInputs) -> tuple:
-        """The device program of one padded decode step: ``(logits (1, 1, 32, vocab), argmax (1, 1, 32))``.
+        """The device program of one padded decode step: ``(logits (1, 1, rows, vocab), argmax (1, 1, rows))``.
 
         Reads only device tensors (the persistent ``inputs``, weights, KV cache): trace-safe.
         """

@@ -1,10 +1,16 @@
 """Padded decode inputs that live on the device, and the decode trace captured over them.
 
-Every decode step runs with ``DECODE_ROWS`` = 32 rows (one tile of users), whatever the number of
-users: the programs (and a trace) then fit every step. Rows past the step's users are idle and
-marked as the real ops skip them (TTTv1 ``models/tt_transformers/tt/generator.py``: ``cur_pos = -1``
-for inactive users; ``paged_update_cache`` writes nothing and ``paged_scaled_dot_product_attention_decode``
-attends nothing for them).
+A decode step runs one of two programs, its *row bucket* (:func:`decode_rows`): one row for a step
+of a single user sampled greedily, else ``DECODE_ROWS`` = 32 rows (one tile of users), whatever the
+number of users, so one program (and one trace) fits every such step. Rows past the step's users are
+idle and marked as the real ops skip them (TTTv1 ``models/tt_transformers/tt/generator.py``:
+``cur_pos = -1`` for inactive users; ``paged_update_cache`` writes nothing and
+``paged_scaled_dot_product_attention_decode`` attends nothing for them).
+
+The device computes whole tiles either way (a one-row tensor is tile-padded to 32 rows; TTTv1 runs
+``max_batch_size=1`` the same way), so both buckets cost the device the same; on the emulator, which
+computes logical rows only, the one-row bucket is ~32x less host work beside the matmuls' weights.
+Device sampling (``ttnn.sampling``) takes 32 rows, so a sampled step always uses the 32-row bucket.
 
 The four inputs of a step are persistent device tensors, written in place with
 ``ttnn.copy_host_to_device_tensor`` before each step (TTTv1's ``copy_host_to_device``), so a trace
@@ -13,10 +19,10 @@ captured over them replays with the new values:
 =================  ==========================  =========================================================
 tensor             shape, dtype                idle row
 =================  ==========================  =========================================================
-``token_ids``      ``(1, 1, 1, 32)`` uint32    token 0
-``current_pos``    ``(32,)`` int32             -1 (skipped by the cache update and SDPA decode)
-``rot_idxs``       ``(1, 32)`` uint32          0 (``ttnn.embedding`` needs a valid row; result unused)
-``page_table``     ``(32, blocks)`` int32      the first user's row (never read: its position is -1)
+``token_ids``      ``(1, 1, 1, rows)`` uint32  token 0
+``current_pos``    ``(rows,)`` int32           -1 (skipped by the cache update and SDPA decode)
+``rot_idxs``       ``(1, rows)`` uint32        0 (``ttnn.embedding`` needs a valid row; result unused)
+``page_table``     ``(rows, blocks)`` int32    the first user's row (never read: its position is -1)
 =================  ==========================  =========================================================
 """
 
@@ -27,7 +33,13 @@ from dataclasses import dataclass
 import torch
 from tttv2_hwconfig import ttnn
 
-DECODE_ROWS = 32  # one tile of users: the decode batch of every step
+DECODE_ROWS = 32  # one tile of users: the most users of one decode step, and its large row bucket
+SINGLE_USER_ROWS = 1  # the row bucket of a greedy single-user step
+
+
+def decode_rows(users: int, *, device_sampling: bool) -> int:
+    """The row bucket of a decode step of ``users`` users (see the module docstring)."""
+    return SINGLE_USER_ROWS if users == 1 and not device_sampling else DECODE_ROWS
 
 
 def _host_tensor(values: torch.Tensor, dtype):
@@ -44,16 +56,18 @@ class DecodeInputs:
     page_table: object
 
     @staticmethod
-    def host_values(tokens: list[int], positions: list[int], table_rows: torch.Tensor) -> dict:
-        """Host torch values of the four inputs, padded to ``DECODE_ROWS`` rows."""
-        users, pad = len(tokens), DECODE_ROWS - len(tokens)
-        if not 1 <= users <= DECODE_ROWS:
-            raise ValueError(f"decode: {users} users in one step; a decode step takes 1 to {DECODE_ROWS}")
+    def host_values(
+        tokens: list[int], positions: list[int], table_rows: torch.Tensor, rows: int = DECODE_ROWS
+    ) -> dict:
+        """Host torch values of the four inputs, padded to ``rows`` rows (the step's row bucket)."""
+        users, pad = len(tokens), rows - len(tokens)
+        if not 1 <= users <= rows:
+            raise ValueError(f"decode: {users} users in one step; a {rows}-row decode step takes 1 to {rows}")
         table = torch.cat([table_rows, table_rows[:1].expand(pad, -1)]).to(torch.int32)
         return {
-            "token_ids": (torch.tensor(tokens + [0] * pad).reshape(1, 1, 1, DECODE_ROWS), ttnn.uint32),
+            "token_ids": (torch.tensor(tokens + [0] * pad).reshape(1, 1, 1, rows), ttnn.uint32),
             "current_pos": (torch.tensor(positions + [-1] * pad, dtype=torch.int32), ttnn.int32),
-            "rot_idxs": (torch.tensor(positions + [0] * pad).reshape(1, DECODE_ROWS), ttnn.uint32),
+            "rot_idxs": (torch.tensor(positions + [0] * pad).reshape(1, rows), ttnn.uint32),
             "page_table": (table, ttnn.int32),
         }
 
@@ -89,11 +103,8 @@ class DecodeTrace:
 
 
 class DecodeTraces:
-    """One captured trace per decode batch bucket on the model's device (TTTv1's ``trace_id_decode``).
-
-    Every step is padded to ``DECODE_ROWS`` rows, so there is one bucket today; the key stays the
-    row count so a smaller bucket can be added without changing callers.
-    """
+    """One captured trace per decode row bucket on the model's device (TTTv1's ``trace_id_decode``),
+    keyed by the bucket's row count (:func:`decode_rows`)."""
 
     def __init__(self, device):
         self.device = device

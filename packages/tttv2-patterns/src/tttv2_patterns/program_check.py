@@ -7,7 +7,7 @@ the ops that run them, so an L1 overflow used to surface at the first prefill, f
 that caused it. This builds the model again shapes-only (``tttv2_hwconfig.shapes_only``: ``meta``
 weights, no numerics, the emulator's full validation and L1/DRAM accounting) on a fresh emulated
 device of the same catalog name, runs one prefill of the longest prompt the model accepts and one
-decode step of every user, and turns the first op refusal into an error naming the module path.
+decode step of each row bucket (one user in one row; every user in 32 rows), and turns the first op refusal into an error naming the module path.
 Emulator only (shapes-only runs there); a few seconds for a 135M model at 1024 tokens.
 """
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from tttv2_hwconfig import OutOfMemoryError, close_device, open_device, shapes_only, ttnn_is_emulated
 
+from tttv2_patterns.decode_trace import DECODE_ROWS, SINGLE_USER_ROWS
 from tttv2_patterns.specs import CausalLMSpec
 
 
@@ -59,11 +60,10 @@ def check_programs(spec: CausalLMSpec, impl_config, device_name: str, *, prefill
             model = shapes_only_model(spec, impl_config, device)
             try:
                 model.prefill_forward([[0] * length])
-                phase = f"decode of {spec.max_batch_size} users"
-                users = list(range(spec.max_batch_size))
-                model.decode_forward(
-                    token_ids=[0] * len(users), cache_position=[0] * len(users), user_ids=users
-                )
+                for rows in sorted({SINGLE_USER_ROWS, DECODE_ROWS}):  # every decode row bucket
+                    users = list(range(min(rows, spec.max_batch_size)))
+                    phase = f"decode of {len(users)} users in {rows} rows"
+                    model._run_decode_step([0] * len(users), [0] * len(users), users, rows)
             except (RuleViolation, OutOfMemoryError) as error:
                 where = getattr(error, "module_path", "") or current_scope()
                 raise ProgramCheckError(

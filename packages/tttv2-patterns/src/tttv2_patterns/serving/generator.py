@@ -301,7 +301,7 @@ class Generator:
         key = tuple(id(cache) for cache in caches)
         own_state = model._decode_inputs, model._decode_traces
         model._decode_inputs, model._decode_traces = self._decode_state.get(
-            key, (None, DecodeTraces(model.device))
+            key, ({}, DecodeTraces(model.device))
         )
         try:
             yield
