@@ -120,6 +120,25 @@ def replay_with(kernel, *tensors) -> None:
         _recording[-1].kernel = (kernel, tensors)
 
 
+def leaf(function, *args):
+    """``function(*args)``, recorded by a capture as one call (its own torch calls are not recorded).
+
+    For a pure function of its arguments that is cheaper called whole than replayed call by call
+    (the small block-float rounding runs on numpy, which a recorder does not see). Outside a
+    capture it is a plain call.
+    """
+    if not _recording:
+        return function(*args)
+    recorder = _recording[-1]
+    recorder.paused += 1
+    try:
+        result = function(*args)
+    finally:
+        recorder.paused -= 1
+    recorder.calls.append((function, args, {}, result))
+    return result
+
+
 class Kernel:
     """An op replayed by its own function (see :func:`replay_with`)."""
 
@@ -150,10 +169,13 @@ class _Recorder(TorchFunctionMode):
         self.dynamic: str | None = None
         self.guards: list = []
         self.kernel = None
+        self.paused = 0  # > 0 inside a leaf call (recorded whole)
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         result = func(*args, **kwargs)
+        if self.paused:
+            return result
         name = _name(func)
         if self.dynamic is None:
             if isinstance(result, _SCALARS) and name not in _METADATA:

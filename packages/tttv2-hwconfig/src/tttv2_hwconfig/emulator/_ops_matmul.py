@@ -222,7 +222,16 @@ def _fidelity_matmul(
     bfloat16-exact slices may run as a bfloat16 GEMM (``_gemm``).
     """
     terms = _FIDELITY_TERMS[fidelity]
-    if rounded_to_bfloat16 and _gemm.BFLOAT16_GEMM and len(terms) == 1 and not a.is_meta:
+    if (
+        rounded_to_bfloat16
+        and _gemm.BFLOAT16_GEMM
+        and len(terms) == 1
+        and not a.is_meta
+        and (
+            cache_b
+            or _gemm.worth_bfloat16(a.shape[-2] * a.shape[-1] * b.shape[-1 if not transpose_b else -2])
+        )
+    ):
         (srca_high, srca_low), (srcb_high, srcb_low) = terms[0]
         bfloat16_bits = _STORED_FRACTION_BITS[DataType.BFLOAT16]
         # Each slice keeps min(its phase's bits, the source register's, the operand's own) fraction bits.
