@@ -213,3 +213,26 @@ def test_fast_block_float_rounding_is_the_reference_bit_for_bit(mantissa_bits, p
         fast = _numerics._round_to_block_float_int32(data, mantissa_bits, pad_value)
         reference = _numerics._round_to_block_float_int64(data, mantissa_bits, pad_value)
         assert torch.equal(_bits(fast), _bits(reference))
+        small = _numerics._round_to_block_float_small(data, mantissa_bits, pad_value)  # the numpy port
+        assert torch.equal(_bits(small), _bits(reference))
+
+
+def test_small_tensors_round_on_numpy_and_large_ones_on_torch(monkeypatch):
+    """numpy is installed here, so its rounding is selected (it passed the import check); the public
+    rounder sends tensors up to SMALL_BLOCK_FLOAT_VALUES values to it and larger ones to torch."""
+    assert _numerics._ROUND_SMALL_BLOCK_FLOAT is _numerics._round_to_block_float_small
+    used = []
+    monkeypatch.setattr(
+        _numerics,
+        "_ROUND_SMALL_BLOCK_FLOAT",
+        lambda *a: used.append("numpy") or _numerics._round_to_block_float_small(*a),
+    )
+    monkeypatch.setattr(
+        _numerics,
+        "_ROUND_TO_BLOCK_FLOAT",
+        lambda *a: used.append("torch") or _numerics._round_to_block_float_int32(*a),
+    )
+    limit = _numerics.SMALL_BLOCK_FLOAT_VALUES
+    for values in (1, 3 * 64, limit, limit + 16):
+        _numerics.round_to_bfloat8_b(torch.randn(values))
+    assert used == ["numpy", "numpy", "numpy", "torch"]

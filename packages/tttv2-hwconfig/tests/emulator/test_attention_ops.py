@@ -476,3 +476,29 @@ def test_paged_decode_user_gone_idle_reads_zeros_again(device):
     fresh = decode(later)
     assert torch.equal(reused.view(torch.int32), fresh.view(torch.int32))
     assert not reused[:, [1, 3, 4, 5, 6]].any() and reused[:, [0, 2, 7]].abs().sum() > 0
+
+
+def test_paged_decode_with_every_user_at_one_position_needs_no_mask(device):
+    """All users at the same position see every key: the kernel then builds no mask, with the bits of
+    the masked path (forced here by a sliding window longer than the sequence)."""
+    batch, heads, kv_heads, dim, block, blocks = 4, 8, 2, 64, 32, 32
+    gen = torch.Generator().manual_seed(5)
+    q = to_dev(torch.randn(1, batch, heads, dim, generator=gen), device)
+    caches = [
+        to_dev(torch.randn(blocks, kv_heads, block, dim, generator=gen), device, dtype=ttnn.bfloat8_b)
+        for _ in range(2)
+    ]
+    table = ttnn.from_torch(
+        torch.randperm(blocks, generator=gen)[: batch * 4].reshape(batch, 4).int(),
+        dtype=ttnn.int32,
+        device=device,
+    )
+    cur = ttnn.from_torch(torch.full((batch,), 70, dtype=torch.int32), dtype=ttnn.int32, device=device)
+
+    def decode(**window):
+        out = ttnn.transformer.paged_scaled_dot_product_attention_decode(
+            q, *caches, page_table_tensor=table, cur_pos_tensor=cur, scale=0.125, **window
+        )
+        return host(out).float().view(torch.int32)
+
+    assert torch.equal(decode(), decode(sliding_window_size=4096))

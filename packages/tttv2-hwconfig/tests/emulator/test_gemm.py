@@ -44,3 +44,9 @@ def test_the_packed_weight_gemm_is_the_exact_product_rounded_once():
     if not _gemm._cpu_has_bfloat16_dot():
         pytest.skip("no bfloat16 dot-product instructions: oneDNN's bfloat16 path is not the one used")
     assert _gemm._gemm_is_float32_accumulation(lambda a, b: _gemm.packed_linear(a, _gemm.pack_weight(b.t())))
+
+
+def test_small_uncached_products_stay_on_the_float32_gemm():
+    """oneDNN's per-call cost makes tiny bfloat16 products slower than float32 ones (flash decode's)."""
+    assert not _gemm.worth_bfloat16(3 * 64 * 41)
+    assert _gemm.worth_bfloat16(_gemm.BFLOAT16_MIN_MACS)

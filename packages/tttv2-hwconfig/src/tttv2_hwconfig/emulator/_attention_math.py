@@ -64,6 +64,8 @@ def _per_group_rows(mask: torch.Tensor, q_heads: int, kv_heads: int, q_len: int)
     batch, heads, rows, k_len = mask.shape
     mask = mask.expand(batch, heads, q_len, k_len)
     if heads == 1:
+        if group > 1 and q_len == 1:
+            return mask.expand(batch, 1, group, k_len)  # a view: one row per query head of the group
         return mask.repeat(1, 1, group, 1) if group > 1 else mask
     return mask.reshape(batch, kv_heads, group * q_len, k_len)
 

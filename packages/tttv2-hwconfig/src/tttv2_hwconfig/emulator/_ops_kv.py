@@ -523,7 +523,8 @@ def paged_update_cache(
                 fail(op, f"position {pos} of user {user} is outside the cache capacity {capacity}")
 
         users = [user for user, pos in enumerate(positions) if pos >= 0]
-        user_index = torch.tensor(users, dtype=torch.int64)
+        # Users 0..n-1 (the usual live set) are a slice of the batch, not an index copy.
+        user_index = slice(0, len(users)) if users == list(range(len(users))) else torch.tensor(users)
         rows_at = [
             positions[user] % cache_position_modulo if cache_position_modulo is not None else positions[user]
             for user in users
@@ -540,7 +541,10 @@ def paged_update_cache(
             else:
                 block_size = cache.shape[2]
                 entries = [pos // block_size for pos in rows_at]
-                blocks = table[user_index, torch.tensor(entries, dtype=torch.int64)].tolist()
+                if len(users) == 1:  # one element read: no index tensors
+                    blocks = [int(table[users[0], entries[0]])]
+                else:
+                    blocks = table[torch.tensor(users), torch.tensor(entries, dtype=torch.int64)].tolist()
                 for user, entry, block in zip(users, entries, blocks):
                     if not 0 <= block < cache.shape[0]:
                         fail(
@@ -548,7 +552,8 @@ def paged_update_cache(
                             f"page_table[{user}, {entry}] = {block} is outside the cache's {cache.shape[0]} blocks",
                         )
                 offsets = [pos % block_size for pos in rows_at]
-            if len(set(zip(blocks, offsets))) < len(users):  # two users write one row: the last one wins
+            if len(users) == 1 or len(set(zip(blocks, offsets))) < len(users):
+                # One user, or two users writing one row (the last one wins): row by row.
                 for row, block, offset in zip(rows, blocks, offsets):
                     cache[block, :, offset, :] = row
             else:

@@ -806,7 +806,9 @@ def _decode(
                     fail(op, f"position {pos} of user {user} is outside the K sequence length {seq_len}")
         length = (max(positions) + 1) if positions is not None else seq_len
         length = max(length, 1)
-        if positions is not None:
+        if positions is not None and min(positions) == length - 1 and sliding_window_size in (None, 0):
+            allowed = None  # every user is at the last position: every key is visible to every user
+        elif positions is not None:
             pos = torch.tensor(positions)
             keys_idx = torch.arange(length).unsqueeze(0)
             allowed = keys_idx <= pos.unsqueeze(1)
