@@ -843,6 +843,8 @@ def _decode(
             return out.squeeze(2).unsqueeze(0)  # (1, batch, nh, dh)
 
         shards = shard_map(compute, q, k, v, page_table, attn_mask, attention_sink)
+        if out_dtype == DataType.BFLOAT16:  # attend rounded P V to bfloat16 already
+            return [shards], positions
         return [round_shards(shards, out_dtype)], positions
 
     tensors = (q, k, v, page_table, cur_pos_tensor, attn_mask, attention_sink)
