@@ -195,6 +195,19 @@ def _same_values(dtype: DataType) -> bool:
     return dtype in (DataType.BFLOAT16, DataType.FLOAT32)
 
 
+def _moved(op: str, move, input_tensor: Tensor, memory_config) -> Tensor:
+    """The TILE output of ``move`` applied to every shard of ``input_tensor``, in its dtype."""
+    return new_tensor(
+        op,
+        shard_map(move, input_tensor),
+        input_tensor.dtype,
+        Layout.TILE,
+        input_tensor.device(),
+        memory_config,
+        already_rounded=_same_values(input_tensor.dtype),
+    )
+
+
 def _own(x: torch.Tensor) -> torch.Tensor:
     """``x`` contiguous and in its own storage: an op's output never aliases its input's buffer."""
     x = x.contiguous()
@@ -537,15 +550,7 @@ def nlp_concat_heads(input_tensor: Tensor, *, memory_config: MemoryConfig | None
         return _own(x.permute(0, 2, 1, 3).reshape(b, 1, s, heads * head_dim))
 
     device = input_tensor.device()
-    out = new_tensor(
-        op,
-        shard_map(merge, input_tensor),
-        input_tensor.dtype,
-        Layout.TILE,
-        device,
-        out_config,
-        already_rounded=_same_values(input_tensor.dtype),
-    )
+    out = _moved(op, merge, input_tensor, out_config)
     record(op, device, [input_tensor], [out])
     return out
 
@@ -625,15 +630,7 @@ def nlp_concat_heads_decode(
     def merge(x):
         return _own(x[0, :, :num_heads, :].reshape(1, 1, batch, num_heads * head_dim))
 
-    out = new_tensor(
-        op,
-        shard_map(merge, input_tensor),
-        input_tensor.dtype,
-        Layout.TILE,
-        device,
-        out_config,
-        already_rounded=_same_values(input_tensor.dtype),
-    )
+    out = _moved(op, merge, input_tensor, out_config)
     record(op, device, [input_tensor], [out], cores_used=num_heads)
     return out
 
