@@ -230,13 +230,21 @@ def _bits(x: torch.Tensor) -> torch.Tensor:
     return x.contiguous().view(torch.int32)
 
 
-def test_compiled_replay_equals_op_by_op_replay_and_untraced(llama_spec_with_checkpoint, device, monkeypatch):
+def _one_user_run(model, steps):
+    logits, tokens = _single_user(model, steps)
+    return list(logits), list(tokens)
+
+
+@pytest.mark.parametrize("run", [_run, _one_user_run], ids=["32-row bucket", "one-row bucket"])
+def test_compiled_replay_equals_op_by_op_replay_and_untraced(
+    llama_spec_with_checkpoint, device, monkeypatch, run
+):
     """The replay as torch programs and op kernels (default) against re-running every op at replay
     and no trace at all: identical tokens, logits identical bit for bit (-0.0 and NaN payloads too)."""
     from tttv2_hwconfig.emulator import _compiled, _ops_trace
 
     compiled = _model(llama_spec_with_checkpoint, device)
-    compiled_logits, compiled_tokens = _run(compiled, steps=6)
+    compiled_logits, compiled_tokens = run(compiled, steps=6)
     (trace,) = compiled._decode_traces.traces.values()
     steps = device._traces[trace.trace_id].steps
     replayable = (_compiled.Program, _compiled.Kernel)
@@ -247,8 +255,8 @@ def test_compiled_replay_equals_op_by_op_replay_and_untraced(llama_spec_with_che
     assert {s.function.__name__ for s in steps if isinstance(s.program, _compiled.Kernel)} == KERNEL_OPS
     assert sum(not isinstance(s.program, _compiled.Program) for s in steps) < len(steps) / 4
     monkeypatch.setattr(_ops_trace, "compiled_replay", False)
-    by_ops_logits, by_ops_tokens = _run(_model(llama_spec_with_checkpoint, device), steps=6)
-    untraced_logits, untraced_tokens = _run(
+    by_ops_logits, by_ops_tokens = run(_model(llama_spec_with_checkpoint, device), steps=6)
+    untraced_logits, untraced_tokens = run(
         _model(llama_spec_with_checkpoint, device, enable_trace=False), steps=6
     )
     for step, (a, b, c) in enumerate(zip(compiled_logits, by_ops_logits, untraced_logits)):
