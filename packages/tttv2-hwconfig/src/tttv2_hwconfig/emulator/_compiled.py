@@ -62,6 +62,8 @@ _METADATA = frozenset(
     }
 )
 _SCALARS = (bool, int, float, complex, str, list)
+# Metadata reads that return a tensor only looked at by Python (``x._base is None``), never computed on.
+_INSPECTED = frozenset({"_base", "grad_fn"})
 
 
 def _name(func) -> str:
@@ -446,8 +448,9 @@ def capture(function, args: tuple, kwargs: dict):
     calls = []
     for func, call_args, call_kwargs, result in recorder.calls:
         produced = _tensors(result, [])
-        if not produced and _name(func) in _METADATA:
-            continue  # shape, dtype... : no side effect, and its value was used as a constant already
+        name = _name(func)
+        if (not produced and name in _METADATA) or name in _INSPECTED:
+            continue  # shape, dtype, x._base... : no side effect, its value was used by Python already
         if _returns_its_input(func, call_args, call_kwargs, result):
             continue  # x.to(x.dtype), x.contiguous() on a contiguous x: the same tensor at every replay
         call = _call(func, call_args, call_kwargs, slots)
