@@ -50,19 +50,22 @@ def test_traced_and_untraced_decode_are_bit_identical(llama_spec_with_checkpoint
     assert not untraced._decode_traces.traces
 
 
-def _single_user(model, steps=4):
+def _single_user(model, steps=4, fed=None):
+    """Greedy decode of one user; ``fed``: feed ``fed[k - 1]`` at step k > 0 instead of its own choice."""
     out = model.prefill_forward(PROMPTS[1:2])
     logits, tokens = [], []
-    for _ in range(steps):
-        out = model.decode_forward(out)
+    for step in range(steps):
+        token_ids = [int(fed[step - 1])] if fed is not None and step else None
+        out = model.decode_forward(out, token_ids=token_ids)
         logits.append(out.logits)
         tokens.append(out.next_tokens)
     return torch.stack(logits), torch.stack(tokens)
 
 
 def test_a_single_greedy_user_decodes_in_the_one_row_bucket(llama_spec_with_checkpoint, device, monkeypatch):
-    """One user, greedy: the one-row program, traced bit for bit as untraced, choosing the tokens the
-    32-row program chooses (its logits equal to the bfloat16 GEMM's addition order)."""
+    """One user, greedy: the one-row program, traced bit for bit as untraced, with the logits and the
+    clear token choices of the 32-row program (its logits may differ in the last bits: the host GEMM's
+    addition order can depend on the row count; on this project's machines they were equal)."""
     from tttv2_patterns import causal_lm
 
     traced = _model(llama_spec_with_checkpoint, device)
@@ -76,10 +79,14 @@ def test_a_single_greedy_user_decodes_in_the_one_row_bucket(llama_spec_with_chec
 
     monkeypatch.setattr(causal_lm, "decode_rows", lambda users, device_sampling: DECODE_ROWS)
     padded = _model(llama_spec_with_checkpoint, device)
-    padded_logits, padded_tokens = _single_user(padded)
+    # Fed the one-row run's tokens, so a near-tie flipped by the last bits cannot change its inputs.
+    padded_logits, padded_tokens = _single_user(padded, fed=one_row_tokens.flatten())
     assert list(padded._decode_traces.traces) == [DECODE_ROWS]
-    assert torch.equal(one_row_tokens, padded_tokens)
     torch.testing.assert_close(one_row_logits, padded_logits, atol=0.05, rtol=0.02)
+    top2 = padded_logits.topk(2, dim=-1).values
+    # A choice is clear when its margin exceeds what the two programs' logits differ by, twice over.
+    clear = (top2[..., 0] - top2[..., 1]) > 2 * float((one_row_logits - padded_logits).abs().max()) + 1e-3
+    assert clear.any() and torch.equal(one_row_tokens[clear], padded_tokens[clear])
 
 
 def test_the_row_bucket_of_a_step():
