@@ -408,23 +408,28 @@ def test_scale_default_is_inverse_sqrt_head_dim(device):
     torch.testing.assert_close(host(out), expected, **TOL)
 
 
+def _paged_decode_operands(device, batch, *, heads, kv_heads, blocks, per_user, seed, dim=64, block=32):
+    """Random Q (1, batch, heads, dim), bfloat8_b K and V caches of ``blocks`` blocks, and a page table
+    giving each user ``per_user`` distinct blocks."""
+    gen = torch.Generator().manual_seed(seed)
+    q = to_dev(torch.randn(1, batch, heads, dim, generator=gen), device)
+    caches = [
+        to_dev(torch.randn(blocks, kv_heads, block, dim, generator=gen), device, dtype=ttnn.bfloat8_b)
+        for _ in range(2)
+    ]
+    order = torch.randperm(blocks, generator=gen)[: batch * per_user].reshape(batch, per_user)
+    return q, caches, ttnn.from_torch(order.int(), dtype=ttnn.int32, device=device)
+
+
 @pytest.mark.parametrize("live_users", [1, 5, 32])
 def test_paged_decode_skips_idle_users_blocks_bit_for_bit(device, live_users, monkeypatch):
     """Idle users (position -1) have their K/V blocks left unread: outputs are bit-identical to
     gathering every user's blocks, idle users' outputs are zeros."""
     from tttv2_hwconfig.emulator import _ops_sdpa
 
-    batch, heads, kv_heads, dim, block, blocks = 32, 9, 3, 64, 32, 256
-    gen = torch.Generator().manual_seed(7)
-    q = to_dev(torch.randn(1, batch, heads, dim, generator=gen), device)
-    caches = [
-        to_dev(torch.randn(blocks, kv_heads, block, dim, generator=gen), device, dtype=ttnn.bfloat8_b)
-        for _ in range(2)
-    ]
-    table = ttnn.from_torch(
-        torch.randperm(blocks, generator=gen)[: batch * 8].reshape(batch, 8).int(),
-        dtype=ttnn.int32,
-        device=device,
+    batch = 32
+    q, caches, table = _paged_decode_operands(
+        device, batch, heads=9, kv_heads=3, blocks=256, per_user=8, seed=7
     )
     positions = torch.tensor([37 if u < live_users else -1 for u in range(batch)], dtype=torch.int32)
     cur = ttnn.from_torch(positions, dtype=ttnn.int32, device=device)
@@ -481,17 +486,9 @@ def test_paged_decode_user_gone_idle_reads_zeros_again(device):
 def test_paged_decode_with_every_user_at_one_position_needs_no_mask(device):
     """All users at the same position see every key: the kernel then builds no mask, with the bits of
     the masked path (forced here by a sliding window longer than the sequence)."""
-    batch, heads, kv_heads, dim, block, blocks = 4, 8, 2, 64, 32, 32
-    gen = torch.Generator().manual_seed(5)
-    q = to_dev(torch.randn(1, batch, heads, dim, generator=gen), device)
-    caches = [
-        to_dev(torch.randn(blocks, kv_heads, block, dim, generator=gen), device, dtype=ttnn.bfloat8_b)
-        for _ in range(2)
-    ]
-    table = ttnn.from_torch(
-        torch.randperm(blocks, generator=gen)[: batch * 4].reshape(batch, 4).int(),
-        dtype=ttnn.int32,
-        device=device,
+    batch = 4
+    q, caches, table = _paged_decode_operands(
+        device, batch, heads=8, kv_heads=2, blocks=32, per_user=4, seed=5
     )
     cur = ttnn.from_torch(torch.full((batch,), 70, dtype=torch.int32), dtype=ttnn.int32, device=device)
 

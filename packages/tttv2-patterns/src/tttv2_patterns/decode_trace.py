@@ -8,8 +8,9 @@ idle and marked as the real ops skip them (TTTv1 ``models/tt_transformers/tt/gen
 ``paged_scaled_dot_product_attention_decode`` attends nothing for them).
 
 The device computes whole tiles either way (a one-row tensor is tile-padded to 32 rows; TTTv1 runs
-``max_batch_size=1`` the same way), so both buckets cost the device the same; on the emulator, which
-computes logical rows only, the one-row bucket is ~32x less host work beside the matmuls' weights.
+``max_batch_size=1`` the same way), so both buckets cost the device about the same (the head split
+and merge use one core instead of 32); the emulator, which computes logical rows only, does 1/32 of
+the element-wise work in the one-row bucket (the matmuls still read every weight).
 Device sampling (``ttnn.sampling``) takes 32 rows, so a sampled step always uses the 32-row bucket.
 
 The four inputs of a step are persistent device tensors, written in place with

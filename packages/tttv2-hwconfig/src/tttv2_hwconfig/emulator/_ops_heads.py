@@ -459,35 +459,9 @@ def nlp_create_qkv_heads_decode(
     def split(x, start, heads):
         return _own(x[0, 0, :, start : start + heads * head_dim].reshape(1, batch, heads, head_dim))
 
-    moved = _same_values(input_tensor.dtype)
-
-    q = new_tensor(
-        op,
-        shard_map(lambda x: split(x, 0, num_heads), input_tensor),
-        input_tensor.dtype,
-        Layout.TILE,
-        device,
-        q_config,
-        already_rounded=moved,
-    )
-    k = new_tensor(
-        op,
-        shard_map(lambda x: split(x, q_width, num_kv_heads), input_tensor),
-        input_tensor.dtype,
-        Layout.TILE,
-        device,
-        k_config,
-        already_rounded=moved,
-    )
-    v = new_tensor(
-        op,
-        shard_map(lambda x: split(x, q_width + kv_width, num_kv_heads), input_tensor),
-        input_tensor.dtype,
-        Layout.TILE,
-        device,
-        q_config,
-        already_rounded=moved,
-    )
+    q = _moved(op, lambda x: split(x, 0, num_heads), input_tensor, q_config)
+    k = _moved(op, lambda x: split(x, q_width, num_kv_heads), input_tensor, k_config)
+    v = _moved(op, lambda x: split(x, q_width + kv_width, num_kv_heads), input_tensor, q_config)
     record(op, device, [input_tensor], [q, k, v], cores_used=needed)
     return q, k, v
 

@@ -544,7 +544,7 @@ def paged_update_cache(
                 if len(users) == 1:  # one element read: no index tensors
                     blocks = [int(table[users[0], entries[0]])]
                 else:
-                    blocks = table[torch.tensor(users), torch.tensor(entries, dtype=torch.int64)].tolist()
+                    blocks = table[users, entries].tolist()
                 for user, entry, block in zip(users, entries, blocks):
                     if not 0 <= block < cache.shape[0]:
                         fail(

@@ -227,10 +227,7 @@ def _fidelity_matmul(
         and _gemm.BFLOAT16_GEMM
         and len(terms) == 1
         and not a.is_meta
-        and (
-            cache_b
-            or _gemm.worth_bfloat16(a.shape[-2] * a.shape[-1] * b.shape[-1 if not transpose_b else -2])
-        )
+        and (cache_b or _gemm.worth_bfloat16(a.shape[-2] * a.shape[-1] * b.shape[-2 if transpose_b else -1]))
     ):
         (srca_high, srca_low), (srcb_high, srcb_low) = terms[0]
         bfloat16_bits = _STORED_FRACTION_BITS[DataType.BFLOAT16]
@@ -266,14 +263,13 @@ def _bfloat16_matmul(a, b, transpose_a, transpose_b, *, a_high: int, b_high: int
     bytes of a float32 one; no float32 slice is kept.
     """
     b_cache = _weight_cache(b) if cache_b else None
+    a_part = _operand_slice(a, a_high, 0, None, a_bits).to(torch.bfloat16)
     if b_cache is not None and _gemm.PACKED_WEIGHTS and not transpose_a and all(d == 1 for d in b.shape[:-2]):
         key = ("bfloat16-packed", b_high, transpose_b)
         packed = b_cache.get(key)
         if packed is None:
-            weight = _operand_slice(b, b_high, 0, None, b_bits).to(torch.bfloat16)
-            weight = weight.reshape(b.shape[-2:])
+            weight = _operand_slice(b, b_high, 0, None, b_bits).to(torch.bfloat16).reshape(b.shape[-2:])
             packed = b_cache[key] = _gemm.pack_weight(weight if transpose_b else weight.t())
-        a_part = _operand_slice(a, a_high, 0, None, a_bits).to(torch.bfloat16)
         return _numerics.bfloat16_values(_gemm.packed_linear(a_part, packed))
     key = ("bfloat16", b_high)
     b_part = b_cache.get(key) if b_cache is not None else None
@@ -281,7 +277,6 @@ def _bfloat16_matmul(a, b, transpose_a, transpose_b, *, a_high: int, b_high: int
         b_part = _operand_slice(b, b_high, 0, None, b_bits).to(torch.bfloat16)
         if b_cache is not None:
             b_cache[key] = b_part
-    a_part = _operand_slice(a, a_high, 0, None, a_bits).to(torch.bfloat16)
     if transpose_a:
         a_part = a_part.transpose(-1, -2)
     if transpose_b:
